@@ -1,0 +1,22 @@
+/** Turning tRPC errors from `context.trpc` calls into HTTP answers for loaders and actions. */
+import { TRPCError } from "@trpc/server";
+import { getHTTPStatusCodeFromError } from "@trpc/server/http";
+import { z } from "zod";
+
+export interface ActionFailure {
+  status: number;
+  message: string;
+  fieldErrors: Record<string, string[] | undefined>;
+}
+
+/** Status, a message fit for the UI, and per-field messages (from zod) of a failed call. */
+export function describeFailure(error: unknown): ActionFailure {
+  if (!(error instanceof TRPCError)) throw error;
+  const cause = error.cause;
+  if (cause instanceof z.ZodError) {
+    return { status: 400, message: "Please fix the highlighted fields.", fieldErrors: z.flattenError(cause).fieldErrors as Record<string, string[]> };
+  }
+  return { status: getHTTPStatusCodeFromError(error), message: error.message, fieldErrors: {} };
+}
+
+export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";

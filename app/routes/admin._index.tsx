@@ -1,0 +1,147 @@
+/** Moderation: every prompt, newest first; approve, deny, retry. */
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
+import { useEffect } from "react";
+import { ColourChip } from "../components/colour-chip";
+import { StatusBadge } from "../components/status-badge";
+import { describeFailure, isUnauthorized } from "../lib/errors";
+import { pollWhileVisible } from "../lib/trpc-client";
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  try {
+    return { ...(await context.trpc.admin.dashboard()), csrfToken: context.csrfToken };
+  } catch (error) {
+    if (isUnauthorized(error)) throw redirect("/admin/login");
+    throw error;
+  }
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const form = await context.readForm(request);
+  const intent = form.get("intent");
+  const id = Number(form.get("id"));
+  try {
+    if (intent === "logout") {
+      await context.trpc.admin.logout();
+      throw redirect("/admin/login");
+    }
+    if (intent === "approve") await context.trpc.admin.approve({ id });
+    else if (intent === "deny") await context.trpc.admin.deny({ id });
+    else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else return data({ message: `Unknown action ${String(intent)}.` }, { status: 400 });
+    return { message: null };
+  } catch (error) {
+    if (error instanceof Response) throw error;
+    if (isUnauthorized(error)) throw redirect("/admin/login");
+    const failure = describeFailure(error);
+    return data({ message: failure.message }, { status: failure.status });
+  }
+}
+
+export default function AdminPage() {
+  const { prompts, counts, generators, csrfToken } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const revalidator = useRevalidator();
+  useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
+  const online = generators.filter((generator) => generator.state === "online");
+
+  return (
+    <main className="page wide">
+      <header className="admin-header">
+        <h1>Moderation</h1>
+        <nav>
+          <Link to="/admin/reveal" className="button">
+            Start the reveal ({counts.done})
+          </Link>
+          <Form method="post">
+            <input type="hidden" name="_csrf" value={csrfToken} />
+            <button type="submit" name="intent" value="logout" className="secondary">
+              Log out
+            </button>
+          </Form>
+        </nav>
+      </header>
+      <p className="summary">
+        {counts.pending} pending · {counts.approved + counts.generating} in the works · {counts.done} done ({counts.revealed} revealed) · {counts.denied} denied · {counts.failed} failed ·{" "}
+        <span title={online.map((g) => `${g.generatorId} (${g.backend})`).join(", ")}>
+          {online.length} generator{online.length === 1 ? "" : "s"} online
+        </span>
+      </p>
+      {result?.message && (
+        <p className="error" role="alert">
+          {result.message}
+        </p>
+      )}
+      {prompts.length === 0 ? (
+        <p className="hint">No prompts yet. Visitors send them from the front page.</p>
+      ) : (
+        <table className="moderation">
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Author</th>
+              <th>Prompt</th>
+              <th>Size</th>
+              <th>Sent</th>
+              <th>Status</th>
+              <th>Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {prompts.map((prompt) => (
+              <tr key={prompt.id} data-prompt-id={prompt.id}>
+                <td>{prompt.id}</td>
+                <td>
+                  <ColourChip colour={prompt.author} />
+                </td>
+                <td className="prompt-cell">
+                  <p className="prompt-text">{prompt.prompt}</p>
+                  {prompt.negativePrompt && <p className="hint">Not: {prompt.negativePrompt}</p>}
+                  {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
+                </td>
+                <td>
+                  {prompt.width}×{prompt.height}
+                </td>
+                <td>
+                  <time dateTime={prompt.createdAt} title={prompt.createdAt}>
+                    {new Date(prompt.createdAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" })}
+                  </time>
+                </td>
+                <td>
+                  <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
+                </td>
+                <td>
+                  <Form method="post" className="actions">
+                    <input type="hidden" name="_csrf" value={csrfToken} />
+                    <input type="hidden" name="id" value={prompt.id} />
+                    {(prompt.status === "pending" || prompt.status === "denied") && (
+                      <button type="submit" name="intent" value="approve">
+                        Approve
+                      </button>
+                    )}
+                    {prompt.status === "pending" && (
+                      <button type="submit" name="intent" value="deny" className="secondary">
+                        Deny
+                      </button>
+                    )}
+                    {prompt.status === "failed" && (
+                      <button type="submit" name="intent" value="retry">
+                        Retry
+                      </button>
+                    )}
+                    {prompt.imageUrl && (
+                      <a href={prompt.imageUrl} target="_blank" rel="noreferrer">
+                        Peek
+                      </a>
+                    )}
+                  </Form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * Configuration of a generator, from environment variables, parsed once at start.
+ * The server reuses `parseEnvironment` and `GeneratorEnvSchema` for its local generator.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+
+/** A start-up configuration error: its message names every bad variable and what is allowed. */
+export class EnvError extends Error {
+  override name = "EnvError";
+}
+
+/** Parses `env` with `schema`; throws an EnvError listing each bad variable. */
+export function parseEnvironment<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): Readonly<z.infer<S>> {
+  // An empty variable (FOO=) means "unset", as in most shells' config files.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = schema.safeParse(present);
+  if (parsed.success) return Object.freeze(parsed.data);
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "environment");
+    const given = present[name];
+    return `  ${name}${given === undefined ? "" : `=${JSON.stringify(given)}`}: ${issue.message}`;
+  });
+  throw new EnvError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** "true/false", "1/0", "yes/no", "on/off" (any case). */
+export const envBoolean = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((value) => ["true", "false", "1", "0", "yes", "no", "on", "off"].includes(value), {
+    message: "expected true or false",
+  })
+  .transform((value) => ["true", "1", "yes", "on"].includes(value));
+
+export const envInteger = (min: number, max: number) =>
+  z.coerce
+    .number({ message: "expected a whole number" })
+    .int({ message: "expected a whole number" })
+    .min(min, { message: `expected at least ${min}` })
+    .max(max, { message: `expected at most ${max}` });
+
+const defaultGeneratorId = `generator-${hostname().replace(/[^A-Za-z0-9._-]/g, "-")}`;
+
+/** Variables that configure a generator (standalone, or the server's local one). */
+export const GeneratorEnvSchema = z.object({
+  MQTT_URL: z
+    .string()
+    .url({ message: "expected a URL such as mqtt://host:1883 or ws://host:3000/mqtt" })
+    .refine((url) => /^(mqtts?|wss?|tcp|tls):/.test(url), { message: "expected an mqtt://, mqtts://, ws:// or wss:// URL" })
+    .default("mqtt://127.0.0.1:1883"),
+  GENERATOR_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, { message: "expected 1–128 letters, digits, '.', '_' or '-'" })
+    .default(defaultGeneratorId),
+  SD_API_URL: z.string().url({ message: "expected the base URL of an AUTOMATIC1111 server, e.g. http://127.0.0.1:7860" }).optional(),
+  SD_API_AUTH: z
+    .string()
+    .regex(/^[^:]+:.*$/, { message: "expected user:password (A1111's --api-auth)" })
+    .optional(),
+  GENERATOR_CONCURRENCY: envInteger(1, 64).default(1),
+  SD_STEPS: envInteger(1, 150).default(30),
+  SD_CFG_SCALE: z.coerce.number({ message: "expected a number" }).min(1).max(30).default(5),
+  SD_SAMPLER: z.string().min(1).default("DPM++ SDE Karras"),
+  SD_RESTORE_FACES: envBoolean.default(true),
+  SD_TIMEOUT_SECONDS: envInteger(1, 3600).default(600),
+});
+
+export type GeneratorEnv = z.infer<typeof GeneratorEnvSchema>;
+
+export interface GeneratorConfig {
+  mqttUrl: string;
+  generatorId: string;
+  concurrency: number;
+  /** Unset: the built-in placeholder renderer. */
+  sdApiUrl?: string;
+  sdApiAuth?: string;
+  sdTimeoutMs: number;
+  defaults: { steps: number; cfgScale: number; samplerName: string; restoreFaces: boolean };
+  /** Delay between reconnection attempts to the broker. */
+  reconnectMs: number;
+}
+
+export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
+  return {
+    mqttUrl: env.MQTT_URL,
+    generatorId: env.GENERATOR_ID,
+    concurrency: env.GENERATOR_CONCURRENCY,
+    sdApiUrl: env.SD_API_URL,
+    sdApiAuth: env.SD_API_AUTH,
+    sdTimeoutMs: env.SD_TIMEOUT_SECONDS * 1000,
+    defaults: {
+      steps: env.SD_STEPS,
+      cfgScale: env.SD_CFG_SCALE,
+      samplerName: env.SD_SAMPLER,
+      restoreFaces: env.SD_RESTORE_FACES,
+    },
+    reconnectMs: 1000,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * The composition root: one process with the web UI (Remix), the tRPC API, the embedded MQTT
+ * broker (TCP + WebSocket at /mqtt) and, unless disabled, a local generator.
+ * `startPromptgate` is what `npm start` runs and what the tests start, on port 0, many times.
+ */
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequestHandler } from "@remix-run/express";
+import type { ServerBuild } from "@remix-run/node";
+import { createExpressMiddleware } from "@trpc/server/adapters/express";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { createBroker } from "../broker/index";
+import { startGenerator, type RunningGenerator } from "../generator/generator";
+import { openDb } from "./db/client";
+import { ensureAdminPassword } from "./domain/admin-password";
+import { createFingerprintHasher } from "./domain/fingerprint";
+import { createJobService } from "./domain/jobs";
+import { createPromptService } from "./domain/prompts";
+import { createVisitorService } from "./domain/visitors";
+import type { Config } from "./env";
+import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
+import { serveImage } from "./http/images";
+import { createLoadContext } from "./http/load-context";
+import { createRequestContext, type Services } from "./http/request-context";
+import { connectLink } from "./link";
+import type { Logger } from "./logger";
+import { loadSecrets } from "./secrets";
+import { appRouter } from "./trpc/root";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const REMIX_BUILD = path.join(ROOT, "build", "index.js");
+const PUBLIC_DIR = path.join(ROOT, "public");
+/** Forms and tRPC calls are small; anything bigger is refused before it is read. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** A start-up failure with a one-line, actionable message (printed without a stack trace). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+export interface RunningPromptgate {
+  httpPort: number;
+  mqttPort: number;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  services: Services;
+  generator: RunningGenerator | null;
+  /** The admin password if it was generated at this start (already logged), else null. */
+  generatedAdminPassword: string | null;
+  close(): Promise<void>;
+}
+
+function ensureWritableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new StartupError(`DATA_DIR ${dir} is not a writable directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+function listen(server: Server, port: number, host: string, variable: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        new StartupError(
+          error.code === "EADDRINUSE"
+            ? `port ${port} is already in use: stop the other process or set ${variable}`
+            : `cannot listen on ${host}:${port} (${variable}): ${error.code ?? error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
+}
+
+/** A reachable address for a server bound to `host` (0.0.0.0 and :: mean loopback works). */
+const loopbackFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+
+export async function startPromptgate(config: Config, log: Logger): Promise<RunningPromptgate> {
+  if (!existsSync(REMIX_BUILD)) throw new StartupError("the web UI is not built: run `npm run build` (npm start does it for you)");
+  ensureWritableDir(config.dataDir);
+  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret });
+  const db = openDb(path.join(config.dataDir, "promptgate.db"));
+  const cleanups: Array<() => Promise<void> | void> = [() => void db.$client.close()];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+
+  try {
+    const generatedAdminPassword = await ensureAdminPassword(db, config.adminPassword);
+    if (generatedAdminPassword) {
+      log.warn(`admin password generated (shown only this once; set ADMIN_PASSWORD to choose your own): ${generatedAdminPassword}`);
+    }
+
+    const broker = await createBroker();
+    cleanups.push(() => broker.close());
+    const jobs = createJobService(db, path.join(config.dataDir, "images"));
+    const services: Services = {
+      db,
+      visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib), config.adminSessionMs),
+      prompts: createPromptService(db),
+      jobs,
+      link: await connectLink(broker.aedes, jobs, log),
+    };
+    const csrf = createCsrf(secrets.sessionSecret);
+    const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, config.adminSessionMs, req, res);
+    const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
+
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("trust proxy", config.trustProxy);
+    app.use((_req, res, next) => {
+      res.set({ "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY" });
+      next();
+    });
+    app.use("/build", express.static(path.join(PUBLIC_DIR, "build"), { immutable: true, maxAge: "1y" }));
+    app.use(express.static(PUBLIC_DIR, { maxAge: "1h" }));
+    app.get("/healthz", (_req, res) => {
+      res.json({ ok: true, generators: services.link.generators().filter((g) => g.state === "online").length });
+    });
+    app.use(refuseCrossSiteWrites);
+    app.use((req, res, next) => {
+      if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+        res.status(413).type("text/plain").send(`Request too large (limit ${MAX_BODY_BYTES / 1024} KiB).`);
+        return;
+      }
+      next();
+    });
+    app.use(
+      "/api/trpc",
+      requireCsrfHeader(csrf),
+      createExpressMiddleware({
+        router: appRouter,
+        createContext: ({ req, res }) => contextFor(req, res),
+        maxBodySize: MAX_BODY_BYTES,
+        onError: ({ error, path: procedure }) => {
+          if (error.code === "INTERNAL_SERVER_ERROR") log.error(`tRPC ${procedure}: ${error.cause?.stack ?? error.stack}`);
+        },
+      }),
+    );
+    app.get("/images/:file", (req, res) => {
+      const match = /^(\d+)\.png$/.exec(req.params.file ?? "");
+      if (!match) return void res.status(404).type("text/plain").send("No such image.");
+      serveImage(contextFor(req, res), Number(match[1]), res);
+    });
+    app.all("*", createRequestHandler({ build, mode: "production", getLoadContext: (req, res) => createLoadContext(contextFor(req, res)) }));
+    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
+      log.error(`unhandled: ${error.stack ?? error}`);
+      if (!res.headersSent) res.status(500).type("text/plain").send("Something went wrong on our side.");
+    });
+
+    const http = createServer(app);
+    http.on("upgrade", (request, socket, head) => {
+      if (new URL(request.url ?? "/", "http://x").pathname === "/mqtt") broker.handleUpgrade(request, socket, head);
+      else socket.destroy();
+    });
+    const httpPort = await listen(http, config.port, config.host, "PORT");
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        }),
+    );
+    const mqttPort = await broker.listen(config.mqttPort, config.mqttHost).catch((error: NodeJS.ErrnoException) => {
+      throw new StartupError(
+        error.code === "EADDRINUSE"
+          ? `MQTT port ${config.mqttPort} is already in use: stop the other broker or set MQTT_PORT`
+          : `cannot listen for MQTT on ${config.mqttHost}:${config.mqttPort}: ${error.code ?? error.message}`,
+      );
+    });
+
+    const resent = await services.link.republishUnfinished();
+    if (resent) log.info(`re-published ${resent} approved job(s) that have no result yet`);
+
+    let generator: RunningGenerator | null = null;
+    if (config.localGenerator) {
+      generator = await startGenerator({ ...config.localGenerator, mqttUrl: `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}` }, log);
+      cleanups.push(() => generator!.close());
+    }
+
+    const prune = setInterval(() => services.visitors.pruneExpiredSessions(), 3_600_000);
+    prune.unref();
+    cleanups.push(() => clearInterval(prune));
+
+    const url = `http://${loopbackFor(config.host)}:${httpPort}`;
+    log.info(`listening on ${url} (MQTT on port ${mqttPort}, MQTT over WebSocket at ${url.replace("http", "ws")}/mqtt, data in ${config.dataDir})`);
+    return {
+      httpPort,
+      mqttPort,
+      url,
+      services,
+      generator,
+      generatedAdminPassword,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

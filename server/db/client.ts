@@ -1,0 +1,25 @@
+/** Opens the SQLite database, applies committed migrations, and returns the Drizzle handle. */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
+import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import * as schema from "./schema";
+
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+/** The database or a transaction on it: what helpers that run inside a transaction accept. */
+export type Queryable = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
+
+export function openDb(file: string): Db {
+  const sqlite = new Database(file);
+  // WAL: readers never block the writer; busy_timeout covers a second process (e.g. a backup) holding a lock.
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  const db = drizzle(sqlite, { schema });
+  migrate(db, { migrationsFolder: MIGRATIONS });
+  return db;
+}

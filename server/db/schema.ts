@@ -1,0 +1,127 @@
+/**
+ * Every table of promptgate. Migrations are generated from this file by drizzle-kit
+ * (`npm run db:generate`) into server/db/migrations/, committed, and applied at start.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+const createdAt = () => integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`);
+
+/**
+ * An anonymous visitor. The colour's name is derived from `id` (server/domain/colours.ts), unique by
+ * construction; the swatch is stored, unique by constraint.
+ */
+export const visitors = sqliteTable("visitors", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  hex: text("hex").notNull().unique(),
+  createdAt: createdAt(),
+});
+
+/**
+ * Keyed argon2id hashes of visitor fingerprints (anonymised IP + User-Agent + Accept-Language).
+ * Looked up by equality on the primary key, so recognition costs one hash whatever the table's size.
+ * A `shared` fingerprint (someone said "that's not me") is never used to recognise anyone again.
+ */
+export const fingerprints = sqliteTable("fingerprints", {
+  hash: text("hash").primaryKey(),
+  visitorId: integer("visitor_id").references(() => visitors.id),
+  shared: integer("shared", { mode: "boolean" }).notNull().default(false),
+  createdAt: createdAt(),
+});
+
+/** Cookie sessions; only a SHA-256 of the cookie's token is stored. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    kind: text("kind", { enum: ["visitor", "admin"] }).notNull(),
+    visitorId: integer("visitor_id").references(() => visitors.id),
+    /** How a visitor session began: a new identity, or recognised by fingerprint. */
+    origin: text("origin", { enum: ["new", "recognised", "login"] }).notNull(),
+    /** For recognised sessions: the fingerprint that matched, so "that's not me" can mark it shared. */
+    fingerprintHash: text("fingerprint_hash"),
+    createdAt: createdAt(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("sessions_expires_at").on(table.expiresAt)],
+);
+
+export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
+export type PromptStatus = (typeof PROMPT_STATUSES)[number];
+
+export const prompts = sqliteTable(
+  "prompts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    visitorId: integer("visitor_id")
+      .notNull()
+      .references(() => visitors.id),
+    prompt: text("prompt").notNull(),
+    negativePrompt: text("negative_prompt").notNull().default(""),
+    width: integer("width").notNull(),
+    height: integer("height").notNull(),
+    status: text("status", { enum: PROMPT_STATUSES }).notNull().default("pending"),
+    /** The prompt's current job (a retry creates a new one); status messages of older jobs are ignored. */
+    jobId: text("job_id"),
+    failureReason: text("failure_reason"),
+    createdAt: createdAt(),
+    decidedAt: integer("decided_at", { mode: "timestamp_ms" }),
+    /** Set when the admin shows the image in the reveal: from then on its author can see it. */
+    revealedAt: integer("revealed_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [index("prompts_visitor").on(table.visitorId, table.id), index("prompts_status").on(table.status, table.id)],
+);
+
+export const JOB_STATES = ["queued", "accepted", "started", "done", "failed"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/**
+ * The outbox: one row per job, written in the same transaction that approves its prompt.
+ * Every job not yet `done` or `failed` is (re)published until a result arrives.
+ */
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    promptId: integer("prompt_id")
+      .notNull()
+      .references(() => prompts.id),
+    state: text("state", { enum: JOB_STATES }).notNull().default("queued"),
+    generatorId: text("generator_id"),
+    publishCount: integer("publish_count").notNull().default(0),
+    createdAt: createdAt(),
+    lastPublishedAt: integer("last_published_at", { mode: "timestamp_ms" }),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [index("jobs_state").on(table.state)],
+);
+
+/** A generated image: the PNG lives in DATA_DIR/images/, its metadata here (the original's sidecar). */
+export const images = sqliteTable("images", {
+  promptId: integer("prompt_id")
+    .primaryKey()
+    .references(() => prompts.id),
+  jobId: text("job_id")
+    .notNull()
+    .unique()
+    .references(() => jobs.id),
+  fileName: text("file_name").notNull(),
+  bytes: integer("bytes").notNull(),
+  width: integer("width").notNull(),
+  height: integer("height").notNull(),
+  seed: integer("seed").notNull(),
+  backend: text("backend").notNull(),
+  generatorId: text("generator_id").notNull(),
+  /** JSON: the sampling parameters that produced the image. */
+  parameters: text("parameters", { mode: "json" }).notNull(),
+  queuedMs: integer("queued_ms").notNull(),
+  generationMs: integer("generation_ms").notNull(),
+  createdAt: createdAt(),
+});
+
+/** Small key/value settings, e.g. the admin password's argon2id hash. */
+export const settings = sqliteTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});

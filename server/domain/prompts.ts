@@ -1,0 +1,193 @@
+/**
+ * Prompts: submission, moderation, the reveal, and who may see which image.
+ * Approval writes the job (outbox row) in the same transaction that changes the prompt;
+ * publishing happens after commit, by the caller (server/link.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { count, desc, eq, isNotNull } from "drizzle-orm";
+import type { Db, Queryable } from "../db/client";
+import { images, jobs, prompts, visitors, type PromptStatus } from "../db/schema";
+import { colourFor, swatchOf } from "./colours";
+import { DomainError } from "./errors";
+import type { PromptInput } from "./prompt-input";
+
+/** A prompt as its author sees it: never an image before the reveal. */
+export interface OwnPrompt {
+  id: number;
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  status: PromptStatus;
+  createdAt: string;
+  /** Set once the admin has revealed the image. */
+  imageUrl: string | null;
+}
+
+export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
+  author: { name: string; hex: string; text: string };
+  decidedAt: string | null;
+  revealedAt: string | null;
+  failureReason: string | null;
+  imageUrl: string | null;
+  image: { seed: number; backend: string; generatorId: string; generationMs: number } | null;
+}
+
+export const imageUrlFor = (promptId: number) => `/images/${promptId}.png`;
+
+/** States from which a prompt may be (re-)approved: a fresh job is created. */
+const APPROVABLE: PromptStatus[] = ["pending", "denied"];
+/** States in which a prompt is already approved: approving again is a no-op. */
+const ALREADY_APPROVED: PromptStatus[] = ["approved", "generating", "done"];
+
+export function createPromptService(db: Db) {
+  function get(id: number) {
+    const row = db.select().from(prompts).where(eq(prompts.id, id)).get();
+    if (!row) throw new DomainError("PROMPT_NOT_FOUND", `There is no prompt #${id}.`);
+    return row;
+  }
+
+  /** Creates a job for a prompt and moves the prompt to "approved". Call inside a transaction. */
+  function enqueueJob(tx: Queryable, promptId: number): string {
+    const jobId = randomUUID();
+    tx.insert(jobs).values({ id: jobId, promptId }).run();
+    tx.update(prompts)
+      .set({ status: "approved", jobId, failureReason: null, decidedAt: new Date() })
+      .where(eq(prompts.id, promptId))
+      .run();
+    return jobId;
+  }
+
+  return {
+    submit(visitorId: number, input: PromptInput): OwnPrompt {
+      const row = db
+        .insert(prompts)
+        .values({ visitorId, prompt: input.prompt, negativePrompt: input.negativePrompt, width: input.width, height: input.height })
+        .returning()
+        .get();
+      return { ...row, createdAt: row.createdAt.toISOString(), imageUrl: null };
+    },
+
+    listOwn(visitorId: number): OwnPrompt[] {
+      return db
+        .select()
+        .from(prompts)
+        .where(eq(prompts.visitorId, visitorId))
+        .orderBy(desc(prompts.id))
+        .all()
+        .map((row) => ({
+          id: row.id,
+          prompt: row.prompt,
+          negativePrompt: row.negativePrompt,
+          width: row.width,
+          height: row.height,
+          status: row.status,
+          createdAt: row.createdAt.toISOString(),
+          imageUrl: row.revealedAt ? imageUrlFor(row.id) : null,
+        }));
+    },
+
+    /** Every prompt, newest first, for the admin; `onlyDone` for the reveal. */
+    listAll(options: { onlyDone?: boolean } = {}): ModeratedPrompt[] {
+      return db
+        .select({ prompt: prompts, hex: visitors.hex, image: images })
+        .from(prompts)
+        .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
+        .leftJoin(images, eq(images.promptId, prompts.id))
+        .where(options.onlyDone ? eq(prompts.status, "done") : undefined)
+        .orderBy(options.onlyDone ? prompts.id : desc(prompts.id))
+        .all()
+        .map(({ prompt: row, hex, image }) => ({
+          id: row.id,
+          prompt: row.prompt,
+          negativePrompt: row.negativePrompt,
+          width: row.width,
+          height: row.height,
+          status: row.status,
+          createdAt: row.createdAt.toISOString(),
+          decidedAt: row.decidedAt?.toISOString() ?? null,
+          revealedAt: row.revealedAt?.toISOString() ?? null,
+          failureReason: row.failureReason,
+          author: { name: colourFor(row.visitorId).name, ...swatchOf(hex) },
+          imageUrl: image ? imageUrlFor(row.id) : null,
+          image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },
+        }));
+    },
+
+    /**
+     * Approves a pending (or previously denied) prompt. Returns the new job's id, or null when
+     * the prompt was already approved: approving twice publishes once.
+     */
+    approve(id: number): string | null {
+      return db.transaction(
+        (tx) => {
+          const row = get(id);
+          if (ALREADY_APPROVED.includes(row.status)) return null;
+          if (!APPROVABLE.includes(row.status)) {
+            throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; use retry for failed prompts.`);
+          }
+          return enqueueJob(tx, id);
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    deny(id: number): void {
+      db.transaction(
+        (tx) => {
+          const row = get(id);
+          if (row.status === "denied") return;
+          if (row.status !== "pending") {
+            throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is already ${row.status}; only pending prompts can be denied.`);
+          }
+          tx.update(prompts).set({ status: "denied", decidedAt: new Date() }).where(eq(prompts.id, id)).run();
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /** Sends a failed prompt to the generators again, as a new job. Returns the job id. */
+    retry(id: number): string {
+      return db.transaction(
+        (tx) => {
+          const row = get(id);
+          if (row.status !== "failed") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; only failed prompts can be retried.`);
+          return enqueueJob(tx, id);
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /** The reveal has shown this image: from now on its author sees it too. */
+    markRevealed(id: number): void {
+      const row = get(id);
+      if (row.status !== "done") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} has no image yet.`);
+      if (!row.revealedAt) db.update(prompts).set({ revealedAt: new Date() }).where(eq(prompts.id, id)).run();
+    },
+
+    /**
+     * The image file of a prompt if `viewer` may see it, else null (the route answers 404,
+     * so a guessed URL learns nothing). The admin always may; an author once it is revealed.
+     */
+    imageFileFor(promptId: number, viewer: { admin: true } | { visitorId: number | null }): string | null {
+      const row = db
+        .select({ fileName: images.fileName, visitorId: prompts.visitorId, revealedAt: prompts.revealedAt })
+        .from(images)
+        .innerJoin(prompts, eq(prompts.id, images.promptId))
+        .where(eq(images.promptId, promptId))
+        .get();
+      if (!row) return null;
+      if ("admin" in viewer) return row.fileName;
+      return row.revealedAt && row.visitorId === viewer.visitorId ? row.fileName : null;
+    },
+
+    counts(): Record<PromptStatus, number> & { revealed: number } {
+      const result = { pending: 0, approved: 0, generating: 0, done: 0, denied: 0, failed: 0, revealed: 0 };
+      for (const row of db.select({ status: prompts.status, n: count() }).from(prompts).groupBy(prompts.status).all()) result[row.status] = row.n;
+      result.revealed = db.select({ n: count() }).from(prompts).where(isNotNull(prompts.revealedAt)).get()?.n ?? 0;
+      return result;
+    },
+  };
+}
+
+export type PromptService = ReturnType<typeof createPromptService>;

@@ -1,0 +1,68 @@
+/**
+ * Server configuration: every environment variable the server reads, parsed once at
+ * start-up (server/main.ts). Everything else receives the resulting `Config`.
+ */
+import path from "node:path";
+import { z } from "zod";
+import { GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../generator/env";
+
+const secret = (name: string) =>
+  z.string().min(32, { message: `${name} must be at least 32 characters (or unset: one is generated in DATA_DIR)` });
+
+const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true }).extend({
+  PORT: envInteger(0, 65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  MQTT_PORT: envInteger(0, 65535).default(1883),
+  MQTT_HOST: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).default("./data"),
+  ADMIN_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).optional(),
+  SESSION_SECRET: secret("SESSION_SECRET").optional(),
+  FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
+  LOCAL_GENERATOR: envBoolean.default(true),
+  TRUST_PROXY: z
+    .string()
+    .default("false")
+    .transform((value): boolean | number | string => (value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value)),
+  ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
+  /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
+  FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  mqttPort: number;
+  mqttHost: string;
+  dataDir: string;
+  adminPassword?: string;
+  sessionSecret?: string;
+  fingerprintSecret?: string;
+  trustProxy: boolean | number | string;
+  adminSessionMs: number;
+  fingerprintMemoryKib: number;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** The local generator's settings (its MQTT_URL is filled in once the broker listens), or null. */
+  localGenerator: Omit<GeneratorConfig, "mqttUrl"> | null;
+}
+
+/** Throws an EnvError naming each bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): Config {
+  const parsed = parseEnvironment(ServerEnvSchema, env);
+  const { mqttUrl: _mqttUrl, ...generator } = generatorConfigFrom({ ...parsed, MQTT_URL: "mqtt://127.0.0.1" });
+  return Object.freeze({
+    port: parsed.PORT,
+    host: parsed.HOST,
+    mqttPort: parsed.MQTT_PORT,
+    mqttHost: parsed.MQTT_HOST ?? parsed.HOST,
+    dataDir: path.resolve(parsed.DATA_DIR),
+    adminPassword: parsed.ADMIN_PASSWORD,
+    sessionSecret: parsed.SESSION_SECRET,
+    fingerprintSecret: parsed.FINGERPRINT_SECRET,
+    trustProxy: parsed.TRUST_PROXY,
+    adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
+    fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
+    logLevel: parsed.LOG_LEVEL,
+    localGenerator: parsed.LOCAL_GENERATOR ? generator : null,
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * CSRF protection for every state-changing request, in two layers:
+ * 1. cross-site requests are refused outright (Sec-Fetch-Site, else Origin vs Host);
+ * 2. a token must accompany the request: the `_csrf` form field (Remix actions, checked by
+ *    the load context's `readForm`) or the `x-csrf-token` header (/api/trpc). The token is an
+ *    HMAC of a random per-browser cookie under the server's session secret (double submit).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { NextFunction, Request, Response } from "express";
+import { COOKIES, readCookie, writeCookie } from "./cookies";
+
+export const CSRF_FIELD = "_csrf";
+export const CSRF_HEADER = "x-csrf-token";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const CSRF_COOKIE_MS = 400 * 24 * 3_600_000;
+
+export function createCsrf(sessionSecret: string) {
+  const sign = (nonce: string) => createHmac("sha256", sessionSecret).update(`csrf:${nonce}`).digest("base64url");
+
+  return {
+    /** The token for this browser, setting its nonce cookie on first use. */
+    tokenFor(req: Request, res: Response): string {
+      let nonce = readCookie(req, COOKIES.csrf);
+      if (!nonce) {
+        nonce = randomBytes(18).toString("base64url");
+        writeCookie(req, res, COOKIES.csrf, nonce, CSRF_COOKIE_MS);
+        // Later reads in this same request must see the new nonce.
+        req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${COOKIES.csrf}=${nonce}`;
+      }
+      return sign(nonce);
+    },
+
+    verify(req: Request, token: unknown): boolean {
+      const nonce = readCookie(req, COOKIES.csrf);
+      if (!nonce || typeof token !== "string") return false;
+      const expected = Buffer.from(sign(nonce));
+      const given = Buffer.from(token);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    },
+  };
+}
+
+export type Csrf = ReturnType<typeof createCsrf>;
+
+function isSameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false; // "null" (sandboxed frames, file://) or garbage
+  }
+}
+
+/** Layer 1, for every route: a browser-made cross-site write never reaches a handler. */
+export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFunction): void {
+  if (SAFE_METHODS.has(req.method)) return next();
+  const fetchSite = req.headers["sec-fetch-site"];
+  const origin = req.headers.origin;
+  const crossSite =
+    fetchSite !== undefined ? fetchSite !== "same-origin" && fetchSite !== "none" : origin !== undefined && !isSameHost(origin, req.headers.host);
+  if (crossSite) {
+    res.status(403).type("text/plain").send("Cross-site request refused (CSRF protection).");
+    return;
+  }
+  next();
+}
+
+/** Layer 2 for /api/trpc: mutations carry the token in a header. */
+export function requireCsrfHeader(csrf: Csrf) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (SAFE_METHODS.has(req.method) || csrf.verify(req, req.headers[CSRF_HEADER])) return next();
+    res.status(403).json({ error: { message: `Missing or invalid ${CSRF_HEADER} header: reload the page and try again.` } });
+  };
+}

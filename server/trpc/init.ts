@@ -1,0 +1,50 @@
+/**
+ * tRPC setup: the request context, the error formatter, and the three kinds of procedure.
+ *
+ * 1. Context: services plus the request's identity (cookies), built per HTTP request by
+ *    server/http/request-context.ts, for /api/trpc and for Remix loaders alike.
+ * 2. Errors: DomainErrors become tRPC errors in one place (./errors.ts); the formatter adds
+ *    `userMessage` and zod's flattened field errors for forms.
+ * 3. Procedures: public, visitor (an identity is resolved or created), admin (admin session).
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import { z } from "zod";
+import type { RequestContext } from "../http/request-context";
+import { DomainError } from "../domain/errors";
+import { toTRPCError } from "./errors";
+
+const t = initTRPC.context<RequestContext>().create({
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    return {
+      ...shape,
+      data: {
+        ...shape.data,
+        userMessage: cause instanceof DomainError ? cause.userMessage : error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message,
+        domainCode: cause instanceof DomainError ? cause.code : null,
+        fieldErrors: cause instanceof z.ZodError ? z.flattenError(cause).fieldErrors : null,
+      },
+    };
+  },
+});
+
+/** Turns DomainErrors thrown below into their tRPC codes. */
+const domainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof DomainError) throw toTRPCError(result.error.cause);
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(domainErrors);
+
+export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const session = await ctx.identity.visitor();
+  return next({ ctx: { ...ctx, visitor: session.visitor, visitorOrigin: session.origin } });
+});
+
+export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.identity.isAdmin()) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in as the admin first." });
+  return next();
+});

@@ -1,0 +1,15 @@
+/** The app's tRPC router: one sub-router per area. */
+import { createCallerFactory, router } from "./init";
+import { adminRouter } from "./routers/admin";
+import { promptRouter } from "./routers/prompt";
+import { visitorRouter } from "./routers/visitor";
+
+export const appRouter = router({
+  visitor: visitorRouter,
+  prompt: promptRouter,
+  admin: adminRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);
+export type Caller = ReturnType<typeof createCaller>;
