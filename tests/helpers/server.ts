@@ -1,0 +1,62 @@
+/** Starts a real promptgate (HTTP, embedded broker, optional local generator) on ephemeral ports with a temp DATA_DIR. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startPromptgate, type RunningPromptgate } from "../../server/app";
+import { parseEnv } from "../../server/env";
+import type { Logger } from "../../server/logger";
+
+export const ADMIN_PASSWORD = "correct horse battery staple";
+
+/** A logger that keeps lines, so tests can assert on what was logged. */
+export function collectingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (level: string) => (message: string) => void lines.push(`${level} ${message}`);
+  return { lines, debug: push("debug"), info: push("info"), warn: push("warn"), error: push("error") };
+}
+
+export interface TestServer extends RunningPromptgate {
+  dataDir: string;
+  log: ReturnType<typeof collectingLogger>;
+  env: Record<string, string>;
+}
+
+export function makeDataDir(): string {
+  return mkdtempSync(path.join(tmpdir(), "promptgate-test-"));
+}
+
+/**
+ * `env` overrides the test defaults (ports 0, loopback, a known admin password, a cheap
+ * fingerprint hash). Pass DATA_DIR to reuse a directory across restarts.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = env.DATA_DIR ?? makeDataDir();
+  const fullEnv = {
+    PORT: "0",
+    MQTT_PORT: "0",
+    HOST: "127.0.0.1",
+    ADMIN_PASSWORD,
+    FINGERPRINT_MEMORY_KIB: "4096",
+    GENERATOR_ID: `test-generator-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    ...env,
+    DATA_DIR: dataDir,
+  };
+  const log = collectingLogger();
+  const running = await startPromptgate(parseEnv(fullEnv), log);
+  return { ...running, dataDir, log, env: fullEnv };
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Polls `check` until it returns a truthy value, or fails after `timeoutMs` naming `what`. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
