@@ -58,7 +58,10 @@ export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFun
   const crossSite =
     fetchSite !== undefined ? fetchSite !== "same-origin" && fetchSite !== "none" : origin !== undefined && !isSameHost(origin, req.headers.host);
   if (crossSite) {
-    res.status(403).type("text/plain").send("Cross-site request refused (CSRF protection).");
+    const message = "Cross-site request refused (CSRF protection).";
+    // API clients get JSON in tRPC's error shape, browsers a line of text.
+    if (req.originalUrl.startsWith("/api/")) res.status(403).json({ error: { message } });
+    else res.status(403).type("text/plain").send(message);
     return;
   }
   next();

@@ -1,0 +1,209 @@
+/** Submitting prompts, validation, isolation between visitors, CSRF, and moderation. */
+import mqtt from "mqtt";
+import { topics } from "../../broker/contract";
+import { TestClient } from "../helpers/client";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  // No generator: approved jobs stay approved, so moderation can be observed on its own.
+  server = await startTestServer({ LOCAL_GENERATOR: "false" });
+});
+afterAll(async () => {
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+const promptCount = () => (server.services.db.$client.prepare("SELECT count(*) AS n FROM prompts").get() as { n: number }).n;
+
+describe("validation", () => {
+  const cases: Array<[string, Record<string, string>, string, RegExp]> = [
+    ["letters as width", { width: "abc" }, "width", /whole number/],
+    ["63 (too small)", { width: "63" }, "width", /At least 64/],
+    ["2049 (too large)", { height: "2049" }, "height", /At most 2048/],
+    ["100 (not a multiple of 8)", { width: "100" }, "width", /multiple of 8/],
+    ["-512", { height: "-512" }, "height", /At least 64/],
+    ["an empty width", { width: "" }, "width", /whole number/],
+    ["an empty prompt", { prompt: "   " }, "prompt", /Describe the image/],
+    ["a 10 kB prompt", { prompt: "x".repeat(10_000) }, "prompt", /At most 1000/],
+    ["a 10 kB negative prompt", { negativePrompt: "y".repeat(10_000) }, "negativePrompt", /At most 1000/],
+  ];
+
+  test.each(cases)("the form refuses %s with a 400 and a message next to the field, storing nothing", async (_name, override, field, message) => {
+    const visitor = new TestClient(server.url, { userAgent: `validation ${_name}` });
+    await visitor.page("/");
+    const before = promptCount();
+    const result = await visitor.postForm("/?index", { intent: "submit", prompt: "a cat", negativePrompt: "", width: "512", height: "512", ...override });
+    expect(result.status).toBe(400);
+    const fieldError = new RegExp(`data-field="${field}"[^>]*>([^<]*)<`).exec(result.html)?.[1];
+    expect(fieldError).toMatch(message);
+    expect(promptCount()).toBe(before);
+  });
+
+  test.each(cases)("the tRPC API refuses %s with a 400 and field errors, storing nothing", async (_name, override, field) => {
+    const visitor = new TestClient(server.url, { userAgent: `api validation ${_name}` });
+    await visitor.page("/");
+    const before = promptCount();
+    const input: Record<string, unknown> = { prompt: "a cat", width: 512, height: 512, ...override };
+    const result = await visitor.mutate("prompt.submit", input);
+    expect(result.status).toBe(400);
+    expect(result.body.error.data.fieldErrors[field]).toBeTruthy();
+    expect(promptCount()).toBe(before);
+  });
+
+  test("the boundaries 64 and 2048 and a 1000-character prompt are accepted", async () => {
+    const visitor = new TestClient(server.url, { userAgent: "boundaries" });
+    await visitor.page("/");
+    const result = await visitor.mutate("prompt.submit", { prompt: "z".repeat(1000), width: 64, height: 2048 });
+    expect(result.status).toBe(200);
+    expect(result.body.result.data).toMatchObject({ width: 64, height: 2048, status: "pending" });
+  });
+});
+
+test("50 visitors submitting at once leave exactly 50 prompts and no error", async () => {
+  const visitors = Array.from({ length: 50 }, (_, i) => new TestClient(server.url, { userAgent: `burst ${i}` }));
+  await Promise.all(visitors.map((visitor) => visitor.page("/")));
+  const before = promptCount();
+  const results = await Promise.all(visitors.map((visitor, i) => visitor.postForm("/?index", { intent: "submit", prompt: `burst prompt ${i}`, width: "512", height: "512" })));
+  expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+  expect(promptCount()).toBe(before + 50);
+  const texts = server.services.db.$client.prepare("SELECT prompt FROM prompts WHERE prompt LIKE 'burst prompt %'").all() as Array<{ prompt: string }>;
+  expect(new Set(texts.map((t) => t.prompt)).size).toBe(50);
+});
+
+test("a visitor sees only their own prompts", async () => {
+  const alice = new TestClient(server.url, { userAgent: "alice" });
+  const bob = new TestClient(server.url, { userAgent: "bob" });
+  await alice.page("/");
+  await bob.page("/");
+  await alice.mutate("prompt.submit", { prompt: "alice's secret idea" });
+  await bob.mutate("prompt.submit", { prompt: "bob's idea" });
+  const bobs = (await bob.query("prompt.mine")).body.result.data as Array<{ prompt: string }>;
+  expect(bobs.map((p) => p.prompt)).toEqual(["bob's idea"]);
+  expect((await bob.page("/")).html).not.toContain("alice");
+});
+
+describe("CSRF", () => {
+  test("a form post without the token is refused with 403 and stores nothing", async () => {
+    const visitor = new TestClient(server.url, { userAgent: "csrf-form" });
+    await visitor.page("/");
+    const before = promptCount();
+    const result = await visitor.postForm("/?index", { intent: "submit", prompt: "forged", _csrf: "" });
+    expect(result.status).toBe(403);
+    expect(promptCount()).toBe(before);
+  });
+
+  test("a token from another browser is refused", async () => {
+    const attacker = new TestClient(server.url, { userAgent: "attacker" });
+    await attacker.page("/");
+    const victim = new TestClient(server.url, { userAgent: "victim" });
+    await victim.page("/");
+    const result = await victim.postForm("/?index", { intent: "submit", prompt: "forged", _csrf: attacker.csrfToken! });
+    expect(result.status).toBe(403);
+  });
+
+  test("a cross-site request is refused before it reaches a handler", async () => {
+    const visitor = new TestClient(server.url, { userAgent: "csrf-origin" });
+    await visitor.page("/");
+    const viaOrigin = await visitor.postForm("/?index", { intent: "submit", prompt: "forged" }, { origin: "https://evil.example" });
+    expect(viaOrigin.status).toBe(403);
+    const viaFetchMetadata = await visitor.mutate("prompt.submit", { prompt: "forged" }, { "sec-fetch-site": "cross-site" });
+    expect(viaFetchMetadata.status).toBe(403);
+  });
+
+  test("a tRPC mutation without the x-csrf-token header is refused", async () => {
+    const visitor = new TestClient(server.url, { userAgent: "csrf-trpc" });
+    await visitor.page("/");
+    const result = await visitor.mutate("prompt.submit", { prompt: "forged" }, { "x-csrf-token": "" });
+    expect(result.status).toBe(403);
+  });
+});
+
+describe("admin", () => {
+  test("/admin requires a login, and a wrong password is refused with 401", async () => {
+    const guest = new TestClient(server.url);
+    const page = await guest.fetch("/admin");
+    expect(page.status).toBe(302);
+    expect(page.headers.get("location")).toBe("/admin/login");
+    await guest.page("/admin/login");
+    const wrong = await guest.postForm("/admin/login", { password: "not it" });
+    expect(wrong.status).toBe(401);
+    expect(wrong.html).toContain("not the admin password");
+    expect((await guest.query("admin.dashboard")).status).toBe(401);
+  });
+
+  test("admin rights never come from request headers or a visitor's fingerprint", async () => {
+    const admin = new TestClient(server.url, { userAgent: "the admin's browser" });
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    // Same fingerprint, no admin cookie.
+    const copycat = new TestClient(server.url, { userAgent: "the admin's browser" });
+    await copycat.page("/");
+    expect((await copycat.query("admin.dashboard")).status).toBe(401);
+    const forged = await copycat.fetch("/api/trpc/admin.dashboard", { headers: { "x-forwarded-user": "admin", "x-remote-user": "admin", authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString("base64")}` } });
+    expect(forged.status).toBe(401);
+  });
+
+  test("logging out ends the admin session", async () => {
+    const admin = new TestClient(server.url, { userAgent: "logout" });
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    const cookie = admin.cookies.get("pg_admin")!;
+    await admin.page("/admin");
+    const out = await admin.postForm("/admin?index", { intent: "logout" });
+    expect(out.status).toBe(302);
+    const replay = new TestClient(server.url);
+    replay.cookies.set("pg_admin", cookie);
+    expect((await replay.query("admin.dashboard")).status).toBe(401);
+  });
+
+  test("the dashboard lists prompts newest first with colour, full timestamp and size", async () => {
+    const visitor = new TestClient(server.url, { userAgent: "listing" });
+    await visitor.page("/");
+    await visitor.mutate("prompt.submit", { prompt: "older", width: 768, height: 512 });
+    await visitor.mutate("prompt.submit", { prompt: "newer" });
+    const admin = new TestClient(server.url);
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    const { prompts } = (await admin.query("admin.dashboard")).body.result.data;
+    const ids = prompts.map((p: { id: number }) => p.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    const older = prompts.find((p: { prompt: string }) => p.prompt === "older");
+    expect(older).toMatchObject({ width: 768, height: 512, author: { name: expect.any(String), hex: expect.stringMatching(/^#[0-9a-f]{6}$/) } });
+    expect(older.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const html = (await admin.page("/admin")).html;
+    expect(html.indexOf("newer")).toBeLessThan(html.indexOf("older"));
+  });
+
+  test("approving twice publishes once; deny and invalid transitions answer clearly", async () => {
+    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "test-observer-approve" });
+    const published: string[] = [];
+    subscriber.on("message", (_topic, payload) => published.push(JSON.parse(payload.toString()).jobId));
+    await subscriber.subscribeAsync(topics.jobs, { qos: 1 });
+    try {
+      const visitor = new TestClient(server.url, { userAgent: "approve-twice" });
+      await visitor.page("/");
+      const { id } = (await visitor.mutate("prompt.submit", { prompt: "approve me twice" })).body.result.data;
+      const { id: other } = (await visitor.mutate("prompt.submit", { prompt: "deny me" })).body.result.data;
+      const admin = new TestClient(server.url);
+      await admin.loginAsAdmin(ADMIN_PASSWORD);
+      const [first, second] = await Promise.all([admin.mutate("admin.approve", { id }), admin.mutate("admin.approve", { id })]);
+      expect([first.body.result.data.published, second.body.result.data.published].sort()).toEqual([false, true]);
+      await waitFor("the job to be published", () => published.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(published).toHaveLength(1);
+
+      expect((await admin.mutate("admin.deny", { id: other })).status).toBe(200);
+      const denyApproved = await admin.mutate("admin.deny", { id });
+      expect(denyApproved.status).toBe(409);
+      expect(denyApproved.body.error.data.userMessage).toMatch(/only pending prompts can be denied/);
+      expect((await admin.mutate("admin.approve", { id: 999_999 })).status).toBe(404);
+      expect((await admin.mutate("admin.approve", { id: "abc" })).status).toBe(400);
+      const statuses = (await visitor.query("prompt.mine")).body.result.data.map((p: { prompt: string; status: string }) => [p.prompt, p.status]);
+      expect(statuses).toEqual([
+        ["deny me", "denied"],
+        ["approve me twice", "approved"],
+      ]);
+    } finally {
+      await subscriber.endAsync();
+    }
+  });
+});
