@@ -10,6 +10,8 @@ export class EnvError extends Error {
   override name = "EnvError";
 }
 
+const SECRET_NAME = /PASSWORD|SECRET|AUTH|TOKEN/;
+
 /** Parses `env` with `schema`; throws an EnvError listing each bad variable. */
 export function parseEnvironment<S extends z.ZodType>(
   schema: S,
@@ -22,7 +24,9 @@ export function parseEnvironment<S extends z.ZodType>(
   const lines = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? "environment");
     const given = present[name];
-    return `  ${name}${given === undefined ? "" : `=${JSON.stringify(given)}`}: ${issue.message}`;
+    // Echo the bad value to help, except for secrets, which must not reach logs.
+    const shown = given === undefined || SECRET_NAME.test(name) ? "" : `=${JSON.stringify(given)}`;
+    return `  ${name}${shown}: ${issue.message}`;
   });
   throw new EnvError(`invalid configuration:\n${lines.join("\n")}`);
 }

@@ -1,0 +1,117 @@
+/** The MQTT link: contract enforcement, de-duplication, failures and retries, transports. */
+import mqtt from "mqtt";
+import { SCHEMA_VERSION, encode, topics, type ResultMessage } from "../../broker/contract";
+import { encodePng } from "../../generator/png";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { TestClient } from "../helpers/client";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+let sd: SdEmulator;
+let server: TestServer;
+let visitor: TestClient;
+let admin: TestClient;
+
+beforeAll(async () => {
+  sd = await startSdEmulator();
+  server = await startTestServer({ SD_API_URL: sd.url });
+  visitor = new TestClient(server.url, { userAgent: "link tests" });
+  await visitor.page("/");
+  admin = new TestClient(server.url, { userAgent: "link admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+});
+afterAll(async () => {
+  await server?.close();
+  await sd?.close();
+  removeDataDir(server.dataDir);
+});
+
+async function submitAndApprove(prompt: string, size = 64): Promise<number> {
+  const { id } = (await visitor.mutate("prompt.submit", { prompt, width: size, height: size })).body.result.data;
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  return id;
+}
+
+const promptRow = (id: number) => server.services.db.$client.prepare("SELECT p.status, p.failure_reason AS reason, p.job_id AS jobId FROM prompts p WHERE id = ?").get(id) as { status: string; reason: string | null; jobId: string };
+
+const untilStatus = (id: number, status: string) => waitFor(`prompt ${id} to be ${status}`, () => promptRow(id).status === status && promptRow(id));
+
+test("malformed payloads on every topic are logged and dropped; both server and generator keep working", async () => {
+  const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client" });
+  try {
+    const garbage = [Buffer.from("not json"), Buffer.from("{}"), Buffer.from(JSON.stringify({ schemaVersion: 99 })), Buffer.alloc(0)];
+    for (const payload of garbage) {
+      await rogue.publishAsync(topics.status("00000000-0000-4000-8000-000000000000"), payload, { qos: 1 });
+      await rogue.publishAsync(topics.result("00000000-0000-4000-8000-000000000000"), payload, { qos: 1 });
+      await rogue.publishAsync(topics.presence("rogue"), payload, { qos: 1 });
+    }
+    await waitFor("malformed messages to be logged", () => server.log.lines.filter((line) => line.includes("dropped a malformed")).length >= garbage.length * 3);
+  } finally {
+    await rogue.endAsync();
+  }
+  const id = await submitAndApprove("still works after garbage");
+  await untilStatus(id, "done");
+});
+
+test("a network client may not publish jobs: the broker disconnects it and nothing is generated", async () => {
+  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "impostor", reconnectPeriod: 0 });
+  const closed = new Promise((resolve) => impostor.once("close", resolve));
+  const callsBefore = sd.calls.length;
+  impostor.publish(topics.jobs, Buffer.from(JSON.stringify({ schemaVersion: SCHEMA_VERSION, jobId: "11111111-1111-4111-8111-111111111111", prompt: "injected", negativePrompt: "", width: 64, height: 64, authorColour: "#000000", approvedAt: new Date().toISOString() })), { qos: 1 });
+  await closed;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(sd.calls.slice(callsBefore).map((call) => call.body.prompt)).not.toContain("injected");
+  await impostor.endAsync(true);
+});
+
+test("a second result for the same job is ignored, and results for unknown jobs are dropped", async () => {
+  const id = await submitAndApprove("only one image please");
+  const { jobId } = await untilStatus(id, "done");
+  const fileBefore = server.services.db.$client.prepare("SELECT file_name, seed FROM images WHERE prompt_id = ?").get(id);
+
+  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator" });
+  const duplicate: ResultMessage = {
+    schemaVersion: SCHEMA_VERSION,
+    jobId,
+    generatorId: "late-generator",
+    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
+    seed: 42,
+    width: 64,
+    height: 64,
+    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 42 },
+    backend: "test",
+    timing: { queuedMs: 0, generationMs: 0 },
+    finishedAt: new Date().toISOString(),
+  };
+  await late.publishAsync(topics.result(jobId), encode(duplicate), { qos: 1 });
+  const unknownJob = "22222222-2222-4222-8222-222222222222";
+  await late.publishAsync(topics.result(unknownJob), encode({ ...duplicate, jobId: unknownJob }), { qos: 1 });
+  await late.endAsync();
+  await waitFor("the duplicate to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a duplicate result for job ${jobId}`)));
+  await waitFor("the unknown job to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a unknown-job result for job ${unknownJob}`)));
+  expect(server.services.db.$client.prepare("SELECT file_name, seed FROM images WHERE prompt_id = ?").get(id)).toEqual(fileBefore);
+});
+
+test("an SD error fails the prompt with the reason; retry generates it", async () => {
+  sd.failNext(500, { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" });
+  const id = await submitAndApprove("too big for the GPU");
+  const failed = await untilStatus(id, "failed");
+  expect(failed.reason).toContain("CUDA out of memory");
+  const adminView = (await admin.query("admin.dashboard")).body.result.data.prompts.find((p: { id: number }) => p.id === id);
+  expect(adminView.failureReason).toContain("CUDA out of memory");
+
+  expect((await admin.mutate("admin.retry", { id })).status).toBe(200);
+  const done = await untilStatus(id, "done");
+  expect(done.jobId).not.toBe(failed.jobId);
+});
+
+test("MQTT over WebSocket at /mqtt reaches the same broker", async () => {
+  const received = new Promise<string>((resolve) => {
+    const viaWs = mqtt.connect(`ws://127.0.0.1:${server.httpPort}/mqtt`, { clientId: "ws-observer" });
+    viaWs.on("connect", () => void viaWs.subscribeAsync(topics.jobs, { qos: 1 }).then(() => submitAndApprove("seen over websocket")));
+    viaWs.on("message", (_topic, payload) => {
+      resolve(JSON.parse(payload.toString()).prompt);
+      viaWs.end();
+    });
+  });
+  expect(await received).toBe("seen over websocket");
+});

@@ -1,0 +1,39 @@
+import { EnvError } from "../../generator/env";
+import { parseEnv } from "../../server/env";
+
+test("defaults make `npm start` work with no configuration", () => {
+  const config = parseEnv({});
+  expect(config).toMatchObject({ port: 3000, host: "0.0.0.0", mqttPort: 1883, trustProxy: false });
+  expect(config.dataDir).toMatch(/\/data$/);
+  expect(config.localGenerator).toMatchObject({ concurrency: 1, defaults: { steps: 30, cfgScale: 5, samplerName: "DPM++ SDE Karras", restoreFaces: true } });
+  expect(config.localGenerator?.sdApiUrl).toBeUndefined();
+});
+
+test("an empty variable counts as unset", () => {
+  expect(parseEnv({ PORT: "", SD_API_URL: "" }).port).toBe(3000);
+});
+
+test("every bad variable is named with what is allowed", () => {
+  let error: unknown;
+  try {
+    parseEnv({ PORT: "70000", MQTT_PORT: "x", ADMIN_PASSWORD: "short", SESSION_SECRET: "tiny", SD_CFG_SCALE: "high" });
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(EnvError);
+  const message = (error as Error).message;
+  expect(message).toContain('PORT="70000": expected at most 65535');
+  expect(message).toContain('MQTT_PORT="x": expected a whole number');
+  expect(message).toContain("ADMIN_PASSWORD: must be at least 8 characters");
+  expect(message).toContain("SESSION_SECRET: SESSION_SECRET must be at least 32 characters");
+  // Secrets are never echoed.
+  expect(message).not.toContain("short");
+  expect(message).not.toContain("tiny");
+  expect(message).toContain('SD_CFG_SCALE="high"');
+});
+
+test("TRUST_PROXY takes express's forms: a boolean, a hop count, or addresses", () => {
+  expect(parseEnv({ TRUST_PROXY: "true" }).trustProxy).toBe(true);
+  expect(parseEnv({ TRUST_PROXY: "2" }).trustProxy).toBe(2);
+  expect(parseEnv({ TRUST_PROXY: "loopback, 10.0.0.0/8" }).trustProxy).toBe("loopback, 10.0.0.0/8");
+});
