@@ -23,6 +23,23 @@ export interface SdEmulatorOptions {
 
 const SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "DPM++ SDE Karras", "Euler a", "Euler", "DDIM"];
 
+interface Txt2ImgRequest {
+  prompt: string;
+  negative_prompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  cfg_scale: number;
+  sampler_name: string;
+  restore_faces: boolean;
+  seed: number;
+  batch_size: number;
+  n_iter: number;
+  send_images: boolean;
+  save_images: boolean;
+  force_task_id: string | null;
+}
+
 type FieldType = "string" | "integer" | "number" | "boolean";
 /** The txt2img fields we validate, with A1111's types and defaults. */
 const FIELDS: Record<string, { type: FieldType; default: unknown }> = {
@@ -105,7 +122,7 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
       .filter(([name, field]) => body[name] !== undefined && body[name] !== null && !matches(field.type, body[name]))
       .map(([name, field]) => ({ loc: ["body", name], ...typeError(field.type) }));
     if (detail.length) return send(res, 422, { detail });
-    const request = Object.fromEntries(Object.entries(FIELDS).map(([name, field]) => [name, body[name] ?? field.default])) as Record<string, never>;
+    const request = Object.fromEntries(Object.entries(FIELDS).map(([name, field]) => [name, body[name] ?? field.default])) as unknown as Txt2ImgRequest;
     if (!SAMPLERS.includes(request.sampler_name)) {
       // A1111 answers an unknown sampler with a 404 from its own validation.
       return send(res, 404, { detail: `Sampler not found: ${request.sampler_name}` });
@@ -121,10 +138,10 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     await previous;
     try {
       if (failure) return send(res, failure.status, failure.body);
-      current = { started: Date.now(), steps: request.steps, taskId: (body.force_task_id as string) ?? null };
+      current = { started: Date.now(), steps: request.steps, taskId: request.force_task_id };
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const seed = request.seed === -1 ? randomInt(0, 2 ** 32) : (request.seed as number);
-      const count = (request.batch_size as number) * (request.n_iter as number);
+      const seed = request.seed === -1 ? randomInt(0, 2 ** 32) : request.seed;
+      const count = request.batch_size * request.n_iter;
       const images = Array.from({ length: count }, (_, i) => fakeImage(request.width, request.height, seed + i).toString("base64"));
       const info = {
         prompt: request.prompt,

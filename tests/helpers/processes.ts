@@ -15,9 +15,9 @@ export interface Child {
 
 /** Starts `entry` (relative to the repo) with Node + tsx; resolves once `readyLine` is printed. */
 export async function runEntry(entry: string, env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

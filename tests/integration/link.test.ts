@@ -33,7 +33,11 @@ async function submitAndApprove(prompt: string, size = 64): Promise<number> {
 
 const promptRow = (id: number) => server.services.db.$client.prepare("SELECT p.status, p.failure_reason AS reason, p.job_id AS jobId FROM prompts p WHERE id = ?").get(id) as { status: string; reason: string | null; jobId: string };
 
-const untilStatus = (id: number, status: string) => waitFor(`prompt ${id} to be ${status}`, () => promptRow(id).status === status && promptRow(id));
+const untilStatus = (id: number, status: string) =>
+  waitFor(`prompt ${id} to be ${status}`, () => {
+    const row = promptRow(id);
+    return row.status === status ? row : null;
+  });
 
 test("malformed payloads on every topic are logged and dropped; both server and generator keep working", async () => {
   const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client" });
@@ -54,7 +58,7 @@ test("malformed payloads on every topic are logged and dropped; both server and 
 
 test("a network client may not publish jobs: the broker disconnects it and nothing is generated", async () => {
   const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "impostor", reconnectPeriod: 0 });
-  const closed = new Promise((resolve) => impostor.once("close", resolve));
+  const closed = new Promise((resolve) => impostor.once("close", () => resolve(undefined)));
   const callsBefore = sd.calls.length;
   impostor.publish(topics.jobs, Buffer.from(JSON.stringify({ schemaVersion: SCHEMA_VERSION, jobId: "11111111-1111-4111-8111-111111111111", prompt: "injected", negativePrompt: "", width: 64, height: 64, authorColour: "#000000", approvedAt: new Date().toISOString() })), { qos: 1 });
   await closed;

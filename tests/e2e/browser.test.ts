@@ -1,0 +1,121 @@
+/**
+ * The product in a real browser: a visitor submits, the admin logs in, approves and runs the
+ * reveal, and the visitor's page follows along (status, then the image). Screenshots land in
+ * tests/.artifacts/screenshots (and in docs/screenshots with UPDATE_SCREENSHOTS=1, for the README).
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { launchBrowser } from "../helpers/browser";
+import { ROOT } from "../helpers/processes";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+
+let browser: Browser;
+let server: TestServer;
+const shotDirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
+
+beforeAll(async () => {
+  shotDirs.forEach((dir) => mkdirSync(dir, { recursive: true }));
+  server = await startTestServer();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+async function screenshot(page: Page, name: string) {
+  for (const dir of shotDirs) await page.screenshot({ path: path.join(dir, `${name}.png`) });
+}
+
+async function visitorPage(userAgent: string, viewport = { width: 420, height: 860 }) {
+  const context = await browser.newContext({ userAgent, viewport, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  return page;
+}
+
+async function submit(page: Page, prompt: string, size?: { width: string; height: string }) {
+  await page.getByLabel("Prompt", { exact: true }).fill(prompt);
+  if (size) {
+    await page.getByLabel("Width").fill(size.width);
+    await page.getByLabel("Height").fill(size.height);
+  }
+  await page.getByRole("button", { name: "Send prompt" }).click();
+  await page.getByText("Sent! It is waiting").waitFor();
+}
+
+test("visitor submits; admin approves and reveals; the visitor's page follows to the image", async () => {
+  const visitor = await visitorPage("Mozilla/5.0 promptgate-e2e visitor");
+  const colourName = (await visitor.locator(".identity .chip").textContent())!;
+  expect(colourName.length).toBeGreaterThan(2);
+
+  // The shared schema catches a bad size in the browser, before any request.
+  await visitor.getByLabel("Prompt", { exact: true }).fill("a lighthouse at dusk");
+  await visitor.getByLabel("Width").fill("100");
+  await visitor.getByRole("button", { name: "Send prompt" }).click();
+  await expect(visitor.locator('[data-field="width"]').textContent()).resolves.toMatch(/multiple of 8/);
+
+  await submit(visitor, "a lighthouse at dusk, oil painting", { width: "768", height: "512" });
+  const item = visitor.locator(".own-prompts li").first();
+  await expect(item.locator(".badge").getAttribute("data-status")).resolves.toBe("pending");
+  await screenshot(visitor, "visitor");
+
+  // Two more visitors, so the admin has something to moderate.
+  await submit(await visitorPage("Mozilla/5.0 promptgate-e2e second"), "a tiny robot watering plants");
+  await submit(await visitorPage("Mozilla/5.0 promptgate-e2e third"), "the moon made of cheese, photorealistic");
+
+  const adminContext = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e admin" });
+  const admin = await adminContext.newPage();
+  await admin.goto(`${server.url}/admin`);
+  await admin.waitForURL(/\/admin\/login$/);
+  await admin.getByLabel("Password").fill("wrong password");
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.getByText("not the admin password").waitFor();
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+  await screenshot(admin, "admin");
+
+  const row = admin.locator("tr", { hasText: "a lighthouse at dusk" });
+  await row.getByRole("button", { name: "Approve" }).click();
+  await admin.locator("tr", { hasText: "a tiny robot" }).getByRole("button", { name: "Approve" }).click();
+  await admin.locator("tr", { hasText: "the moon made of cheese" }).getByRole("button", { name: "Deny" }).click();
+  await row.locator('.badge[data-status="done"]').waitFor({ timeout: 20_000 });
+
+  // The visitor's page follows by itself (tRPC polling): done, but still no image.
+  await item.locator('.badge[data-status="done"]').waitFor({ timeout: 20_000 });
+  expect(await item.locator("img").count()).toBe(0);
+
+  await admin.goto(`${server.url}/admin/reveal`);
+  await admin.locator(".reveal img").waitFor();
+  await admin.waitForFunction(() => (document.querySelector(".reveal img") as HTMLImageElement | null)?.naturalWidth === 768);
+  await expect(admin.locator(".reveal-prompt").textContent()).resolves.toBe("a lighthouse at dusk, oil painting");
+  await screenshot(admin, "reveal");
+  await admin.keyboard.press("ArrowRight");
+  await admin.locator(".reveal-prompt", { hasText: "a tiny robot" }).waitFor();
+  await admin.keyboard.press("ArrowLeft");
+  await admin.locator(".reveal-prompt", { hasText: "a lighthouse" }).waitFor();
+
+  // Revealed: the image appears on the author's page without a reload.
+  const image = item.locator("img.own-image");
+  await image.waitFor({ timeout: 20_000 });
+  await visitor.waitForFunction(() => (document.querySelector("img.own-image") as HTMLImageElement | null)?.naturalWidth === 768);
+  await screenshot(visitor, "visitor-revealed");
+});
+
+test("a visitor without cookies is welcomed back and can say it is not them", async () => {
+  const userAgent = "Mozilla/5.0 promptgate-e2e cookie-loser";
+  const first = await visitorPage(userAgent);
+  const colour = await first.locator(".identity .chip").textContent();
+  await first.context().close();
+
+  const again = await visitorPage(userAgent);
+  await again.getByText("lost your cookies", { exact: false }).waitFor();
+  await expect(again.locator(".identity .chip").textContent()).resolves.toBe(colour);
+  await screenshot(again, "welcome-back");
+  await again.getByRole("button", { name: "That's not me, I'm new" }).click();
+  await again.getByText("you are now", { exact: false }).waitFor();
+  await expect(again.locator(".identity .chip").textContent()).resolves.not.toBe(colour);
+});

@@ -1,0 +1,19 @@
+/**
+ * A real headless Chromium for end-to-end tests: the system's (/usr/bin/chromium) when there
+ * is one, else the binary that the npm package @sparticuz/chromium ships, so `npm install`
+ * alone is enough. Started with the flags this sandbox needs (no background networking).
+ */
+import { existsSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+
+const SYSTEM_CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+const FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-sandbox"];
+
+export async function launchBrowser(): Promise<Browser> {
+  const system = SYSTEM_CHROMIUM.find((candidate) => existsSync(candidate));
+  if (system) return chromium.launch({ executablePath: system, args: FLAGS, headless: true });
+  const { default: packaged } = await import("@sparticuz/chromium");
+  // Not packaged.args: they are tuned for AWS Lambda (--single-process, --disable-web-security),
+  // and in single-process mode browser contexts share cookies, which breaks per-visitor tests.
+  return chromium.launch({ executablePath: await packaged.executablePath(), args: FLAGS, headless: true });
+}
