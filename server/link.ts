@@ -64,18 +64,16 @@ export async function connectLink(aedes: Aedes, jobService: JobService, log: Log
     generators: () => [...presence.values()],
   };
 
-  /** Subscribes `handle` to `topic`; a throwing handler is logged, and the message still acked. */
-  const subscribe = (topic: string, handle: (packet: AedesPublishPacket) => void) =>
+  /** Subscribes `handle` to `topic`; a failing handler is logged (the message was already acked). */
+  const subscribe = (topic: string, handle: (packet: AedesPublishPacket) => void | Promise<void>) =>
     new Promise<void>((resolve) =>
       aedes.subscribe(
         topic,
         (packet, done) => {
-          try {
-            handle(packet);
-          } catch (error) {
-            log.error(`handling ${packet.topic} failed: ${(error as Error).stack ?? error}`);
-          }
-          done();
+          Promise.resolve()
+            .then(() => handle(packet))
+            .catch((error) => log.error(`handling ${packet.topic} failed: ${(error as Error).stack ?? error}`))
+            .finally(done);
         },
         resolve,
       ),
@@ -92,13 +90,13 @@ export async function connectLink(aedes: Aedes, jobService: JobService, log: Log
     }
   });
 
-  await subscribe(topics.resultWildcard, (packet) => {
+  await subscribe(topics.resultWildcard, async (packet) => {
     const result = decode(ResultMessageSchema, packet.payload as Buffer);
     if (!result.ok || result.value.jobId !== topicTail(packet.topic)) {
       log.warn(`dropped a malformed result on ${packet.topic}: ${result.ok ? "jobId does not match the topic" : result.error}`);
       return;
     }
-    const { outcome, reason } = jobService.storeResult(result.value);
+    const { outcome, reason } = await jobService.storeResult(result.value);
     if (outcome === "stored") log.info(`job ${result.value.jobId} stored (${result.value.backend}, ${Math.round(result.value.timing.generationMs)} ms)`);
     else if (outcome === "rejected") log.warn(`job ${result.value.jobId} rejected: ${reason}`);
     else log.info(`ignored a ${outcome} result for job ${result.value.jobId}`);

@@ -3,12 +3,13 @@
  * source of truth: a job stays "unfinished" until its result is stored, and unfinished jobs
  * are published again whenever a generator announces itself or the server starts.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import path from "node:path";
 import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
 import { readPngSize } from "../../generator/png";
-import type { Db, Queryable } from "../db/client";
+import type { Db } from "../db/client";
 import { images, jobs, prompts, visitors, type JobState } from "../db/schema";
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
@@ -17,6 +18,53 @@ export type ResultOutcome = "stored" | "duplicate" | "unknown-job" | "rejected";
 
 export function createJobService(db: Db, imageDir: string) {
   mkdirSync(imageDir, { recursive: true });
+  /** Job ids whose image is being written right now. */
+  const storing = new Set<string>();
+  const now = sql`(unixepoch('subsec') * 1000)`;
+  const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
+  // Prepared once: these run for every status and result message, several per job.
+  const statements = {
+    jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
+    markAccepted: db.update(jobs).set({ state: "accepted", generatorId: sql`${sql.placeholder("generatorId")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    markStarted: db.update(jobs).set({ state: "started", generatorId: sql`${sql.placeholder("generatorId")}`, startedAt: now }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    markGenerating: db.update(prompts).set({ status: "generating" }).where(isCurrentJobOf).prepare(),
+    finishJob: db
+      .update(jobs)
+      .set({ state: sql`${sql.placeholder("state")}`, finishedAt: now })
+      .where(eq(jobs.id, sql.placeholder("id")))
+      .returning({ promptId: jobs.promptId })
+      .prepare(),
+    markPromptDone: db.update(prompts).set({ status: "done", failureReason: null }).where(isCurrentJobOf).prepare(),
+    markPromptFailed: db.update(prompts).set({ status: "failed", failureReason: sql`${sql.placeholder("reason")}` }).where(isCurrentJobOf).prepare(),
+    // A retried prompt's image replaces the one of its earlier job.
+    upsertImage: db
+      .insert(images)
+      .values({
+        promptId: sql.placeholder("promptId"),
+        jobId: sql.placeholder("jobId"),
+        fileName: sql.placeholder("fileName"),
+        bytes: sql.placeholder("bytes"),
+        width: sql.placeholder("width"),
+        height: sql.placeholder("height"),
+        seed: sql.placeholder("seed"),
+        backend: sql.placeholder("backend"),
+        generatorId: sql.placeholder("generatorId"),
+        parameters: sql.placeholder("parameters"),
+        queuedMs: sql.placeholder("queuedMs"),
+        generationMs: sql.placeholder("generationMs"),
+      })
+      .onConflictDoUpdate({
+        target: images.promptId,
+        set: Object.fromEntries(
+          ["job_id", "file_name", "bytes", "width", "height", "seed", "backend", "generator_id", "parameters", "queued_ms", "generation_ms", "created_at"].map((column) => [
+            column.replace(/_(\w)/g, (_, letter: string) => letter.toUpperCase()),
+            column === "created_at" ? now : sql.raw(`excluded.${column}`),
+          ]),
+        ),
+      })
+      .prepare(),
+  };
 
   function jobMessages(jobIds: string[] | "unfinished", except: string[] = []): JobMessage[] {
     const rows = db
@@ -46,18 +94,24 @@ export function createJobService(db: Db, imageDir: string) {
     }));
   }
 
-  /** Marks a failed or finished job: the prompt follows only if this is its current job. */
-  function finish(tx: Queryable, jobId: string, state: "done" | "failed", promptUpdate: Partial<typeof prompts.$inferInsert>) {
-    const job = tx.update(jobs).set({ state, finishedAt: new Date() }).where(eq(jobs.id, jobId)).returning().get();
-    if (job) tx.update(prompts).set(promptUpdate).where(and(eq(prompts.id, job.promptId), eq(prompts.jobId, jobId))).run();
+  /** Marks a job done or failed; its prompt follows only if this is the prompt's current job. Call inside a transaction. */
+  function finish(jobId: string, outcome: { state: "done" } | { state: "failed"; reason: string }) {
+    const job = statements.finishJob.get({ id: jobId, state: outcome.state });
+    if (!job) return;
+    if (outcome.state === "done") statements.markPromptDone.run({ promptId: job.promptId, jobId });
+    else statements.markPromptFailed.run({ promptId: job.promptId, jobId, reason: outcome.reason });
   }
 
   return {
     /** The job messages for these ids (e.g. just approved). */
     messagesFor: (jobIds: string[]) => jobMessages(jobIds),
 
-    /** Every job without a result, oldest first, except those a generator says it already holds. */
-    unfinished: (except: string[] = []) => jobMessages("unfinished", except),
+    /**
+     * Every job without a result, oldest first, except those a generator says it already holds
+     * and those whose result is being written right now (it arrived just before the generator's
+     * "online" announcement that asks for this list).
+     */
+    unfinished: (except: string[] = []) => jobMessages("unfinished", [...except, ...storing]),
 
     markPublished(jobIds: string[]): void {
       if (!jobIds.length) return;
@@ -70,21 +124,20 @@ export function createJobService(db: Db, imageDir: string) {
     /** Applies a generator's status message. Messages for finished or unknown jobs are ignored. */
     applyStatus(status: StatusMessage): boolean {
       return db.transaction(
-        (tx) => {
-          const job = tx.select().from(jobs).where(eq(jobs.id, status.jobId)).get();
+        () => {
+          const job = statements.jobById.get({ id: status.jobId });
           if (!job || !UNFINISHED.includes(job.state)) return false;
           if (status.state === "failed") {
-            finish(tx, job.id, "failed", { status: "failed", failureReason: status.reason });
+            finish(job.id, { state: "failed", reason: status.reason });
             return true;
           }
           // "accepted" may arrive after "started" (both QoS 1, separate publishes): never go backwards.
           if (status.state === "accepted" && job.state === "started") return false;
-          tx.update(jobs)
-            .set({ state: status.state, generatorId: status.generatorId, ...(status.state === "started" ? { startedAt: new Date() } : {}) })
-            .where(eq(jobs.id, job.id))
-            .run();
-          if (status.state === "started") {
-            tx.update(prompts).set({ status: "generating" }).where(and(eq(prompts.id, job.promptId), eq(prompts.jobId, job.id))).run();
+          if (status.state === "accepted") {
+            statements.markAccepted.run({ id: job.id, generatorId: status.generatorId });
+          } else {
+            statements.markStarted.run({ id: job.id, generatorId: status.generatorId });
+            statements.markGenerating.run({ promptId: job.promptId, jobId: job.id });
           }
           return true;
         },
@@ -93,15 +146,16 @@ export function createJobService(db: Db, imageDir: string) {
     },
 
     /**
-     * Stores a result: the PNG is written (fsync + rename) before the row that points to it, so a
-     * crash leaves at worst an orphan file, never a row without its image. A second result for a
-     * job is ignored. Synchronous from check to commit, so two deliveries cannot interleave.
+     * Stores a result: the PNG is written and fsynced off the main thread, then renamed into
+     * place, before the row that points to it is committed, so a crash leaves at worst an orphan
+     * file, never a row without its image. A second result for a job is ignored, also while
+     * the first is still being written (`storing`).
      */
-    storeResult(result: ResultMessage): { outcome: ResultOutcome; reason?: string } {
-      const job = db.select().from(jobs).where(eq(jobs.id, result.jobId)).get();
+    async storeResult(result: ResultMessage): Promise<{ outcome: ResultOutcome; reason?: string }> {
+      const job = statements.jobById.get({ id: result.jobId });
       if (!job) return { outcome: "unknown-job" };
-      if (job.state === "done") return { outcome: "duplicate" };
-      const prompt = db.select().from(prompts).where(eq(prompts.id, job.promptId)).get()!;
+      if (job.state === "done" || storing.has(job.id)) return { outcome: "duplicate" };
+      const prompt = statements.promptById.get({ id: job.promptId })!;
       const png = Buffer.from(result.imagePng, "base64");
       const size = readPngSize(png);
       const problem = !size
@@ -110,26 +164,28 @@ export function createJobService(db: Db, imageDir: string) {
           ? `the generator sent a ${size.width}×${size.height} image for a ${prompt.width}×${prompt.height} prompt`
           : null;
       if (problem) {
-        db.transaction((tx) => finish(tx, job.id, "failed", { status: "failed", failureReason: problem }), { behavior: "immediate" });
+        db.transaction(() => finish(job.id, { state: "failed", reason: problem }), { behavior: "immediate" });
         return { outcome: "rejected", reason: problem };
       }
 
-      const fileName = `${prompt.id}-${job.id}.png`;
-      const finalPath = path.join(imageDir, fileName);
-      const temporaryPath = `${finalPath}.tmp`;
-      const fd = openSync(temporaryPath, "w", 0o600);
+      storing.add(job.id);
       try {
-        writeSync(fd, png);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temporaryPath, finalPath);
+        const fileName = `${prompt.id}-${job.id}.png`;
+        const finalPath = path.join(imageDir, fileName);
+        const temporaryPath = `${finalPath}.tmp`;
+        const file = await open(temporaryPath, "w", 0o600);
+        try {
+          await file.writeFile(png);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(temporaryPath, finalPath);
 
-      db.transaction(
-        (tx) => {
-          tx.insert(images)
-            .values({
+        return db.transaction(
+          () => {
+            if (statements.jobById.get({ id: job.id })?.state === "done") return { outcome: "duplicate" as const };
+            statements.upsertImage.run({
               promptId: prompt.id,
               jobId: job.id,
               fileName,
@@ -139,21 +195,18 @@ export function createJobService(db: Db, imageDir: string) {
               seed: result.seed,
               backend: result.backend,
               generatorId: result.generatorId,
-              parameters: result.parameters,
+              parameters: JSON.stringify(result.parameters),
               queuedMs: Math.round(result.timing.queuedMs),
               generationMs: Math.round(result.timing.generationMs),
-            })
-            // A retried prompt replaces the image of its earlier job.
-            .onConflictDoUpdate({
-              target: images.promptId,
-              set: { jobId: job.id, fileName, bytes: png.length, seed: result.seed, backend: result.backend, generatorId: result.generatorId, parameters: result.parameters, createdAt: new Date() },
-            })
-            .run();
-          finish(tx, job.id, "done", { status: "done", failureReason: null });
-        },
-        { behavior: "immediate" },
-      );
-      return { outcome: "stored" };
+            });
+            finish(job.id, { state: "done" });
+            return { outcome: "stored" as const };
+          },
+          { behavior: "immediate" },
+        );
+      } finally {
+        storing.delete(job.id);
+      }
     },
 
     imagePath: (fileName: string) => path.join(imageDir, fileName),

@@ -4,8 +4,8 @@
  * publishing happens after commit, by the caller (server/link.ts).
  */
 import { randomUUID } from "node:crypto";
-import { count, desc, eq, isNotNull } from "drizzle-orm";
-import type { Db, Queryable } from "../db/client";
+import { count, desc, eq, isNotNull, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
 import { images, jobs, prompts, visitors, type PromptStatus } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
@@ -41,20 +41,28 @@ const APPROVABLE: PromptStatus[] = ["pending", "denied"];
 const ALREADY_APPROVED: PromptStatus[] = ["approved", "generating", "done"];
 
 export function createPromptService(db: Db) {
+  // Prepared once: moderation runs these for every prompt, often in bursts.
+  const statements = {
+    promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
+    insertJob: db.insert(jobs).values({ id: sql.placeholder("id"), promptId: sql.placeholder("promptId") }).prepare(),
+    markApproved: db
+      .update(prompts)
+      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: sql`(unixepoch('subsec') * 1000)` })
+      .where(eq(prompts.id, sql.placeholder("id")))
+      .prepare(),
+  };
+
   function get(id: number) {
-    const row = db.select().from(prompts).where(eq(prompts.id, id)).get();
+    const row = statements.promptById.get({ id });
     if (!row) throw new DomainError("PROMPT_NOT_FOUND", `There is no prompt #${id}.`);
     return row;
   }
 
   /** Creates a job for a prompt and moves the prompt to "approved". Call inside a transaction. */
-  function enqueueJob(tx: Queryable, promptId: number): string {
+  function enqueueJob(promptId: number): string {
     const jobId = randomUUID();
-    tx.insert(jobs).values({ id: jobId, promptId }).run();
-    tx.update(prompts)
-      .set({ status: "approved", jobId, failureReason: null, decidedAt: new Date() })
-      .where(eq(prompts.id, promptId))
-      .run();
+    statements.insertJob.run({ id: jobId, promptId });
+    statements.markApproved.run({ id: promptId, jobId });
     return jobId;
   }
 
@@ -120,13 +128,13 @@ export function createPromptService(db: Db) {
      */
     approve(id: number): string | null {
       return db.transaction(
-        (tx) => {
+        () => {
           const row = get(id);
           if (ALREADY_APPROVED.includes(row.status)) return null;
           if (!APPROVABLE.includes(row.status)) {
             throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; use retry for failed prompts.`);
           }
-          return enqueueJob(tx, id);
+          return enqueueJob(id);
         },
         { behavior: "immediate" },
       );
@@ -149,10 +157,10 @@ export function createPromptService(db: Db) {
     /** Sends a failed prompt to the generators again, as a new job. Returns the job id. */
     retry(id: number): string {
       return db.transaction(
-        (tx) => {
+        () => {
           const row = get(id);
           if (row.status !== "failed") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; only failed prompts can be retried.`);
-          return enqueueJob(tx, id);
+          return enqueueJob(id);
         },
         { behavior: "immediate" },
       );

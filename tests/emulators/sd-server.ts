@@ -19,6 +19,8 @@ export interface SdEmulatorOptions {
   delayMs?: number;
   /** "user:pass": like A1111's --api-auth, every call needs HTTP Basic auth. */
   apiAuth?: string;
+  /** Default 0: an ephemeral port. */
+  port?: number;
 }
 
 const SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "DPM++ SDE Karras", "Euler a", "Euler", "DDIM"];
@@ -192,7 +194,7 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     }
     send(res, 404, { detail: "Not Found" });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
 

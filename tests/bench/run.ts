@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: measures what the foundation promises and prints a table. Not a test: it
+ * reports medians and ratios (machines are shared and noisy), it asserts nothing.
+ *
+ * 1. identity: new-visitor resolution with 1 / 1k / 10k / 100k stored visitors (flat = good)
+ * 2. returning visitor with a cookie: session lookup, no argon2
+ * 3. GET / requests per second at 100 stored visitors, 4 concurrent clients
+ * 4. end-to-end approved jobs per second with an instant SD emulator, and the gateway's
+ *    added latency per job (p50/p99)
+ * 5. peak RSS of this process (server, broker, generator and the emulator all run in it)
+ */
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { openDb } from "../../server/db/client";
+import { createFingerprintHasher } from "../../server/domain/fingerprint";
+import { createVisitorService, hashToken } from "../../server/domain/visitors";
+import type { Logger } from "../../server/logger";
+import { TestClient } from "../helpers/client";
+import { freePort, runEntry, type Child } from "../helpers/processes";
+import { makeDataDir, removeDataDir, startTestServer } from "../helpers/server";
+
+const FINGERPRINT_MEMORY_KIB = 19456; // the production default (server/env.ts)
+const rows: Array<[string, string, string]> = [];
+const report = (what: string, value: string, note = "") => {
+  rows.push([what, value, note]);
+  console.log(`  ${what}: ${value} ${note}`);
+};
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+const ms = (value: number) => `${value < 1 ? value.toFixed(3) : value.toFixed(1)} ms`;
+
+async function identityBench() {
+  console.log("identity resolution (argon2id m=19 MiB, t=2, p=1, then an indexed lookup)");
+  const dir = makeDataDir();
+  const db = openDb(path.join(dir, "bench.db"));
+  const visitors = createVisitorService(db, createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB), 3_600_000);
+  const insertVisitor = db.$client.prepare("INSERT INTO visitors (id, hex) VALUES (?, ?)");
+  const insertFingerprint = db.$client.prepare("INSERT INTO fingerprints (hash, visitor_id) VALUES (?, ?)");
+  let stored = 0;
+  const growTo = db.$client.transaction((target: number) => {
+    // Synthetic rows: unique swatches and random 32-byte hashes, as many as the scenario needs.
+    for (let id = stored + 1; id <= target; id++) {
+      insertVisitor.run(id, `#${id.toString(16).padStart(6, "0")}`);
+      insertFingerprint.run(randomBytes(32).toString("base64url"), id);
+    }
+    stored = target;
+  });
+
+  const medians = new Map<number, number>();
+  let sample = 0;
+  for (const target of [1, 1_000, 10_000, 100_000]) {
+    growTo(target);
+    const times: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const started = performance.now();
+      await visitors.recognise({ ip: `198.51.${(sample >> 8) & 255}.${sample & 255}`, userAgent: `bench ${sample}`, acceptLanguage: "en" });
+      times.push(performance.now() - started);
+      sample++;
+    }
+    stored += 25; // recognise() created these visitors
+    medians.set(target, median(times));
+    report(`new visitor, ${target.toLocaleString("en")} stored`, ms(median(times)), "(median of 25)");
+  }
+  report("new visitor 100k / 1 ratio", (medians.get(100_000)! / medians.get(1)!).toFixed(2), "(target ≤ 1.5; the original grows linearly: 120 s at 1,000)");
+
+  const session = await visitors.recognise({ ip: "203.0.113.1", userAgent: "returning", acceptLanguage: "en" });
+  const lookups: number[] = [];
+  for (let i = 0; i < 2_000; i++) {
+    const started = performance.now();
+    visitors.bySession(session.token);
+    lookups.push(performance.now() - started);
+  }
+  report("returning visitor (cookie), session lookup", ms(median(lookups)), `(median of 2,000; no argon2; token hash ${hashToken("x").length} chars)`);
+  db.$client.close();
+  removeDataDir(dir);
+}
+
+async function httpBench() {
+  console.log("HTTP: GET / at 100 stored visitors, 4 concurrent clients, 10 s each");
+  const server = await startTestServer({ LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: String(FINGERPRINT_MEMORY_KIB), LOG_LEVEL: "warn" });
+  for (let i = 0; i < 100; i++) await new TestClient(server.url, { userAgent: `seed ${i}` }).page("/");
+
+  async function run(label: string, makeClient: (worker: number, i: number) => TestClient, note: string) {
+    const latencies: number[] = [];
+    const deadline = performance.now() + 10_000;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, worker) => {
+        for (let i = 0; performance.now() < deadline; i++) {
+          const client = makeClient(worker, i);
+          const t = performance.now();
+          const response = await client.fetch("/");
+          await response.arrayBuffer();
+          if (response.status !== 200) throw new Error(`GET / answered ${response.status}`);
+          latencies.push(performance.now() - t);
+        }
+      }),
+    );
+    const perSecond = latencies.length / ((performance.now() - started) / 1000);
+    report(`GET / ${label}`, `${perSecond.toFixed(0)} req/s`, `(p50 ${ms(median(latencies))}, p99 ${ms(percentile(latencies, 99))}; ${note})`);
+  }
+
+  const returning = Array.from({ length: 4 }, (_, worker) => new TestClient(server.url, { userAgent: `returning ${worker}` }));
+  await Promise.all(returning.map((client) => client.page("/")));
+  await run("returning visitors (cookie)", (worker) => returning[worker]!, `${(0.1).toString()} req/s for the original: ratio is the throughput / 0.1`);
+  await run("new visitors (no cookie, argon2 each)", (worker, i) => new TestClient(server.url, { userAgent: `fresh ${worker}-${i}` }), "worst case: every request hashes");
+  await server.close();
+  removeDataDir(server.dataDir);
+}
+
+/**
+ * Jobs through the whole link, twice: with the local generator inside the server process (what
+ * `npm start` runs), and with a standalone generator process (a GPU box, `npm run generator`).
+ */
+async function jobsBench() {
+  // The SD server is its own process in real life; here too, so it does not share the server's thread.
+  const sdPort = await freePort();
+  const sd = await runEntry("tests/emulators/main.ts", { SD_EMULATOR_PORT: String(sdPort) }, /listening/);
+  const sdUrl = `http://127.0.0.1:${sdPort}`;
+  await jobsThroughLink("local generator", { SD_API_URL: sdUrl });
+  await jobsThroughLink("standalone generator", { LOCAL_GENERATOR: "false" }, (mqttPort) =>
+    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
+  );
+  await sd.kill("SIGTERM");
+}
+
+async function jobsThroughLink(label: string, env: Record<string, string>, startGenerator?: (mqttPort: number) => Promise<Child>) {
+  console.log(`end-to-end jobs, ${label}: approve → MQTT → generator → instant A1111 emulator → stored (64×64)`);
+  const storedAt = new Map<string, number>();
+  const server = await startTestServer({ ...env, LOG_LEVEL: "warn" });
+  const generator = await startGenerator?.(server.mqttPort);
+  // Observe the exact moment each result is stored, from the server's own log line.
+  const originalInfo = server.log.info;
+  const watch: Logger["info"] = (message) => {
+    const match = /^job (\S+) stored/.exec(message);
+    if (match) storedAt.set(match[1]!, performance.now());
+    originalInfo(message);
+  };
+  server.log.info = watch;
+  const { services } = server;
+  const visitor = services.db.$client.prepare("INSERT INTO visitors (hex) VALUES ('#010203') RETURNING id").get() as { id: number };
+  const submit = (n: number) => Array.from({ length: n }, (_, i) => services.prompts.submit(visitor.id, { prompt: `bench prompt ${i}`, negativePrompt: "", width: 64, height: 64 }).id);
+  const waitStored = async (jobIds: string[]) => {
+    while (!jobIds.every((id) => storedAt.has(id))) await new Promise((resolve) => setTimeout(resolve, 2));
+  };
+
+  // Latency, one job at a time: what the gateway adds around the SD call.
+  const added: number[] = [];
+  for (const id of submit(200)) {
+    const approvedAt = performance.now();
+    const jobId = services.prompts.approve(id)!;
+    await services.link.publish([jobId]);
+    await waitStored([jobId]);
+    const generationMs = (services.db.$client.prepare("SELECT generation_ms FROM images WHERE job_id = ?").get(jobId) as { generation_ms: number }).generation_ms;
+    added.push(storedAt.get(jobId)! - approvedAt - generationMs);
+  }
+  report(`gateway added latency per job, ${label}`, `p50 ${ms(median(added))}, p99 ${ms(percentile(added, 99))}`, "(approve → stored, minus the SD call; 200 sequential jobs)");
+
+  // Throughput: 1,000 approvals at once.
+  const ids = submit(1_000);
+  const started = performance.now();
+  const jobIds = ids.map((id) => services.prompts.approve(id)!);
+  await services.link.publish(jobIds);
+  await waitStored(jobIds);
+  const seconds = (performance.now() - started) / 1000;
+  report(`approved jobs per second, ${label}`, `${(jobIds.length / seconds).toFixed(0)} jobs/s`, `(1,000 jobs in ${seconds.toFixed(2)} s; target ≥ 200/s)`);
+  await generator?.kill("SIGTERM");
+  await server.close();
+  removeDataDir(server.dataDir);
+}
+
+// `npm run bench -- jobs` runs one section; no argument runs all.
+const sections = { identity: identityBench, http: httpBench, jobs: jobsBench };
+const chosen = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
+for (const name of chosen.length ? chosen : (Object.keys(sections) as Array<keyof typeof sections>)) await sections[name]();
+report("peak RSS (whole bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+
+console.log("\n| measurement | result | notes |\n|---|---|---|");
+for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
+process.exit(0);
