@@ -87,6 +87,8 @@ export interface GeneratorConfig {
   defaults: { steps: number; cfgScale: number; samplerName: string; restoreFaces: boolean };
   /** Delay between reconnection attempts to the broker. */
   reconnectMs: number;
+  /** Backoff before retrying a transient backend failure; its length is the number of retries. */
+  retryDelaysMs: number[];
 }
 
 export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
@@ -104,5 +106,6 @@ export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
       restoreFaces: env.SD_RESTORE_FACES,
     },
     reconnectMs: 1000,
+    retryDelaysMs: [1_000, 3_000, 10_000],
   };
 }

@@ -41,9 +41,6 @@ export interface RunningGenerator {
   close(): Promise<void>;
 }
 
-/** Backoff before retrying a transient backend failure; its length is the number of tries after the first. */
-const RETRY_DELAYS_MS = [1_000, 3_000, 10_000];
-
 export function createBackend(config: GeneratorConfig): Backend {
   return config.sdApiUrl
     ? createA1111Backend({ baseUrl: config.sdApiUrl, auth: config.sdApiAuth, timeoutMs: config.sdTimeoutMs })
@@ -84,7 +81,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       try {
         return await backend.render(job, parameters, shutdown.signal);
       } catch (error) {
-        const delay = RETRY_DELAYS_MS[attempt];
+        const delay = config.retryDelaysMs[attempt];
         if (!(error instanceof TransientBackendError) || delay === undefined || shutdown.signal.aborted) throw error;
         log.warn(`job ${job.jobId}: ${error.message}; retrying in ${delay / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));

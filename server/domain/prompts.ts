@@ -35,6 +35,22 @@ export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
 
 export const imageUrlFor = (promptId: number) => `/images/${promptId}.png`;
 
+/** The fields every view of a prompt shares. */
+function promptFields(row: typeof prompts.$inferSelect) {
+  return {
+    id: row.id,
+    prompt: row.prompt,
+    negativePrompt: row.negativePrompt,
+    width: row.width,
+    height: row.height,
+    status: row.status,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+/** The author's view: the image only once revealed. */
+const ownView = (row: typeof prompts.$inferSelect): OwnPrompt => ({ ...promptFields(row), imageUrl: row.revealedAt ? imageUrlFor(row.id) : null });
+
 /** States from which a prompt may be (re-)approved: a fresh job is created. */
 const APPROVABLE: PromptStatus[] = ["pending", "denied"];
 /** States in which a prompt is already approved: approving again is a no-op. */
@@ -73,7 +89,7 @@ export function createPromptService(db: Db) {
         .values({ visitorId, prompt: input.prompt, negativePrompt: input.negativePrompt, width: input.width, height: input.height })
         .returning()
         .get();
-      return { ...row, createdAt: row.createdAt.toISOString(), imageUrl: null };
+      return ownView(row);
     },
 
     listOwn(visitorId: number): OwnPrompt[] {
@@ -83,16 +99,7 @@ export function createPromptService(db: Db) {
         .where(eq(prompts.visitorId, visitorId))
         .orderBy(desc(prompts.id))
         .all()
-        .map((row) => ({
-          id: row.id,
-          prompt: row.prompt,
-          negativePrompt: row.negativePrompt,
-          width: row.width,
-          height: row.height,
-          status: row.status,
-          createdAt: row.createdAt.toISOString(),
-          imageUrl: row.revealedAt ? imageUrlFor(row.id) : null,
-        }));
+        .map(ownView);
     },
 
     /** Every prompt, newest first, for the admin; `onlyDone` for the reveal. */
@@ -106,13 +113,7 @@ export function createPromptService(db: Db) {
         .orderBy(options.onlyDone ? prompts.id : desc(prompts.id))
         .all()
         .map(({ prompt: row, hex, image }) => ({
-          id: row.id,
-          prompt: row.prompt,
-          negativePrompt: row.negativePrompt,
-          width: row.width,
-          height: row.height,
-          status: row.status,
-          createdAt: row.createdAt.toISOString(),
+          ...promptFields(row),
           decidedAt: row.decidedAt?.toISOString() ?? null,
           revealedAt: row.revealedAt?.toISOString() ?? null,
           failureReason: row.failureReason,

@@ -22,27 +22,17 @@ async function failingStart(env: Record<string, string>) {
   return { code, lines };
 }
 
-test("a port already in use stops start-up with one line naming PORT", async () => {
+test.each([
+  ["PORT", "port %d is already in use: stop the other process or set PORT"],
+  ["MQTT_PORT", "MQTT port %d is already in use: stop the other broker or set MQTT_PORT"],
+])("%s already in use stops start-up with one line naming the variable", async (variable, message) => {
   const blocker = createServer();
   const port = await freePort();
   await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
   try {
-    const { code, lines } = await failingStart({ PORT: String(port), DATA_DIR: dataDir(), ADMIN_PASSWORD: "long enough" });
+    const { code, lines } = await failingStart({ [variable]: String(port), DATA_DIR: dataDir(), ADMIN_PASSWORD: "long enough" });
     expect(code).toBe(1);
-    expect(lines).toEqual([`promptgate: port ${port} is already in use: stop the other process or set PORT`]);
-  } finally {
-    blocker.close();
-  }
-});
-
-test("an MQTT port already in use names MQTT_PORT", async () => {
-  const blocker = createServer();
-  const port = await freePort();
-  await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
-  try {
-    const { code, lines } = await failingStart({ MQTT_PORT: String(port), DATA_DIR: dataDir(), ADMIN_PASSWORD: "long enough" });
-    expect(code).toBe(1);
-    expect(lines).toEqual([`promptgate: MQTT port ${port} is already in use: stop the other broker or set MQTT_PORT`]);
+    expect(lines).toEqual([`promptgate: ${message.replace("%d", String(port))}`]);
   } finally {
     blocker.close();
   }
