@@ -12,7 +12,8 @@ import type { ServerBuild } from "@remix-run/node";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createBroker } from "../broker/index";
-import { startGenerator, type RunningGenerator } from "../generator/generator";
+import type { RunningGenerator } from "../generator/generator";
+import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
 import { createFingerprintHasher } from "./domain/fingerprint";
@@ -181,7 +182,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
 
     let generator: RunningGenerator | null = null;
     if (config.localGenerator) {
-      generator = await startGenerator({ ...config.localGenerator, mqttUrl: `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}` }, log);
+      generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl: `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}` }, log).catch(
+        (error: Error) => {
+          throw new StartupError(`the local generator could not start (${error.message}); set LOCAL_GENERATOR=false to run without it`);
+        },
+      );
       cleanups.push(() => generator!.close());
     }
 
