@@ -18,6 +18,7 @@ import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
+import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createVisitorService } from "./domain/visitors";
 import type { Config } from "./env";
@@ -104,6 +105,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const jobs = createJobService(db, path.join(config.dataDir, "images"));
     const services: Services = {
       db,
+      loginThrottle: createLoginThrottle(),
       visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib), config.adminSessionMs),
       prompts: createPromptService(db),
       jobs,

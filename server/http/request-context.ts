@@ -6,6 +6,7 @@
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
 import type { JobService } from "../domain/jobs";
+import type { LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { Visitor, VisitorService, VisitorSession } from "../domain/visitors";
 import type { Link } from "../link";
@@ -14,6 +15,7 @@ import type { Csrf } from "./csrf";
 
 export interface Services {
   db: Db;
+  loginThrottle: LoginThrottle;
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;
@@ -36,6 +38,8 @@ export interface RequestIdentity {
 export interface RequestContext {
   services: Services;
   identity: RequestIdentity;
+  /** The client's address (behind TRUST_PROXY, the forwarded one), for throttling; never stored. */
+  clientIp: string;
 }
 
 const VISITOR_COOKIE_MS = 400 * 24 * 3_600_000;
@@ -81,5 +85,5 @@ export function createRequestContext(services: Services, csrf: Csrf, adminSessio
     verifyCsrf: (token) => csrf.verify(req, token),
   };
 
-  return { services, identity };
+  return { services, identity, clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown" };
 }

@@ -84,6 +84,21 @@ test("a visitor sees only their own prompts", async () => {
   expect((await bob.page("/")).html).not.toContain("alice");
 });
 
+test("an oversized request body is refused with 413 before it is read", async () => {
+  const visitor = new TestClient(server.url, { userAgent: "huge body" });
+  await visitor.page("/");
+  const before = promptCount();
+  const form = await visitor.postForm("/?index", { intent: "submit", prompt: "x".repeat(100_000) });
+  expect(form.status).toBe(413);
+  const api = await visitor.fetch("/api/trpc/prompt.submit", {
+    method: "POST",
+    body: JSON.stringify({ prompt: "y".repeat(100_000) }),
+    headers: { "content-type": "application/json", "x-csrf-token": visitor.csrfToken! },
+  });
+  expect(api.status).toBe(413);
+  expect(promptCount()).toBe(before);
+});
+
 describe("CSRF", () => {
   test("a form post without the token is refused with 403 and stores nothing", async () => {
     const visitor = new TestClient(server.url, { userAgent: "csrf-form" });
@@ -131,6 +146,22 @@ describe("admin", () => {
     expect(wrong.status).toBe(401);
     expect(wrong.html).toContain("not the admin password");
     expect((await guest.query("admin.dashboard")).status).toBe(401);
+  });
+
+  test("password guessing is throttled per client with 429 and a clear message", async () => {
+    // Every test client comes from 127.0.0.1: start clean, and leave clean for the other tests.
+    server.services.loginThrottle.reset("127.0.0.1");
+    try {
+      const guesser = new TestClient(server.url, { userAgent: "guesser" });
+      await guesser.page("/admin/login");
+      for (let i = 0; i < 10; i++) expect((await guesser.postForm("/admin/login", { password: `guess ${i}` })).status).toBe(401);
+      const blocked = await guesser.postForm("/admin/login", { password: ADMIN_PASSWORD });
+      expect(blocked.status).toBe(429);
+      expect(blocked.html).toContain("Too many wrong passwords");
+      expect(guesser.cookies.has("pg_admin")).toBe(false);
+    } finally {
+      server.services.loginThrottle.reset("127.0.0.1");
+    }
   });
 
   test("admin rights never come from request headers or a visitor's fingerprint", async () => {

@@ -7,9 +7,16 @@ const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 
 export const adminRouter = router({
   login: publicProcedure.input(z.object({ password: z.string().min(1).max(1024) })).mutation(async ({ ctx, input }) => {
+    const throttle = ctx.services.loginThrottle;
+    const waitMs = throttle.retryAfterMs(ctx.clientIp);
+    if (waitMs > 0) {
+      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many wrong passwords. Try again in ${Math.ceil(waitMs / 60_000)} minute(s).` });
+    }
     if (!(await verifyAdminPassword(ctx.services.db, input.password))) {
+      throttle.recordFailure(ctx.clientIp);
       throw new TRPCError({ code: "UNAUTHORIZED", message: "That is not the admin password." });
     }
+    throttle.reset(ctx.clientIp);
     ctx.identity.signInAdmin();
     return { ok: true as const };
   }),

@@ -1,0 +1,23 @@
+import { createLoginThrottle } from "../../server/domain/login-throttle";
+
+test("a client is held back after too many failures, until the oldest leaves the window", () => {
+  let now = 0;
+  const throttle = createLoginThrottle(3, 60_000, () => now);
+  for (let i = 0; i < 3; i++) {
+    expect(throttle.retryAfterMs("a")).toBe(0);
+    throttle.recordFailure("a");
+    now += 1_000;
+  }
+  expect(throttle.retryAfterMs("a")).toBe(57_000);
+  expect(throttle.retryAfterMs("b")).toBe(0);
+  now = 60_000;
+  expect(throttle.retryAfterMs("a")).toBe(0);
+});
+
+test("a success clears the client's failures", () => {
+  const throttle = createLoginThrottle(2, 60_000, () => 0);
+  throttle.recordFailure("a");
+  throttle.reset("a");
+  throttle.recordFailure("a");
+  expect(throttle.retryAfterMs("a")).toBe(0);
+});
