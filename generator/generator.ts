@@ -64,7 +64,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     will: { topic: topics.presence(config.generatorId), payload: encode(offline), qos: CONTRACT_QOS, retain: false },
   });
 
-  const publish = (topic: string, message: StatusMessage | PresenceMessage | Parameters<typeof encode>[0]) =>
+  const publish = (topic: string, message: Parameters<typeof encode>[0]) =>
     client.publishAsync(topic, encode(message), { qos: CONTRACT_QOS });
 
   const sendStatus = (job: JobMessage, status: { state: "accepted" | "started" } | { state: "failed"; reason: string }) =>
