@@ -9,6 +9,7 @@ import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { z } from "zod";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
+import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure } from "../lib/errors";
 import { createBrowserClient, pollWhileVisible } from "../lib/trpc-client";
@@ -157,7 +158,7 @@ export default function VisitorPage() {
                 <div>
                   <p className="prompt-text">{prompt.prompt}</p>
                   <p className="hint">
-                    {prompt.width}×{prompt.height} · {new Date(prompt.createdAt).toLocaleString()}
+                    {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} />
                   </p>
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />

@@ -4,6 +4,7 @@ import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
 import { ColourChip } from "../components/colour-chip";
+import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure, isUnauthorized } from "../lib/errors";
 import { pollWhileVisible } from "../lib/trpc-client";
@@ -104,9 +105,7 @@ export default function AdminPage() {
                   {prompt.width}×{prompt.height}
                 </td>
                 <td>
-                  <time dateTime={prompt.createdAt} title={prompt.createdAt}>
-                    {new Date(prompt.createdAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" })}
-                  </time>
+                  <LocalTime iso={prompt.createdAt} withSeconds />
                 </td>
                 <td>
                   <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
