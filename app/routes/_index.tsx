@@ -57,6 +57,13 @@ export default function VisitorPage() {
   const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
 
   useEffect(() => setPrompts(loaded), [loaded]);
+  // "Sent!" is a confirmation, not a state: it fades once read.
+  const [sentVisible, setSentVisible] = useState(result?.kind === "submitted");
+  useEffect(() => {
+    setSentVisible(result?.kind === "submitted");
+    const timer = setTimeout(() => setSentVisible(false), 8000);
+    return () => clearTimeout(timer);
+  }, [result]);
   useEffect(() => pollWhileVisible(() => void client.prompt.mine.query().then(setPrompts, () => undefined), 3000), [client]);
 
   const serverErrors: FieldErrors = result?.kind === "error" ? result.fieldErrors : {};
@@ -136,7 +143,7 @@ export default function VisitorPage() {
               {result.message}
             </p>
           )}
-          {result?.kind === "submitted" && (
+          {result?.kind === "submitted" && sentVisible && (
             <p className="success" role="status">
               Sent! It is waiting for the host&apos;s approval.
             </p>
