@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Aedes } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
+import { createAuthenticate } from "./authenticate";
 import { authorizePublish } from "./authorize-publish";
 
 export interface EmbeddedBroker {
@@ -18,8 +19,9 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-export async function createBroker(): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ authorizePublish });
+/** `token`: the password every network client must present (see authenticate.ts). */
+export async function createBroker(token: string): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker({ authenticate: createAuthenticate(token), authorizePublish });
   // noDelay: MQTT packets are small and latency-bound; Nagle + delayed ACKs would add ~40 ms per exchange.
   const tcp: Server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
   const websockets = new WebSocketServer({ noServer: true });

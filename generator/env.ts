@@ -57,6 +57,9 @@ export const GeneratorEnvSchema = z.object({
     .url({ message: "expected a URL such as mqtt://host:1883 or ws://host:3000/mqtt" })
     .refine((url) => /^(mqtts?|wss?|tcp|tls):/.test(url), { message: "expected an mqtt://, mqtts://, ws:// or wss:// URL" })
     .default("mqtt://127.0.0.1:1883"),
+  MQTT_USERNAME: z.string().min(1).max(128).optional(),
+  /** The server's MQTT token (shown on its admin page, kept in its DATA_DIR/secrets.json). */
+  MQTT_PASSWORD: z.string().min(1).optional(),
   GENERATOR_ID: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,128}$/, { message: "expected 1–128 letters, digits, '.', '_' or '-'" })
@@ -78,6 +81,9 @@ export type GeneratorEnv = z.infer<typeof GeneratorEnvSchema>;
 
 export interface GeneratorConfig {
   mqttUrl: string;
+  /** Defaults to the generator id. */
+  mqttUsername?: string;
+  mqttPassword?: string;
   generatorId: string;
   concurrency: number;
   /** Unset: the built-in placeholder renderer. */
@@ -94,6 +100,8 @@ export interface GeneratorConfig {
 export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
   return {
     mqttUrl: env.MQTT_URL,
+    mqttUsername: env.MQTT_USERNAME,
+    mqttPassword: env.MQTT_PASSWORD,
     generatorId: env.GENERATOR_ID,
     concurrency: env.GENERATOR_CONCURRENCY,
     sdApiUrl: env.SD_API_URL,

@@ -57,6 +57,8 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   const offline: PresenceMessage = { schemaVersion: SCHEMA_VERSION, generatorId: config.generatorId, state: "offline" };
   const client = mqtt.connect(config.mqttUrl, {
     clientId: config.generatorId,
+    username: config.mqttUsername ?? config.generatorId,
+    password: config.mqttPassword,
     clean: false,
     reconnectPeriod: config.reconnectMs,
     connectTimeout: 10_000,

@@ -29,6 +29,7 @@ import { createRequestContext, type Services } from "./http/request-context";
 import { connectLink } from "./link";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
+import { StartupError } from "./startup-error";
 import { appRouter } from "./trpc/root";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,10 +38,6 @@ const PUBLIC_DIR = path.join(ROOT, "public");
 /** Forms and tRPC calls are small; anything bigger is refused before it is read. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-/** A start-up failure with a one-line, actionable message (printed without a stack trace). */
-export class StartupError extends Error {
-  override name = "StartupError";
-}
 
 export interface RunningPromptgate {
   httpPort: number;
@@ -49,6 +46,8 @@ export interface RunningPromptgate {
   url: string;
   services: Services;
   generator: RunningGenerator | null;
+  /** The password network MQTT clients (generators) must present. */
+  mqttToken: string;
   /** The admin password if it was generated at this start (already logged), else null. */
   generatedAdminPassword: string | null;
   close(): Promise<void>;
@@ -87,7 +86,7 @@ const loopbackFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "12
 export async function startPromptgate(config: Config, log: Logger): Promise<RunningPromptgate> {
   if (!existsSync(REMIX_BUILD)) throw new StartupError("the web UI is not built: run `npm run build` (npm start does it for you)");
   ensureWritableDir(config.dataDir);
-  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret });
+  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, mqttToken: config.mqttToken });
   const db = openDb(path.join(config.dataDir, "promptgate.db"));
   const cleanups: Array<() => Promise<void> | void> = [() => void db.$client.close()];
   const closeAll = async () => {
@@ -100,12 +99,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       log.warn(`admin password generated (shown only this once; set ADMIN_PASSWORD to choose your own): ${generatedAdminPassword}`);
     }
 
-    const broker = await createBroker();
+    const broker = await createBroker(secrets.mqttToken);
+    const brokerAccess = { token: secrets.mqttToken, port: 0 };
     cleanups.push(() => broker.close());
     const jobs = createJobService(db, path.join(config.dataDir, "images"));
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
+      brokerAccess,
       visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib), config.adminSessionMs),
       prompts: createPromptService(db),
       jobs,
@@ -129,6 +130,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     });
     app.use(refuseCrossSiteWrites);
     app.use((req, res, next) => {
+      // A body without a length (chunked) could not be limited before it is read: browsers never send one.
+      if (req.headers["transfer-encoding"] !== undefined && req.headers["content-length"] === undefined) {
+        res.status(411).type("text/plain").send("A request body needs a Content-Length.");
+        return;
+      }
       if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
         res.status(413).type("text/plain").send(`Request too large (limit ${MAX_BODY_BYTES / 1024} KiB).`);
         return;
@@ -142,6 +148,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         router: appRouter,
         createContext: ({ req, res }) => contextFor(req, res),
         maxBodySize: MAX_BODY_BYTES,
+        // The browser batches a handful of calls at most; a bigger batch is an attempt to multiply work.
+        maxBatchSize: 10,
         onError: ({ error, path: procedure }) => {
           if (error.code === "INTERNAL_SERVER_ERROR") log.error(`tRPC ${procedure}: ${error.cause?.stack ?? error.stack}`);
         },
@@ -179,12 +187,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       );
     });
 
+    brokerAccess.port = mqttPort;
     const resent = await services.link.republishUnfinished();
     if (resent) log.info(`re-published ${resent} approved job(s) that have no result yet`);
 
     let generator: RunningGenerator | null = null;
     if (config.localGenerator) {
-      generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl: `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}` }, log).catch(
+      const mqttUrl = `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}`;
+      generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttPassword: secrets.mqttToken }, log).catch(
         (error: Error) => {
           throw new StartupError(`the local generator could not start (${error.message}); set LOCAL_GENERATOR=false to run without it`);
         },
@@ -204,6 +214,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       url,
       services,
       generator,
+      mqttToken: secrets.mqttToken,
       generatedAdminPassword,
       close: closeAll,
     };

@@ -9,7 +9,7 @@ import { GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseE
 const secret = (name: string) =>
   z.string().min(32, { message: `${name} must be at least 32 characters (or unset: one is generated in DATA_DIR)` });
 
-const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true }).extend({
+const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME: true, MQTT_PASSWORD: true }).extend({
   PORT: envInteger(0, 65535).default(3000),
   HOST: z.string().min(1).default("0.0.0.0"),
   MQTT_PORT: envInteger(0, 65535).default(1883),
@@ -18,6 +18,7 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true }).extend({
   ADMIN_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).optional(),
   SESSION_SECRET: secret("SESSION_SECRET").optional(),
   FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
+  MQTT_TOKEN: secret("MQTT_TOKEN").optional(),
   LOCAL_GENERATOR: envBoolean.default(true),
   TRUST_PROXY: z
     .string()
@@ -38,18 +39,19 @@ export interface Config {
   adminPassword?: string;
   sessionSecret?: string;
   fingerprintSecret?: string;
+  mqttToken?: string;
   trustProxy: boolean | number | string;
   adminSessionMs: number;
   fingerprintMemoryKib: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** The local generator's settings (its MQTT_URL is filled in once the broker listens), or null. */
-  localGenerator: Omit<GeneratorConfig, "mqttUrl"> | null;
+  localGenerator: Omit<GeneratorConfig, "mqttUrl" | "mqttUsername" | "mqttPassword"> | null;
 }
 
 /** Throws an EnvError naming each bad variable. */
 export function parseEnv(env: Record<string, string | undefined>): Config {
   const parsed = parseEnvironment(ServerEnvSchema, env);
-  const { mqttUrl: _mqttUrl, ...generator } = generatorConfigFrom({ ...parsed, MQTT_URL: "mqtt://127.0.0.1" });
+  const { mqttUrl: _url, mqttUsername: _username, mqttPassword: _password, ...generator } = generatorConfigFrom({ ...parsed, MQTT_URL: "mqtt://127.0.0.1" });
   return Object.freeze({
     port: parsed.PORT,
     host: parsed.HOST,
@@ -59,6 +61,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     adminPassword: parsed.ADMIN_PASSWORD,
     sessionSecret: parsed.SESSION_SECRET,
     fingerprintSecret: parsed.FINGERPRINT_SECRET,
+    mqttToken: parsed.MQTT_TOKEN,
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,

@@ -117,6 +117,14 @@ export async function connectLink(aedes: Aedes, jobService: JobService, log: Log
       since: new Date().toISOString(),
     });
     log.info(`generator ${value.generatorId} is ${value.state}`);
+    const online = [...presence.values()].filter((generator) => generator.state === "online");
+    if (value.state === "online" && online.length > 1) {
+      // No shared subscriptions in Aedes: each generator receives every job; the first result wins.
+      log.warn(
+        `${online.length} generators online (${online.map((g) => g.generatorId).join(", ")}): each receives every job and the first result wins; ` +
+          "with a GPU generator, start promptgate with LOCAL_GENERATOR=false",
+      );
+    }
     if (value.state === "online") {
       // The broker may have restarted since the job was published (its sessions are in memory):
       // whatever this generator does not hold goes out again; generators de-duplicate by jobId.

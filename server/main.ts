@@ -3,13 +3,17 @@
  * into one clear line (no stack trace) and exit code 1.
  */
 import { EnvError } from "../generator/env";
-import { StartupError, startPromptgate } from "./app";
+import { startPromptgate } from "./app";
+import { StartupError } from "./startup-error";
 import { parseEnv } from "./env";
 import { createConsoleLogger } from "./logger";
 
 try {
   const config = parseEnv(process.env);
   const log = createConsoleLogger(config.logLevel);
+  if (config.trustProxy === true) {
+    log.warn("TRUST_PROXY=true believes any client's X-Forwarded-For; prefer the number of proxies (e.g. 1) or their addresses");
+  }
   const running = await startPromptgate(config, log);
   let stopping = false;
   const stop = (signal: string) => {

@@ -4,7 +4,7 @@ import type { AppRouter } from "../../server/trpc/root";
 
 export function createBrowserClient(csrfToken: string) {
   return createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: "/api/trpc", headers: () => ({ "x-csrf-token": csrfToken }) })],
+    links: [httpBatchLink({ url: "/api/trpc", maxItems: 10, headers: () => ({ "x-csrf-token": csrfToken }) })],
   });
 }
 

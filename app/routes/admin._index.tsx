@@ -41,7 +41,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, brokerAccess, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -69,6 +69,14 @@ export default function AdminPage() {
           {online.length} generator{online.length === 1 ? "" : "s"} online
         </span>
       </p>
+      <details className="connect">
+        <summary>Connect a GPU generator</summary>
+        <p className="hint">On the machine next to AUTOMATIC1111 (started with --api), in a checkout of promptgate:</p>
+        <pre>
+          {`npm install\nMQTT_URL=mqtt://<this host>:${brokerAccess.port} MQTT_PASSWORD=${brokerAccess.token} \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
+        </pre>
+        <p className="hint">The token is the MQTT password for every generator; keep it secret. With a GPU generator, start promptgate with LOCAL_GENERATOR=false: every generator receives every job.</p>
+      </details>
       {result?.message && (
         <p className="error" role="alert">
           {result.message}

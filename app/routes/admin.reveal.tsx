@@ -3,11 +3,11 @@
  * full screen. Each image shown is marked revealed, so its author can now see it too.
  */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
-import { redirect } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
 import { Link, useFetcher, useLoaderData } from "@remix-run/react";
 import { useCallback, useEffect, useState } from "react";
 import { ColourChip } from "../components/colour-chip";
-import { isUnauthorized } from "../lib/errors";
+import { describeFailure, isUnauthorized } from "../lib/errors";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
@@ -20,8 +20,14 @@ export async function loader({ context }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const form = await context.readForm(request);
-  await context.trpc.admin.markRevealed({ id: Number(form.get("id")) });
-  return { ok: true };
+  try {
+    await context.trpc.admin.markRevealed({ id: Number(form.get("id")) });
+    return { message: null };
+  } catch (error) {
+    if (isUnauthorized(error)) throw redirect("/admin/login");
+    const failure = describeFailure(error);
+    return data({ message: failure.message }, { status: failure.status });
+  }
 }
 
 export default function Reveal() {

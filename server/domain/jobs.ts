@@ -14,7 +14,8 @@ import { images, jobs, prompts, visitors, type JobState } from "../db/schema";
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
-export type ResultOutcome = "stored" | "duplicate" | "unknown-job" | "rejected";
+/** "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the newer one. */
+export type ResultOutcome = "stored" | "duplicate" | "stale" | "unknown-job" | "rejected";
 
 export function createJobService(db: Db, imageDir: string) {
   mkdirSync(imageDir, { recursive: true });
@@ -156,6 +157,7 @@ export function createJobService(db: Db, imageDir: string) {
       if (!job) return { outcome: "unknown-job" };
       if (job.state === "done" || storing.has(job.id)) return { outcome: "duplicate" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
+      if (prompt.jobId !== job.id) return { outcome: "stale" };
       const png = Buffer.from(result.imagePng, "base64");
       const size = readPngSize(png);
       const problem = !size
@@ -181,10 +183,18 @@ export function createJobService(db: Db, imageDir: string) {
           await file.close();
         }
         await rename(temporaryPath, finalPath);
+        // The rename itself must survive a power loss before a row may point at the file.
+        const directory = await open(imageDir, "r");
+        try {
+          await directory.sync();
+        } finally {
+          await directory.close();
+        }
 
         return db.transaction(
           () => {
             if (statements.jobById.get({ id: job.id })?.state === "done") return { outcome: "duplicate" as const };
+            if (statements.promptById.get({ id: prompt.id })?.jobId !== job.id) return { outcome: "stale" as const };
             statements.upsertImage.run({
               promptId: prompt.id,
               jobId: job.id,

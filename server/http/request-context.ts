@@ -16,6 +16,8 @@ import type { Csrf } from "./csrf";
 export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
+  /** What a generator needs to connect (shown to the admin); the port is known once the broker listens. */
+  brokerAccess: { token: string; port: number };
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;

@@ -18,7 +18,7 @@ import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
-import { makeDataDir, removeDataDir, startTestServer } from "../helpers/server";
+import { makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 const FINGERPRINT_MEMORY_KIB = 19456; // the production default (server/env.ts)
 const rows: Array<[string, string, string]> = [];
@@ -129,17 +129,17 @@ async function jobsBench() {
   const sd = await runEntry("tests/emulators/main.ts", { SD_EMULATOR_PORT: String(sdPort) }, /listening/);
   const sdUrl = `http://127.0.0.1:${sdPort}`;
   await jobsThroughLink("local generator", { SD_API_URL: sdUrl });
-  await jobsThroughLink("standalone generator", { LOCAL_GENERATOR: "false" }, (mqttPort) =>
-    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
+  await jobsThroughLink("standalone generator", { LOCAL_GENERATOR: "false" }, (server) =>
+    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
   );
   await sd.kill("SIGTERM");
 }
 
-async function jobsThroughLink(label: string, env: Record<string, string>, startGenerator?: (mqttPort: number) => Promise<Child>) {
+async function jobsThroughLink(label: string, env: Record<string, string>, startGenerator?: (server: TestServer) => Promise<Child>) {
   console.log(`end-to-end jobs, ${label}: approve → MQTT → generator → instant A1111 emulator → stored (64×64)`);
   const storedAt = new Map<string, number>();
   const server = await startTestServer({ ...env, LOG_LEVEL: "warn" });
-  const generator = await startGenerator?.(server.mqttPort);
+  const generator = await startGenerator?.(server);
   // Observe the exact moment each result is stored, from the server's own log line.
   const originalInfo = server.log.info;
   const watch: Logger["info"] = (message) => {

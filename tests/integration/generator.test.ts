@@ -29,7 +29,7 @@ afterAll(async () => {
 
 async function generatorWith(env: Record<string, string>) {
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, ...env }));
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, ...env }));
   const generator = await startGenerator({ ...config, retryDelaysMs: [20, 20] }, log);
   cleanups.push(() => generator.close());
   return log;

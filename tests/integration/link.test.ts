@@ -25,6 +25,8 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
+const credentials = () => ({ username: "test-client", password: server.mqttToken });
+
 async function submitAndApprove(prompt: string, size = 64): Promise<number> {
   const { id } = (await visitor.mutate("prompt.submit", { prompt, width: size, height: size })).body.result.data;
   expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
@@ -39,8 +41,18 @@ const untilStatus = (id: number, status: string) =>
     return row.status === status ? row : null;
   });
 
+test.each([
+  ["TCP", () => `mqtt://127.0.0.1:${server.mqttPort}`],
+  ["WebSocket", () => `ws://127.0.0.1:${server.httpPort}/mqtt`],
+])("the broker refuses %s clients without the MQTT token", async (_transport, url) => {
+  for (const password of [undefined, "wrong token"]) {
+    const attempt = mqtt.connectAsync(url(), { clientId: `no-token-${password ?? "none"}`, username: "someone", password, reconnectPeriod: 0 });
+    await expect(attempt).rejects.toThrow(/Bad username or password/i);
+  }
+});
+
 test("malformed payloads on every topic are logged and dropped; both server and generator keep working", async () => {
-  const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client" });
+  const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client", ...credentials() });
   try {
     const garbage = [Buffer.from("not json"), Buffer.from("{}"), Buffer.from(JSON.stringify({ schemaVersion: 99 })), Buffer.alloc(0)];
     for (const payload of garbage) {
@@ -57,7 +69,7 @@ test("malformed payloads on every topic are logged and dropped; both server and 
 });
 
 test("a network client may not publish jobs: the broker disconnects it and nothing is generated", async () => {
-  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "impostor", reconnectPeriod: 0 });
+  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "impostor", reconnectPeriod: 0, ...credentials() });
   const closed = new Promise((resolve) => impostor.once("close", () => resolve(undefined)));
   const callsBefore = sd.calls.length;
   impostor.publish(topics.jobs, Buffer.from(JSON.stringify({ schemaVersion: SCHEMA_VERSION, jobId: "11111111-1111-4111-8111-111111111111", prompt: "injected", negativePrompt: "", width: 64, height: 64, authorColour: "#000000", approvedAt: new Date().toISOString() })), { qos: 1 });
@@ -72,7 +84,7 @@ test("a second result for the same job is ignored, and results for unknown jobs 
   const { jobId } = await untilStatus(id, "done");
   const fileBefore = server.services.db.$client.prepare("SELECT file_name, seed FROM images WHERE prompt_id = ?").get(id);
 
-  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator" });
+  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator", ...credentials() });
   const duplicate: ResultMessage = {
     schemaVersion: SCHEMA_VERSION,
     jobId,
@@ -106,11 +118,32 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
   expect((await admin.mutate("admin.retry", { id })).status).toBe(200);
   const done = await untilStatus(id, "done");
   expect(done.jobId).not.toBe(failed.jobId);
+
+  // A late result of the replaced job never overwrites the current image.
+  const imageBefore = server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id);
+  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "stale-generator", ...credentials() });
+  const stale: ResultMessage = {
+    schemaVersion: SCHEMA_VERSION,
+    jobId: failed.jobId,
+    generatorId: "stale-generator",
+    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
+    seed: 1,
+    width: 64,
+    height: 64,
+    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 1 },
+    backend: "test",
+    timing: { queuedMs: 0, generationMs: 0 },
+    finishedAt: new Date().toISOString(),
+  };
+  await late.publishAsync(topics.result(failed.jobId), encode(stale), { qos: 1 });
+  await late.endAsync();
+  await waitFor("the stale result to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a stale result for job ${failed.jobId}`)));
+  expect(server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id)).toEqual(imageBefore);
 });
 
 test("MQTT over WebSocket at /mqtt reaches the same broker", async () => {
   const received = new Promise<string>((resolve) => {
-    const viaWs = mqtt.connect(`ws://127.0.0.1:${server.httpPort}/mqtt`, { clientId: "ws-observer" });
+    const viaWs = mqtt.connect(`ws://127.0.0.1:${server.httpPort}/mqtt`, { clientId: "ws-observer", ...credentials() });
     viaWs.on("connect", () => void viaWs.subscribeAsync(topics.jobs, { qos: 1 }).then(() => submitAndApprove("seen over websocket")));
     viaWs.on("message", (_topic, payload) => {
       resolve(JSON.parse(payload.toString()).prompt);

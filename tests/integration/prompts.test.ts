@@ -96,6 +96,18 @@ test("an oversized request body is refused with 413 before it is read", async ()
     headers: { "content-type": "application/json", "x-csrf-token": visitor.csrfToken! },
   });
   expect(api.status).toBe(413);
+  const chunked = await visitor.fetch("/?index", {
+    method: "POST",
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`_csrf=${visitor.csrfToken}&intent=submit&prompt=${"z".repeat(1000)}`));
+        controller.close();
+      },
+    }),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    duplex: "half",
+  } as RequestInit & { duplex: "half"; headers: Record<string, string> });
+  expect(chunked.status).toBe(411);
   expect(promptCount()).toBe(before);
 });
 
@@ -205,7 +217,7 @@ describe("admin", () => {
   });
 
   test("approving twice publishes once; deny and invalid transitions answer clearly", async () => {
-    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "test-observer-approve" });
+    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "test-observer-approve", username: "observer", password: server.mqttToken });
     const published: string[] = [];
     subscriber.on("message", (_topic, payload) => published.push(JSON.parse(payload.toString()).jobId));
     await subscriber.subscribeAsync(topics.jobs, { qos: 1 });

@@ -49,14 +49,15 @@ test("a server killed (SIGKILL) mid-generation loses nothing and the job is gene
   const dataDir = makeDataDir();
   cleanups.push(() => removeDataDir(dataDir));
   const [port, mqttPort] = [await freePort(), await freePort()];
-  const env = { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: "4096" };
+  const mqttToken = "restart-test-token-0123456789abcdef";
+  const env = { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: "4096", MQTT_TOKEN: mqttToken };
   let server: Child = await runEntry("server/main.ts", env, /listening on/);
   cleanups.push(() => server.kill());
 
   sd.setDelay(1500);
   const generatorLog = collectingLogger();
   const generator = await startGenerator(
-    { ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, SD_API_URL: sd.url, GENERATOR_ID: "restart-gpu" })), reconnectMs: 100 },
+    { ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "restart-gpu" })), reconnectMs: 100 },
     generatorLog,
   );
   cleanups.push(() => generator.close());
@@ -86,7 +87,7 @@ test("a generator killed (SIGKILL) mid-job loses nothing: its replacement genera
   cleanups.push(() => removeDataDir(server.dataDir));
   cleanups.push(() => server.close());
   sd.setDelay(3000);
-  const generatorEnv = { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box-1" };
+  const generatorEnv = { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box-1" };
   const doomed = await runEntry("generator/main.ts", generatorEnv, /online at/);
   cleanups.push(() => doomed.kill());
 

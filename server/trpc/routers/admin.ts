@@ -12,8 +12,9 @@ export const adminRouter = router({
     if (waitMs > 0) {
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many wrong passwords. Try again in ${Math.ceil(waitMs / 60_000)} minute(s).` });
     }
+    // Counted before the (slow) verification, so parallel guesses cannot all pass the check above.
+    throttle.recordFailure(ctx.clientIp);
     if (!(await verifyAdminPassword(ctx.services.db, input.password))) {
-      throttle.recordFailure(ctx.clientIp);
       throw new TRPCError({ code: "UNAUTHORIZED", message: "That is not the admin password." });
     }
     throttle.reset(ctx.clientIp);
@@ -33,6 +34,7 @@ export const adminRouter = router({
     prompts: ctx.services.prompts.listAll(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
+    brokerAccess: ctx.services.brokerAccess,
   })),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */
