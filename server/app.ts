@@ -45,11 +45,8 @@ export interface RunningPromptgate {
   /** http://127.0.0.1:<port> */
   url: string;
   services: Services;
-  generator: RunningGenerator | null;
   /** The password network MQTT clients (generators) must present. */
   mqttToken: string;
-  /** The admin password if it was generated at this start (already logged), else null. */
-  generatedAdminPassword: string | null;
   close(): Promise<void>;
 }
 
@@ -213,9 +210,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       mqttPort,
       url,
       services,
-      generator,
       mqttToken: secrets.mqttToken,
-      generatedAdminPassword,
       close: closeAll,
     };
   } catch (error) {

@@ -26,7 +26,7 @@ export interface VisitorSession {
 
 const VISITOR_SESSION_MS = 400 * 24 * 3_600_000; // the longest cookie lifetime browsers honour
 
-export const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url");
+const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url");
 const newToken = () => randomBytes(32).toString("base64url");
 
 export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher, adminSessionMs: number) {
