@@ -25,6 +25,21 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
+/** A valid result for a 64×64 job: a black square, as a rogue or late generator would send. */
+const blackResult = (jobId: string, generatorId: string): ResultMessage => ({
+  schemaVersion: SCHEMA_VERSION,
+  jobId,
+  generatorId,
+  imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
+  seed: 42,
+  width: 64,
+  height: 64,
+  parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 42 },
+  backend: "test",
+  timing: { queuedMs: 0, generationMs: 0 },
+  finishedAt: new Date().toISOString(),
+});
+
 const credentials = () => ({ username: "test-client", password: server.mqttToken });
 
 async function submitAndApprove(prompt: string, size = 64): Promise<number> {
@@ -85,19 +100,7 @@ test("a second result for the same job is ignored, and results for unknown jobs 
   const fileBefore = server.services.db.$client.prepare("SELECT file_name, seed FROM images WHERE prompt_id = ?").get(id);
 
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator", ...credentials() });
-  const duplicate: ResultMessage = {
-    schemaVersion: SCHEMA_VERSION,
-    jobId,
-    generatorId: "late-generator",
-    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
-    seed: 42,
-    width: 64,
-    height: 64,
-    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 42 },
-    backend: "test",
-    timing: { queuedMs: 0, generationMs: 0 },
-    finishedAt: new Date().toISOString(),
-  };
+  const duplicate = blackResult(jobId, "late-generator");
   await late.publishAsync(topics.result(jobId), encode(duplicate), { qos: 1 });
   const unknownJob = "22222222-2222-4222-8222-222222222222";
   await late.publishAsync(topics.result(unknownJob), encode({ ...duplicate, jobId: unknownJob }), { qos: 1 });
@@ -122,20 +125,7 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
   // A late result of the replaced job never overwrites the current image.
   const imageBefore = server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id);
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "stale-generator", ...credentials() });
-  const stale: ResultMessage = {
-    schemaVersion: SCHEMA_VERSION,
-    jobId: failed.jobId,
-    generatorId: "stale-generator",
-    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
-    seed: 1,
-    width: 64,
-    height: 64,
-    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 1 },
-    backend: "test",
-    timing: { queuedMs: 0, generationMs: 0 },
-    finishedAt: new Date().toISOString(),
-  };
-  await late.publishAsync(topics.result(failed.jobId), encode(stale), { qos: 1 });
+  await late.publishAsync(topics.result(failed.jobId), encode(blackResult(failed.jobId, "stale-generator")), { qos: 1 });
   await late.endAsync();
   await waitFor("the stale result to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a stale result for job ${failed.jobId}`)));
   expect(server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id)).toEqual(imageBefore);

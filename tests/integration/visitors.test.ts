@@ -39,6 +39,19 @@ test("a visitor who lost their cookies is recognised on the same /24 and browser
   expect(page.html).toContain(`you&#x27;re still <strong>${original[1]}</strong>`);
 });
 
+test("IPv6 visitors are recognised within their /48 and IPv4-mapped addresses count as IPv4", async () => {
+  const ua = "UA ipv6";
+  const original = colourOf((await new TestClient(server.url, { forwardedFor: "2001:db8:aaaa:1::10", userAgent: ua }).page("/")).html)!;
+  const sameSite = await new TestClient(server.url, { forwardedFor: "2001:db8:aaaa:ffff::99", userAgent: ua }).page("/");
+  expect(colourOf(sameSite.html)).toEqual(original);
+  const otherSite = await new TestClient(server.url, { forwardedFor: "2001:db8:bbbb:1::10", userAgent: ua }).page("/");
+  expect(colourOf(otherSite.html)![1]).not.toBe(original[1]);
+
+  const v4 = colourOf((await new TestClient(server.url, { forwardedFor: "198.51.100.20", userAgent: "UA mapped" }).page("/")).html)!;
+  const mapped = await new TestClient(server.url, { forwardedFor: "::ffff:198.51.100.21", userAgent: "UA mapped" }).page("/");
+  expect(colourOf(mapped.html)).toEqual(v4);
+});
+
 test("another network, browser or language is a different visitor", async () => {
   const base = { forwardedFor: "192.0.2.10", userAgent: "UA distinct", acceptLanguage: "de-DE" };
   const colours = new Set<string>();
