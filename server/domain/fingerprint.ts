@@ -22,7 +22,7 @@ export function anonymiseIp(ip: string | undefined | null): string {
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (handles "::" and a dotted IPv4 tail). */
-function expandIPv6(address: string): string[] {
+export function expandIPv6(address: string): string[] {
   let text = address.toLowerCase();
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (dotted) {

@@ -3,6 +3,20 @@
  * within `windowMs`, that client must wait until the oldest failure leaves the window.
  * In memory on purpose: a restart forgets it, and nothing about clients is stored.
  */
+import { isIPv6 } from "node:net";
+import { expandIPv6 } from "./fingerprint";
+
+/**
+ * The bucket a client's failures count in: its IPv4 address, or its IPv6 /64 (one subscriber's
+ * allocation, so rotating addresses inside it does not reset the count).
+ */
+export function throttleKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(ip)) return ip;
+  return `${expandIPv6(ip.replace(/%.*$/, "")).slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`;
+}
+
 export interface LoginThrottle {
   /** Milliseconds `client` must still wait, or 0. */
   retryAfterMs(client: string): number;

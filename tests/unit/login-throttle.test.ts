@@ -1,4 +1,4 @@
-import { createLoginThrottle } from "../../server/domain/login-throttle";
+import { createLoginThrottle, throttleKey } from "../../server/domain/login-throttle";
 
 test("a client is held back after too many failures, until the oldest leaves the window", () => {
   let now = 0;
@@ -20,4 +20,14 @@ test("a success clears the client's failures", () => {
   throttle.reset("a");
   throttle.recordFailure("a");
   expect(throttle.retryAfterMs("a")).toBe(0);
+});
+
+test.each([
+  ["203.0.113.7", "203.0.113.7"],
+  ["::ffff:203.0.113.7", "203.0.113.7"],
+  ["2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"],
+  ["2001:db8:1:2:bbbb::ffff", "2001:db8:1:2::/64"],
+  ["2001:db8:1:3::1", "2001:db8:1:3::/64"],
+])("failures from %s count as %s", (ip, key) => {
+  expect(throttleKey(ip)).toBe(key);
 });
