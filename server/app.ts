@@ -204,7 +204,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     cleanups.push(() => clearInterval(prune));
 
     const url = `http://${loopbackFor(config.host)}:${httpPort}`;
-    log.info(`listening on ${url} (MQTT on port ${mqttPort}, MQTT over WebSocket at ${url.replace("http", "ws")}/mqtt, data in ${config.dataDir})`);
+    log.info(`open ${url} (listening on ${config.host}:${httpPort}; MQTT on port ${mqttPort} and at /mqtt over WebSocket; data in ${config.dataDir})`);
     return {
       httpPort,
       mqttPort,

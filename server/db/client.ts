@@ -1,4 +1,5 @@
 /** Opens the SQLite database, applies committed migrations, and returns the Drizzle handle. */
+import { chmodSync, closeSync, openSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -13,6 +14,10 @@ export type Queryable = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
 
 export function openDb(file: string): Db {
+  // Owner-only: the database holds password and session hashes. SQLite gives its -wal and -shm
+  // files the database file's permissions.
+  closeSync(openSync(file, "a", 0o600));
+  chmodSync(file, 0o600);
   const sqlite = new Database(file);
   // WAL: readers never block the writer; busy_timeout covers a second process (e.g. a backup) holding a lock.
   sqlite.pragma("journal_mode = WAL");

@@ -18,7 +18,8 @@ const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 export type ResultOutcome = "stored" | "duplicate" | "stale" | "unknown-job" | "rejected";
 
 export function createJobService(db: Db, imageDir: string) {
-  mkdirSync(imageDir, { recursive: true });
+  // Owner-only: images are secret until the reveal.
+  mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
   const storing = new Set<string>();
   const now = sql`(unixepoch('subsec') * 1000)`;

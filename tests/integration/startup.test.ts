@@ -58,13 +58,15 @@ test("bad environment values are all named, with what is allowed", async () => {
   expect(text).toMatch(/LOCAL_GENERATOR="maybe": expected true or false/);
 });
 
-test("the first start generates the admin password once and keeps secrets in a 0600 file", async () => {
+test("the first start generates the admin password once; secrets, database and images are owner-only", async () => {
   const dir = dataDir();
   const first = await runEntry("server/main.ts", { HOST: "127.0.0.1", PORT: "0", MQTT_PORT: "0", DATA_DIR: dir, LOCAL_GENERATOR: "false" }, /listening on/);
   await first.kill("SIGTERM");
   const password = /admin password generated[^:]*: (\S+)/.exec(first.output())?.[1];
   expect(password).toMatch(/^[A-Za-z0-9_-]{16}$/);
   expect(statSync(path.join(dir, "secrets.json")).mode & 0o777).toBe(0o600);
+  expect(statSync(path.join(dir, "promptgate.db")).mode & 0o777).toBe(0o600);
+  expect(statSync(path.join(dir, "images")).mode & 0o777).toBe(0o700);
   const db = new Database(path.join(dir, "promptgate.db"), { readonly: true });
   const { value } = db.prepare("SELECT value FROM settings WHERE key = 'admin_password_hash'").get() as { value: string };
   db.close();
