@@ -13,6 +13,17 @@ import type { RequestContext } from "../http/request-context";
 import { DomainError } from "../domain/errors";
 import { toTRPCError } from "./errors";
 
+/** A message fit for the UI: never a stack, never zod's raw JSON. */
+function userMessageOf(error: TRPCError): string {
+  const cause = error.cause;
+  if (cause instanceof DomainError) return cause.userMessage;
+  if (cause instanceof z.ZodError) {
+    const issue = cause.issues[0];
+    return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
+  }
+  return error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message;
+}
+
 const t = initTRPC.context<RequestContext>().create({
   errorFormatter({ shape, error }) {
     const cause = error.cause;
@@ -20,7 +31,7 @@ const t = initTRPC.context<RequestContext>().create({
       ...shape,
       data: {
         ...shape.data,
-        userMessage: cause instanceof DomainError ? cause.userMessage : error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message,
+        userMessage: userMessageOf(error),
         domainCode: cause instanceof DomainError ? cause.code : null,
         fieldErrors: cause instanceof z.ZodError ? z.flattenError(cause).fieldErrors : null,
       },

@@ -49,6 +49,7 @@ describe("validation", () => {
     const result = await visitor.mutate("prompt.submit", input);
     expect(result.status).toBe(400);
     expect(result.body.error.data.fieldErrors[field]).toBeTruthy();
+    expect(result.body.error.data.userMessage).toMatch(new RegExp(`^${field}: `));
     expect(promptCount()).toBe(before);
   });
 
