@@ -9,20 +9,31 @@ import { createHmac } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import argon2 from "argon2";
 
+export type ParsedIp = { version: 4; octets: string[] } | { version: 6; groups: string[] };
+
+/** A client address, with IPv4-mapped IPv6 read as IPv4 and an IPv6 zone id dropped; null if it is no IP. */
+export function parseIp(ip: string | undefined | null): ParsedIp | null {
+  if (!ip) return null;
+  const address = ip.trim().replace(/%.*$/, "");
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+  if (isIPv4(v4)) return { version: 4, octets: v4.split(".") };
+  return isIPv6(address) ? { version: 6, groups: expandIPv6(address) } : null;
+}
+
+/** The first `count` groups of an IPv6 address as a /(16 × count) prefix, e.g. "2001:db8:1::/48". */
+export function ipv6Prefix(groups: string[], count: number): string {
+  return `${groups.slice(0, count).map((group) => parseInt(group, 16).toString(16)).join(":")}::/${count * 16}`;
+}
+
 /** IPv4 → last octet zeroed; IPv6 → its /48; IPv4-mapped IPv6 → as IPv4; anything else → "unknown". */
 export function anonymiseIp(ip: string | undefined | null): string {
-  if (!ip) return "unknown";
-  const address = ip.trim().replace(/%.*$/, ""); // drop an IPv6 zone id
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const v4 = mapped ? mapped[1]! : address;
-  if (isIPv4(v4)) return `${v4.split(".").slice(0, 3).join(".")}.0`;
-  if (!isIPv6(address)) return "unknown";
-  const groups = expandIPv6(address);
-  return `${groups.slice(0, 3).map((group) => parseInt(group, 16).toString(16)).join(":")}::/48`;
+  const parsed = parseIp(ip);
+  if (!parsed) return "unknown";
+  return parsed.version === 4 ? `${parsed.octets.slice(0, 3).join(".")}.0` : ipv6Prefix(parsed.groups, 3);
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (handles "::" and a dotted IPv4 tail). */
-export function expandIPv6(address: string): string[] {
+function expandIPv6(address: string): string[] {
   let text = address.toLowerCase();
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (dotted) {

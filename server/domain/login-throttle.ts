@@ -3,18 +3,16 @@
  * within `windowMs`, that client must wait until the oldest failure leaves the window.
  * In memory on purpose: a restart forgets it, and nothing about clients is stored.
  */
-import { isIPv6 } from "node:net";
-import { expandIPv6 } from "./fingerprint";
+import { ipv6Prefix, parseIp } from "./fingerprint";
 
 /**
  * The bucket a client's failures count in: its IPv4 address, or its IPv6 /64 (one subscriber's
  * allocation, so rotating addresses inside it does not reset the count).
  */
 export function throttleKey(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1]!;
-  if (!isIPv6(ip)) return ip;
-  return `${expandIPv6(ip.replace(/%.*$/, "")).slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`;
+  const parsed = parseIp(ip);
+  if (!parsed) return ip;
+  return parsed.version === 4 ? parsed.octets.join(".") : ipv6Prefix(parsed.groups, 4);
 }
 
 export interface LoginThrottle {
