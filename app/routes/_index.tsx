@@ -83,15 +83,19 @@ export default function VisitorPage() {
   }
 
   const values = result?.kind === "error" ? result.values : null;
+  // Right after "that's not me" the action already knows the new colour; the loader's copy
+  // arrives with the revalidation a moment later.
+  const freshStart = result?.kind === "fresh";
+  const colour = freshStart ? result.colour : me.colour;
   const formKey = result?.kind === "submitted" ? `sent-${result.id}` : "form";
 
   return (
     <main className="page">
       <header className="identity">
         <p>
-          You are <ColourChip colour={me.colour} large />
+          You are <ColourChip colour={colour} large />
         </p>
-        {me.recognised && (
+        {me.recognised && !freshStart && (
           <div className="note" role="status">
             <p>
               Welcome back! Looks like you lost your cookies, but we recognised you: you&apos;re still <strong>{me.colour.name}</strong>.
@@ -104,9 +108,9 @@ export default function VisitorPage() {
             </Form>
           </div>
         )}
-        {result?.kind === "fresh" && (
+        {freshStart && (
           <p className="note" role="status">
-            Got it: you are now <strong>{result.colour.name}</strong>, and we won&apos;t mix you up again.
+            Got it: you are now <strong>{colour.name}</strong>, and we won&apos;t mix you up again.
           </p>
         )}
       </header>
