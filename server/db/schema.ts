@@ -5,7 +5,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-const createdAt = () => integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`);
+/** SQLite's current time in milliseconds, the unit of every `timestamp_ms` column. */
+export const nowMs = sql`(unixepoch('subsec') * 1000)`;
+
+const createdAt = () => integer("created_at", { mode: "timestamp_ms" }).notNull().default(nowMs);
 
 /**
  * An anonymous visitor. The colour's name is derived from `id` (server/domain/colours.ts), unique by

@@ -10,7 +10,7 @@ import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
 import { readPngSize } from "../../generator/png";
 import type { Db } from "../db/client";
-import { images, jobs, prompts, visitors, type JobState } from "../db/schema";
+import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
@@ -22,25 +22,25 @@ export function createJobService(db: Db, imageDir: string) {
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
   const storing = new Set<string>();
-  const now = sql`(unixepoch('subsec') * 1000)`;
   const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
   // Prepared once: these run for every status and result message, several per job.
   const statements = {
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
     markAccepted: db.update(jobs).set({ state: "accepted", generatorId: sql`${sql.placeholder("generatorId")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
-    markStarted: db.update(jobs).set({ state: "started", generatorId: sql`${sql.placeholder("generatorId")}`, startedAt: now }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    markStarted: db.update(jobs).set({ state: "started", generatorId: sql`${sql.placeholder("generatorId")}`, startedAt: nowMs }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markGenerating: db.update(prompts).set({ status: "generating" }).where(isCurrentJobOf).prepare(),
     finishJob: db
       .update(jobs)
-      .set({ state: sql`${sql.placeholder("state")}`, finishedAt: now })
+      .set({ state: sql`${sql.placeholder("state")}`, finishedAt: nowMs })
       .where(eq(jobs.id, sql.placeholder("id")))
       .returning({ promptId: jobs.promptId })
       .prepare(),
     markPromptDone: db.update(prompts).set({ status: "done", failureReason: null }).where(isCurrentJobOf).prepare(),
     markPromptFailed: db.update(prompts).set({ status: "failed", failureReason: sql`${sql.placeholder("reason")}` }).where(isCurrentJobOf).prepare(),
-    // A retried prompt's image replaces the one of its earlier job.
-    upsertImage: db
+    // One image per prompt: only a prompt's current job may store one (stale results are refused
+    // first), and a prompt with an image is done, which neither approval nor retry can reopen.
+    insertImage: db
       .insert(images)
       .values({
         promptId: sql.placeholder("promptId"),
@@ -55,15 +55,6 @@ export function createJobService(db: Db, imageDir: string) {
         parameters: sql.placeholder("parameters"),
         queuedMs: sql.placeholder("queuedMs"),
         generationMs: sql.placeholder("generationMs"),
-      })
-      .onConflictDoUpdate({
-        target: images.promptId,
-        set: Object.fromEntries(
-          ["job_id", "file_name", "bytes", "width", "height", "seed", "backend", "generator_id", "parameters", "queued_ms", "generation_ms", "created_at"].map((column) => [
-            column.replace(/_(\w)/g, (_, letter: string) => letter.toUpperCase()),
-            column === "created_at" ? now : sql.raw(`excluded.${column}`),
-          ]),
-        ),
       })
       .prepare(),
   };
@@ -196,7 +187,7 @@ export function createJobService(db: Db, imageDir: string) {
           () => {
             if (statements.jobById.get({ id: job.id })?.state === "done") return { outcome: "duplicate" as const };
             if (statements.promptById.get({ id: prompt.id })?.jobId !== job.id) return { outcome: "stale" as const };
-            statements.upsertImage.run({
+            statements.insertImage.run({
               promptId: prompt.id,
               jobId: job.id,
               fileName,

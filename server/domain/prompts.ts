@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { count, desc, eq, isNotNull, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { images, jobs, prompts, visitors, type PromptStatus } from "../db/schema";
+import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { PromptInput } from "./prompt-input";
@@ -63,7 +63,7 @@ export function createPromptService(db: Db) {
     insertJob: db.insert(jobs).values({ id: sql.placeholder("id"), promptId: sql.placeholder("promptId") }).prepare(),
     markApproved: db
       .update(prompts)
-      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: sql`(unixepoch('subsec') * 1000)` })
+      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: nowMs })
       .where(eq(prompts.id, sql.placeholder("id")))
       .prepare(),
   };
