@@ -12,7 +12,6 @@ import type { ServerBuild } from "@remix-run/node";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createBroker } from "../broker/index";
-import type { RunningGenerator } from "../generator/generator";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
@@ -37,7 +36,6 @@ const REMIX_BUILD = path.join(ROOT, "build", "index.js");
 const PUBLIC_DIR = path.join(ROOT, "public");
 /** Forms and tRPC calls are small; anything bigger is refused before it is read. */
 const MAX_BODY_BYTES = 64 * 1024;
-
 
 export interface RunningPromptgate {
   httpPort: number;
@@ -188,15 +186,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const resent = await services.link.republishUnfinished();
     if (resent) log.info(`re-published ${resent} approved job(s) that have no result yet`);
 
-    let generator: RunningGenerator | null = null;
     if (config.localGenerator) {
       const mqttUrl = `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}`;
-      generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttPassword: secrets.mqttToken }, log).catch(
+      const generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttPassword: secrets.mqttToken }, log).catch(
         (error: Error) => {
           throw new StartupError(`the local generator could not start (${error.message}); set LOCAL_GENERATOR=false to run without it`);
         },
       );
-      cleanups.push(() => generator!.close());
+      cleanups.push(() => generator.close());
     }
 
     const prune = setInterval(() => services.visitors.pruneExpiredSessions(), 3_600_000);

@@ -15,31 +15,33 @@ export function throttleKey(ip: string): string {
   return parsed.version === 4 ? parsed.octets.join(".") : ipv6Prefix(parsed.groups, 4);
 }
 
+/** Every method takes the client's IP address and counts it in its bucket (`throttleKey`). */
 export interface LoginThrottle {
-  /** Milliseconds `client` must still wait, or 0. */
-  retryAfterMs(client: string): number;
-  recordFailure(client: string): void;
-  reset(client: string): void;
+  /** Milliseconds the client must still wait, or 0. */
+  retryAfterMs(ip: string): number;
+  recordFailure(ip: string): void;
+  reset(ip: string): void;
 }
 
 export function createLoginThrottle(maxFailures = 10, windowMs = 15 * 60_000, now = () => Date.now()): LoginThrottle {
   const failures = new Map<string, number[]>();
-  const recent = (client: string) => {
-    const times = (failures.get(client) ?? []).filter((time) => now() - time < windowMs);
-    if (times.length) failures.set(client, times);
-    else failures.delete(client);
+  const recent = (key: string) => {
+    const times = (failures.get(key) ?? []).filter((time) => now() - time < windowMs);
+    if (times.length) failures.set(key, times);
+    else failures.delete(key);
     return times;
   };
   return {
-    retryAfterMs(client) {
-      const times = recent(client);
+    retryAfterMs(ip) {
+      const times = recent(throttleKey(ip));
       return times.length < maxFailures ? 0 : windowMs - (now() - times[times.length - maxFailures]!);
     },
-    recordFailure(client) {
-      failures.set(client, [...recent(client), now()]);
+    recordFailure(ip) {
+      const key = throttleKey(ip);
+      failures.set(key, [...recent(key), now()]);
     },
-    reset(client) {
-      failures.delete(client);
+    reset(ip) {
+      failures.delete(throttleKey(ip));
     },
   };
 }

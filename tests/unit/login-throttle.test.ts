@@ -31,3 +31,11 @@ test.each([
 ])("failures from %s count as %s", (ip, key) => {
   expect(throttleKey(ip)).toBe(key);
 });
+
+test("addresses in one IPv6 /64 share their failures", () => {
+  const throttle = createLoginThrottle(2, 60_000, () => 0);
+  throttle.recordFailure("2001:db8:1:2::1");
+  throttle.recordFailure("2001:db8:1:2::ffff");
+  expect(throttle.retryAfterMs("2001:db8:1:2:abcd::9")).toBe(60_000);
+  expect(throttle.retryAfterMs("2001:db8:1:3::1")).toBe(0);
+});

@@ -1,7 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { verifyAdminPassword } from "../../domain/admin-password";
-import { throttleKey } from "../../domain/login-throttle";
 import { adminProcedure, publicProcedure, router } from "../init";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
@@ -9,17 +8,16 @@ const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 export const adminRouter = router({
   login: publicProcedure.input(z.object({ password: z.string().min(1).max(1024) })).mutation(async ({ ctx, input }) => {
     const throttle = ctx.services.loginThrottle;
-    const client = throttleKey(ctx.clientIp);
-    const waitMs = throttle.retryAfterMs(client);
+    const waitMs = throttle.retryAfterMs(ctx.clientIp);
     if (waitMs > 0) {
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many wrong passwords. Try again in ${Math.ceil(waitMs / 60_000)} minute(s).` });
     }
     // Counted before the (slow) verification, so parallel guesses cannot all pass the check above.
-    throttle.recordFailure(client);
+    throttle.recordFailure(ctx.clientIp);
     if (!(await verifyAdminPassword(ctx.services.db, input.password))) {
       throw new TRPCError({ code: "UNAUTHORIZED", message: "That is not the admin password." });
     }
-    throttle.reset(client);
+    throttle.reset(ctx.clientIp);
     ctx.identity.signInAdmin();
     return { ok: true as const };
   }),
