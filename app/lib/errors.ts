@@ -1,4 +1,5 @@
 /** Turning tRPC errors from `context.trpc` calls into HTTP answers for loaders and actions. */
+import { data, redirect } from "@remix-run/node";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
@@ -20,3 +21,16 @@ export function describeFailure(error: unknown): ActionFailure {
 }
 
 export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";
+
+/** For admin loaders: a lapsed admin session goes to the login page; anything else is rethrown. */
+export function rethrowForAdmin(error: unknown): never {
+  if (isUnauthorized(error)) throw redirect("/admin/login");
+  throw error;
+}
+
+/** For admin actions: the same, but a refused operation becomes a message with its HTTP status. */
+export function adminActionFailure(error: unknown) {
+  if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
+  const failure = describeFailure(error);
+  return data({ message: failure.message }, { status: failure.status });
+}

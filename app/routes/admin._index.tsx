@@ -6,15 +6,14 @@ import { useEffect } from "react";
 import { ColourChip } from "../components/colour-chip";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
-import { describeFailure, isUnauthorized } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { pollWhileVisible } from "../lib/trpc-client";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
     return { ...(await context.trpc.admin.dashboard()), csrfToken: context.csrfToken };
   } catch (error) {
-    if (isUnauthorized(error)) throw redirect("/admin/login");
-    throw error;
+    rethrowForAdmin(error);
   }
 }
 
@@ -33,10 +32,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     else return data({ message: `Unknown action ${String(intent)}.` }, { status: 400 });
     return { message: null };
   } catch (error) {
-    if (error instanceof Response) throw error;
-    if (isUnauthorized(error)) throw redirect("/admin/login");
-    const failure = describeFailure(error);
-    return data({ message: failure.message }, { status: failure.status });
+    return adminActionFailure(error);
   }
 }
 

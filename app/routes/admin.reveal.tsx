@@ -3,18 +3,16 @@
  * full screen. Each image shown is marked revealed, so its author can now see it too.
  */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
-import { data, redirect } from "@remix-run/node";
 import { Link, useFetcher, useLoaderData } from "@remix-run/react";
 import { useCallback, useEffect, useState } from "react";
 import { ColourChip } from "../components/colour-chip";
-import { describeFailure, isUnauthorized } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
     return { images: await context.trpc.admin.revealQueue(), csrfToken: context.csrfToken };
   } catch (error) {
-    if (isUnauthorized(error)) throw redirect("/admin/login");
-    throw error;
+    rethrowForAdmin(error);
   }
 }
 
@@ -24,9 +22,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     await context.trpc.admin.markRevealed({ id: Number(form.get("id")) });
     return { message: null };
   } catch (error) {
-    if (isUnauthorized(error)) throw redirect("/admin/login");
-    const failure = describeFailure(error);
-    return data({ message: failure.message }, { status: failure.status });
+    return adminActionFailure(error);
   }
 }
 
