@@ -15,14 +15,17 @@ import { createBroker } from "../broker/index";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
+import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
 import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
-import { createVisitorService } from "./domain/visitors";
+import { createRecoveryKeys } from "./domain/recovery";
+import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import type { Config } from "./env";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { serveImage } from "./http/images";
+import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { connectLink } from "./link";
@@ -75,6 +78,20 @@ function listen(server: Server, port: number, host: string, variable: string): P
   });
 }
 
+const HOUR_MS = 3_600_000;
+
+/** The visitor limits: the configurable ones, and fixed ones for recovery guesses (see server/domain/recovery.ts). */
+function visitorLimits(config: Config): VisitorLimits {
+  return {
+    newVisitorsPerNetwork: { limit: config.limits.newVisitorsPerHour, windowMs: HOUR_MS },
+    // A browser may mistype a few times; a whole party network somewhat more; one identity
+    // cannot be guessed at faster than 10 tries an hour from anywhere.
+    wrongRecoveryPerBrowser: { limit: 5, windowMs: 15 * 60_000 },
+    wrongRecoveryPerNetwork: { limit: 30, windowMs: HOUR_MS },
+    wrongRecoveryPerIdentity: { limit: 10, windowMs: HOUR_MS },
+  };
+}
+
 /** A reachable address for a server bound to `host` (0.0.0.0 and :: mean loopback works). */
 const loopbackFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
 
@@ -102,13 +119,19 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       db,
       loginThrottle: createLoginThrottle(),
       brokerAccess,
-      visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib), config.adminSessionMs),
+      visitors: createVisitorService(db, {
+        hashFingerprint: createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib),
+        recoveryKeys: createRecoveryKeys(secrets.recoverySecret),
+        adminSessionMs: config.adminSessionMs,
+        limits: visitorLimits(config),
+      }),
       prompts: createPromptService(db),
       jobs,
       link: await connectLink(broker.aedes, jobs, log),
     };
     const csrf = createCsrf(secrets.sessionSecret);
-    const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, config.adminSessionMs, req, res);
+    const contextSettings = { adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
+    const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, contextSettings, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
     const app = express();
@@ -145,6 +168,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         maxBodySize: MAX_BODY_BYTES,
         // The browser batches a handful of calls at most; a bigger batch is an attempt to multiply work.
         maxBatchSize: 10,
+        responseMeta: ({ errors }) => {
+          const retryAfterMs = Math.max(0, ...errors.map((error) => (error.cause instanceof DomainError ? (error.cause.retryAfterMs ?? 0) : 0)));
+          return retryAfterMs > 0 ? { headers: { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) } } : {};
+        },
         onError: ({ error, path: procedure }) => {
           if (error.code === "INTERNAL_SERVER_ERROR") log.error(`tRPC ${procedure}: ${error.cause?.stack ?? error.stack}`);
         },
@@ -155,6 +182,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       if (!match) return void res.status(404).type("text/plain").send("No such image.");
       serveImage(contextFor(req, res), Number(match[1]), res);
     });
+    app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));
     app.all("*", createRequestHandler({ build, mode: "production", getLoadContext: (req, res) => createLoadContext(contextFor(req, res)) }));
     app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
       log.error(`unhandled: ${error.stack ?? error}`);

@@ -28,6 +28,15 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** The address people use to reach the site (links and QR codes); unset: the request's own. */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: "expected an http(s) URL such as https://party.example.org" })
+    .transform((url) => url.replace(/\/+$/, ""))
+    .optional(),
+  LIMIT_NEW_VISITORS_PER_HOUR: envInteger(0, 1_000_000).default(600),
+  LIMIT_SUBMITS_PER_MINUTE: envInteger(0, 10_000).default(6),
+  LIMIT_PENDING_PROMPTS: envInteger(0, 10_000).default(5),
+  BLOCKLIST_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -44,6 +53,18 @@ export interface Config {
   adminSessionMs: number;
   fingerprintMemoryKib: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  publicUrl: string | null;
+  /** Limits for anonymous visitors; 0 turns one off. */
+  limits: {
+    /** New identities per anonymised network (IPv4 /24, IPv6 /48) per hour. */
+    newVisitorsPerHour: number;
+    /** Prompts one visitor may send per minute. */
+    submitsPerMinute: number;
+    /** Prompts of one visitor waiting for moderation at once. */
+    pendingPrompts: number;
+  };
+  /** A file of words and /regular expressions/ that flag prompts for the admin. */
+  blocklistFile: string | null;
   /** The local generator's settings (its MQTT_URL is filled in once the broker listens), or null. */
   localGenerator: Omit<GeneratorConfig, "mqttUrl" | "mqttUsername" | "mqttPassword"> | null;
 }
@@ -66,6 +87,13 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
     logLevel: parsed.LOG_LEVEL,
+    publicUrl: parsed.PUBLIC_URL ?? null,
+    limits: {
+      newVisitorsPerHour: parsed.LIMIT_NEW_VISITORS_PER_HOUR,
+      submitsPerMinute: parsed.LIMIT_SUBMITS_PER_MINUTE,
+      pendingPrompts: parsed.LIMIT_PENDING_PROMPTS,
+    },
+    blocklistFile: parsed.BLOCKLIST_FILE ? path.resolve(parsed.BLOCKLIST_FILE) : null,
     localGenerator: parsed.LOCAL_GENERATOR ? generator : null,
   });
 }

@@ -8,6 +8,8 @@ export interface ActionFailure {
   status: number;
   message: string;
   fieldErrors: Record<string, string[] | undefined>;
+  /** For 429: seconds until the caller may try again (sent as Retry-After). */
+  retryAfterSeconds: number | null;
 }
 
 /** Status, a message fit for the UI, and per-field messages (from zod) of a failed call. */
@@ -15,9 +17,22 @@ export function describeFailure(error: unknown): ActionFailure {
   if (!(error instanceof TRPCError)) throw error;
   const cause = error.cause;
   if (cause instanceof z.ZodError) {
-    return { status: 400, message: "Please fix the highlighted fields.", fieldErrors: z.flattenError(cause).fieldErrors as Record<string, string[]> };
+    return { status: 400, message: "Please fix the highlighted fields.", fieldErrors: z.flattenError(cause).fieldErrors as Record<string, string[]>, retryAfterSeconds: null };
   }
-  return { status: getHTTPStatusCodeFromError(error), message: error.message, fieldErrors: {} };
+  // Domain errors carry the wait of a limit (server/domain/errors.ts); read by shape, not by import.
+  const retryAfterMs = (cause as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return {
+    status: getHTTPStatusCodeFromError(error),
+    message: error.message,
+    fieldErrors: {},
+    retryAfterSeconds: typeof retryAfterMs === "number" ? Math.ceil(retryAfterMs / 1000) : null,
+  };
+}
+
+/** An action's answer to a failed call: `body` with the failure's status (and Retry-After). */
+export function failureData<T>(failure: ActionFailure, body: T) {
+  const headers: Record<string, string> = failure.retryAfterSeconds ? { "Retry-After": String(failure.retryAfterSeconds) } : {};
+  return data(body, { status: failure.status, headers });
 }
 
 export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";

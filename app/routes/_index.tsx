@@ -9,9 +9,10 @@ import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { z } from "zod";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
+import { IdentityPanel } from "../components/identity-panel";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
-import { describeFailure } from "../lib/errors";
+import { describeFailure, failureData } from "../lib/errors";
 import { createBrowserClient, pollWhileVisible } from "../lib/trpc-client";
 
 export async function loader({ context }: LoaderFunctionArgs) {
@@ -22,30 +23,37 @@ export async function loader({ context }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const form = await context.readForm(request);
-  if (form.get("intent") === "start-fresh") {
+  const intent = String(form.get("intent") ?? "submit");
+  const text = (name: string) => String(form.get(name) ?? "");
+  /** Runs an identity call; a refusal becomes a message beside the form that asked. */
+  const identityAction = async (call: () => Promise<IdentityResult>) => {
     try {
-      const { colour } = await context.trpc.visitor.startFresh();
-      return { kind: "fresh" as const, colour };
+      return await call();
     } catch (error) {
       const failure = describeFailure(error);
-      return data({ kind: "error" as const, ...failure, values: null }, { status: failure.status });
+      return failureData(failure, { kind: "identity-error" as const, intent, message: failure.fieldErrors.code?.[0] ?? failure.message });
     }
-  }
-  const values = {
-    prompt: String(form.get("prompt") ?? ""),
-    negativePrompt: String(form.get("negativePrompt") ?? ""),
-    width: String(form.get("width") ?? ""),
-    height: String(form.get("height") ?? ""),
   };
+  if (intent === "decline-offer") return identityAction(async () => (await context.trpc.visitor.declineOffer(), { kind: "declined" as const }));
+  if (intent === "recover") {
+    return identityAction(async () => {
+      const { colour } = await context.trpc.visitor.recover({ code: text("code"), colourName: text("colourName") || undefined });
+      return { kind: "recovered" as const, colour };
+    });
+  }
+  if (intent === "renew-recovery") return identityAction(async () => (await context.trpc.visitor.renewRecovery(), { kind: "renewed" as const }));
+
+  const values = { prompt: text("prompt"), negativePrompt: text("negativePrompt"), width: text("width"), height: text("height") };
   try {
     const prompt = await context.trpc.prompt.submit(values);
     return { kind: "submitted" as const, id: prompt.id };
   } catch (error) {
     const failure = describeFailure(error);
-    return data({ kind: "error" as const, ...failure, values }, { status: failure.status });
+    return failureData(failure, { kind: "error" as const, ...failure, values });
   }
 }
 
+type IdentityResult = { kind: "declined" } | { kind: "recovered"; colour: { name: string; hex: string; text: string } } | { kind: "renewed" };
 type FieldErrors = Record<string, string[] | undefined>;
 
 export default function VisitorPage() {
@@ -83,37 +91,11 @@ export default function VisitorPage() {
   }
 
   const values = result?.kind === "error" ? result.values : null;
-  // Right after "that's not me" the action already knows the new colour; the loader's copy
-  // arrives with the revalidation a moment later.
-  const freshStart = result?.kind === "fresh";
-  const colour = freshStart ? result.colour : me.colour;
   const formKey = result?.kind === "submitted" ? `sent-${result.id}` : "form";
 
   return (
     <main className="page">
-      <header className="identity">
-        <p>
-          You are <ColourChip colour={colour} large />
-        </p>
-        {me.recognised && !freshStart && (
-          <div className="note" role="status">
-            <p>
-              Welcome back! Looks like you lost your cookies, but we recognised you: you&apos;re still <strong>{me.colour.name}</strong>.
-            </p>
-            <Form method="post">
-              <input type="hidden" name="_csrf" value={csrfToken} />
-              <button type="submit" name="intent" value="start-fresh" className="link-button">
-                That&apos;s not me, I&apos;m new
-              </button>
-            </Form>
-          </div>
-        )}
-        {freshStart && (
-          <p className="note" role="status">
-            Got it: you are now <strong>{colour.name}</strong>, and we won&apos;t mix you up again.
-          </p>
-        )}
-      </header>
+      <IdentityPanel me={me} result={result} csrfToken={csrfToken} />
 
       <section>
         <h1>Send an image prompt</h1>

@@ -18,6 +18,22 @@ export const visitors = sqliteTable("visitors", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   hex: text("hex").notNull().unique(),
   createdAt: createdAt(),
+  /**
+   * When a browser last used this identity (written at most once a minute): an identity seen
+   * moments ago is in use elsewhere, so a look-alike newcomer is never offered it.
+   */
+  lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }),
+  /**
+   * Random per-visitor input from which the recovery code and link are derived under the
+   * server's key (server/domain/recovery.ts); replacing it is "make a new code and link".
+   */
+  recoverySalt: text("recovery_salt"),
+  /** Keyed hash of the recovery code (never the code itself). */
+  recoveryCodeHash: text("recovery_code_hash"),
+  /** SHA-256 of the recovery link's secret, looked up by equality when a link is opened. */
+  recoveryLinkHash: text("recovery_link_hash").unique(),
+  /** Muted by the admin: this visitor's new prompts are held apart from the moderation queue. */
+  muted: integer("muted", { mode: "boolean" }).notNull().default(false),
 });
 
 /**
@@ -39,10 +55,18 @@ export const sessions = sqliteTable(
     tokenHash: text("token_hash").primaryKey(),
     kind: text("kind", { enum: ["visitor", "admin"] }).notNull(),
     visitorId: integer("visitor_id").references(() => visitors.id),
-    /** How a visitor session began: a new identity, or recognised by fingerprint. */
-    origin: text("origin", { enum: ["new", "recognised", "login"] }).notNull(),
-    /** For recognised sessions: the fingerprint that matched, so "that's not me" can mark it shared. */
+    /** How a visitor session began: a new identity, or an identity recovered by code or link. */
+    origin: text("origin", { enum: ["new", "recovered", "login"] }).notNull(),
+    /**
+     * The fingerprint of the browser that opened the session: the key that limits its recovery
+     * attempts, and the one "I'm new" marks shared.
+     */
     fingerprintHash: text("fingerprint_hash"),
+    /**
+     * An identity this browser may be ("you lost your cookies, are you Teal?"): offered, never
+     * given, until the visitor proves it with the code or answers "I'm new". Kept until answered.
+     */
+    offerVisitorId: integer("offer_visitor_id").references(() => visitors.id),
     createdAt: createdAt(),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   },
@@ -67,6 +91,10 @@ export const prompts = sqliteTable(
     /** The prompt's current job (a retry creates a new one); status messages of older jobs are ignored. */
     jobId: text("job_id"),
     failureReason: text("failure_reason"),
+    /** Sent while its author was muted: held apart from the moderation queue. */
+    held: integer("held", { mode: "boolean" }).notNull().default(false),
+    /** The blocklist entry the prompt matched, shown to the admin; flagged prompts are kept. */
+    flaggedBy: text("flagged_by"),
     createdAt: createdAt(),
     decidedAt: integer("decided_at", { mode: "timestamp_ms" }),
     /** Set when the admin shows the image in the reveal: from then on its author can see it. */

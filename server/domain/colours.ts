@@ -75,6 +75,22 @@ export function colourFor(visitorId: number): Colour {
   return { name, ...swatch(rgb) };
 }
 
+/**
+ * The visitor id whose colour has this name ("Deep Coral 2" → its id), or null for a name no
+ * visitor id can have. Case and surrounding spaces do not matter: people type names on phones.
+ */
+export function visitorIdForColourName(typed: string): number | null {
+  const match = /^(?:([a-z]+) )?([a-z]+)(?: ([1-9]\d{0,6}))?$/.exec(typed.trim().toLowerCase().replace(/\s+/g, " "));
+  if (!match) return null;
+  const [, adjective = "", hueName, generationText] = match;
+  const hue = HUES.findIndex(([name]) => name.toLowerCase() === hueName);
+  const tone = TONES.findIndex(([name]) => name.toLowerCase() === adjective);
+  const generation = generationText === undefined ? 0 : Number(generationText) - 1;
+  // "Teal 1" is never a name: the first generation carries no number.
+  if (hue < 0 || tone < 0 || generation < 0 || generationText === "1") return null;
+  return generation * PER_GENERATION + tone * HUES.length + hue + 1;
+}
+
 function swatch(rgb: readonly number[]): Omit<Colour, "name"> {
   const hex = `#${rgb.map((c) => c.toString(16).padStart(2, "0")).join("")}`;
   const luminance = relativeLuminance(rgb);

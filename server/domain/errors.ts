@@ -7,8 +7,14 @@ export const DOMAIN_ERROR_CODES = {
   PROMPT_NOT_FOUND: "NOT_FOUND",
   /** The admin asked for a transition the prompt's state does not allow (e.g. deny a finished prompt). */
   INVALID_TRANSITION: "CONFLICT",
-  /** "That's not me" on a session that was not recognised by fingerprint. */
-  NOT_RECOGNISED: "CONFLICT",
+  /** "I'm new" without an open "are you Teal?" offer. */
+  NO_SUCH_OFFER: "CONFLICT",
+  /** A recovery code that does not prove the identity: says nothing about who it might be. */
+  RECOVERY_FAILED: "BAD_REQUEST",
+  /** A recovery link that is unknown or was replaced by a new one. */
+  RECOVERY_LINK_INVALID: "NOT_FOUND",
+  /** A limit for anonymous visitors (attempts, submits, pending prompts, new identities): retry after `retryAfterMs`. */
+  RATE_LIMITED: "TOO_MANY_REQUESTS",
   /** Wrong admin password. */
   BAD_PASSWORD: "UNAUTHORIZED",
   /** An admin-only operation without an admin session. */
@@ -22,6 +28,8 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     readonly userMessage: string,
+    /** For RATE_LIMITED: when the caller may try again (sent as Retry-After). */
+    readonly retryAfterMs?: number,
   ) {
     super(`${code}: ${userMessage}`);
   }

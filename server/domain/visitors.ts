@@ -1,47 +1,97 @@
 /**
- * Visitors and their cookie sessions. The cookie, not the fingerprint, is the identity:
- * a fingerprint only recovers a visitor whose cookie is gone, and recovery gives nothing
- * beyond that visitor's own prompts. Admin sessions live in the same table (kind "admin").
+ * Visitors and their cookie sessions. The cookie is the identity. A browser without one is a
+ * new visitor unless it proves otherwise with a recovery code or link (./recovery.ts): at a
+ * party many guests have identical phones on one network, so a fingerprint (./fingerprint.ts)
+ * only decides whether to *offer* recovery ("are you Teal?"), never hands over an identity.
+ * Admin sessions live in the same table (kind "admin").
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, lt, max } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { fingerprints, sessions, visitors } from "../db/schema";
-import { colourFor, swatchCandidates, swatchOf, type Colour } from "./colours";
+import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Colour } from "./colours";
 import { DomainError } from "./errors";
-import type { FingerprintHasher, FingerprintSource } from "./fingerprint";
+import { anonymiseIp, type FingerprintHasher, type FingerprintSource } from "./fingerprint";
+import { createRateLimiter, describeWait, type RateLimit } from "./rate-limit";
+import { newRecoverySalt, recoveryLinkHash, type RecoveryKeys, type RecoveryProof } from "./recovery";
 
 export interface Visitor {
   id: number;
   colour: Colour;
 }
 
-export interface VisitorSession {
+export interface VisitorState {
+  visitor: Visitor;
+  /** The identity this browser was offered ("are you Teal?") and has not answered yet. */
+  offer: Visitor | null;
+}
+
+export interface NewSession extends VisitorState {
   /** The cookie value; only its SHA-256 is stored. */
   token: string;
-  visitor: Visitor;
-  /** "new": first visit (or a fresh start); "recognised": cookie lost, fingerprint matched. */
-  origin: "new" | "recognised";
+}
+
+export interface VisitorLimits {
+  /** New identities per anonymised network (IPv4 /24, IPv6 /48). */
+  newVisitorsPerNetwork: RateLimit;
+  /** Wrong recovery codes or links per browser fingerprint, per network and per identity tried. */
+  wrongRecoveryPerBrowser: RateLimit;
+  wrongRecoveryPerNetwork: RateLimit;
+  wrongRecoveryPerIdentity: RateLimit;
 }
 
 const VISITOR_SESSION_MS = 400 * 24 * 3_600_000; // the longest cookie lifetime browsers honour
+/** An identity used by a browser this recently is in use: a look-alike newcomer is not offered it. */
+export const IN_USE_MS = 5 * 60_000;
+/** lastSeenAt is written at most this often per visitor (reads happen on every request). */
+const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url");
 const newToken = () => randomBytes(32).toString("base64url");
 
-export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher, adminSessionMs: number) {
+type VisitorRow = typeof visitors.$inferSelect;
+type SessionRow = typeof sessions.$inferSelect;
+
+export interface VisitorServiceOptions {
+  hashFingerprint: FingerprintHasher;
+  recoveryKeys: RecoveryKeys;
+  adminSessionMs: number;
+  limits: VisitorLimits;
+  now?: () => number;
+}
+
+export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, adminSessionMs, limits, now = Date.now }: VisitorServiceOptions) {
+  const newVisitorLimiter = createRateLimiter(limits.newVisitorsPerNetwork, now);
+  const wrongRecovery = {
+    browser: createRateLimiter(limits.wrongRecoveryPerBrowser, now),
+    network: createRateLimiter(limits.wrongRecoveryPerNetwork, now),
+    identity: createRateLimiter(limits.wrongRecoveryPerIdentity, now),
+  };
+
   function toVisitor(row: { id: number; hex: string }): Visitor {
     return { id: row.id, colour: { name: colourFor(row.id).name, ...swatchOf(row.hex) } };
   }
 
+  const visitorRow = (tx: Queryable, id: number | null | undefined) => (id ? tx.select().from(visitors).where(eq(visitors.id, id)).get() : undefined);
+
+  /** A fresh salt and the hashes of the code and link derived from it. */
+  function recoveryColumns(visitorId: number) {
+    const recoverySalt = newRecoverySalt();
+    const { codeHash, linkHash } = recoveryKeys.hashesOf(visitorId, recoveryKeys.proofFor(visitorId, recoverySalt));
+    return { recoverySalt, recoveryCodeHash: codeHash, recoveryLinkHash: linkHash };
+  }
+
   /** Inserts a visitor with the next id and the first free swatch. Call inside a transaction. */
-  function insertVisitor(tx: Queryable): Visitor {
+  function insertVisitor(tx: Queryable): VisitorRow {
     const id = (tx.select({ last: max(visitors.id) }).from(visitors).get()?.last ?? 0) + 1;
     for (const hex of swatchCandidates(colourFor(id).hex)) {
       const taken = tx.select({ id: visitors.id }).from(visitors).where(eq(visitors.hex, hex)).get();
       if (taken) continue;
-      tx.insert(visitors).values({ id, hex }).run();
-      return toVisitor({ id, hex });
+      return tx
+        .insert(visitors)
+        .values({ id, hex, lastSeenAt: new Date(now()), ...recoveryColumns(id) })
+        .returning()
+        .get();
     }
     throw new Error(`no free swatch near ${colourFor(id).hex}`);
   }
@@ -49,7 +99,7 @@ export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher,
   function insertSession(tx: Queryable, values: Omit<typeof sessions.$inferInsert, "tokenHash" | "expiresAt">, lifetimeMs: number) {
     const token = newToken();
     tx.insert(sessions)
-      .values({ ...values, tokenHash: hashToken(token), expiresAt: new Date(Date.now() + lifetimeMs) })
+      .values({ ...values, tokenHash: hashToken(token), expiresAt: new Date(now() + lifetimeMs) })
       .run();
     return token;
   }
@@ -59,63 +109,165 @@ export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher,
     return db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.tokenHash, hashToken(token)), eq(sessions.kind, kind), gt(sessions.expiresAt, new Date())))
+      .where(and(eq(sessions.tokenHash, hashToken(token)), eq(sessions.kind, kind), gt(sessions.expiresAt, new Date(now()))))
       .get();
   }
 
+  function touch(row: VisitorRow): void {
+    const time = now();
+    if (row.lastSeenAt && time - row.lastSeenAt.getTime() < LAST_SEEN_RESOLUTION_MS) return;
+    db.update(visitors).set({ lastSeenAt: new Date(time) }).where(eq(visitors.id, row.id)).run();
+  }
+
+  /**
+   * Ends `session` and opens one for `visitorId` in its place (a new token: whoever knew the old
+   * cookie does not get the recovered identity). Keeps the browser's fingerprint for its limits.
+   */
+  function switchSession(session: SessionRow | undefined, visitorId: number): NewSession {
+    return db.transaction(
+      (tx) => {
+        if (session) tx.delete(sessions).where(eq(sessions.tokenHash, session.tokenHash)).run();
+        // The fingerprint of this browser now stands for the proven identity, not the one just left.
+        if (session?.fingerprintHash && session.visitorId) {
+          tx.update(fingerprints)
+            .set({ visitorId })
+            .where(and(eq(fingerprints.hash, session.fingerprintHash), eq(fingerprints.visitorId, session.visitorId), eq(fingerprints.shared, false)))
+            .run();
+        }
+        tx.update(visitors).set({ lastSeenAt: new Date(now()) }).where(eq(visitors.id, visitorId)).run();
+        const token = insertSession(tx, { kind: "visitor", visitorId, origin: "recovered", fingerprintHash: session?.fingerprintHash ?? null }, VISITOR_SESSION_MS);
+        return { token, visitor: toVisitor(visitorRow(tx, visitorId)!), offer: null };
+      },
+      { behavior: "immediate" },
+    );
+  }
+
+  function linkTarget(linkSecret: string): Visitor {
+    const row = db.select().from(visitors).where(eq(visitors.recoveryLinkHash, recoveryLinkHash(linkSecret))).get();
+    if (!row) throw new DomainError("RECOVERY_LINK_INVALID", "This link does not work (any more): its owner may have made a new one.");
+    return toVisitor(row);
+  }
+
+  function renewRecovery(visitorId: number): RecoveryProof {
+    const columns = recoveryColumns(visitorId);
+    db.update(visitors).set(columns).where(eq(visitors.id, visitorId)).run();
+    return recoveryKeys.proofFor(visitorId, columns.recoverySalt);
+  }
+
+  function rateLimited(waitMs: number, what: string): DomainError {
+    return new DomainError("RATE_LIMITED", `${what} Try again in ${describeWait(waitMs)}.`, waitMs);
+  }
+
   return {
-    /** The visitor of a session cookie, or null. Costs one indexed lookup, never a hash. */
-    bySession(token: string | undefined): Visitor | null {
+    /** The visitor of a session cookie and any open offer, or null. One indexed lookup, never a hash. */
+    bySession(token: string | undefined): VisitorState | null {
       const session = findSession(token, "visitor");
-      if (!session?.visitorId) return null;
-      const row = db.select().from(visitors).where(eq(visitors.id, session.visitorId)).get();
-      return row ? toVisitor(row) : null;
+      const row = visitorRow(db, session?.visitorId);
+      if (!session || !row) return null;
+      touch(row);
+      const offered = visitorRow(db, session.offerVisitorId);
+      return { visitor: toVisitor(row), offer: offered ? toVisitor(offered) : null };
     },
 
     /**
-     * For a request without a valid cookie: recognise the visitor by fingerprint, or create one.
-     * One argon2 hash (outside the transaction), then one indexed lookup.
+     * A browser without a valid cookie: always a new visitor. Its fingerprint (one argon2 hash,
+     * outside the transaction) may match an earlier visitor, who is then *offered*, unless that
+     * identity is in use in another browser right now: then two people share the fingerprint,
+     * which is marked shared and never offers anyone again.
      */
-    async recognise(source: FingerprintSource): Promise<VisitorSession> {
+    async arrive(source: FingerprintSource): Promise<NewSession> {
+      // Before the hash: a flood of cookie-less requests must not buy an argon2 hash each.
+      const waitMs = newVisitorLimiter.take(`net:${anonymiseIp(source.ip)}`);
+      if (waitMs > 0) throw rateLimited(waitMs, "Too many new visitors from your network right now.");
       const fingerprintHash = await hashFingerprint(source);
-      // Synchronous transaction: concurrent first visits are serialised here, never racing on ids.
+      // Synchronous and immediate: concurrent first visits are serialised here, never racing on ids.
       return db.transaction(
         (tx) => {
-          const known = tx.select().from(fingerprints).where(eq(fingerprints.hash, fingerprintHash)).get();
-          if (known?.visitorId && !known.shared) {
-            const row = tx.select().from(visitors).where(eq(visitors.id, known.visitorId)).get()!;
-            const token = insertSession(tx, { kind: "visitor", visitorId: row.id, origin: "recognised", fingerprintHash }, VISITOR_SESSION_MS);
-            return { token, visitor: toVisitor(row), origin: "recognised" as const };
-          }
           const visitor = insertVisitor(tx);
-          if (!known) tx.insert(fingerprints).values({ hash: fingerprintHash, visitorId: visitor.id }).run();
-          const token = insertSession(tx, { kind: "visitor", visitorId: visitor.id, origin: "new" }, VISITOR_SESSION_MS);
-          return { token, visitor, origin: "new" as const };
+          const known = tx.select().from(fingerprints).where(eq(fingerprints.hash, fingerprintHash)).get();
+          let offer: VisitorRow | undefined;
+          if (!known) {
+            tx.insert(fingerprints).values({ hash: fingerprintHash, visitorId: visitor.id }).run();
+          } else if (!known.shared) {
+            const earlier = visitorRow(tx, known.visitorId);
+            const inUse = !earlier || (earlier.lastSeenAt !== null && now() - earlier.lastSeenAt.getTime() < IN_USE_MS);
+            if (inUse) tx.update(fingerprints).set({ shared: true }).where(eq(fingerprints.hash, fingerprintHash)).run();
+            else offer = earlier;
+          }
+          const token = insertSession(
+            tx,
+            { kind: "visitor", visitorId: visitor.id, origin: "new", fingerprintHash, offerVisitorId: offer?.id ?? null },
+            VISITOR_SESSION_MS,
+          );
+          return { token, visitor: toVisitor(visitor), offer: offer ? toVisitor(offer) : null };
         },
         { behavior: "immediate" },
       );
     },
 
     /**
-     * "That's not me, I'm new": only for a session recognised by fingerprint. The fingerprint
-     * is marked shared (never used to recognise anyone again) and the caller gets a new visitor.
+     * "I'm new": the offer is withdrawn for good, and the fingerprint that made it is marked
+     * shared, so it never offers anyone again.
      */
-    startFresh(token: string | undefined): VisitorSession {
+    declineOffer(token: string | undefined): void {
       const session = findSession(token, "visitor");
-      if (!session || session.origin !== "recognised" || !session.fingerprintHash) {
-        throw new DomainError("NOT_RECOGNISED", "This browser was not recognised by its fingerprint, so it already has its own colour.");
-      }
-      return db.transaction(
+      if (!session?.offerVisitorId) throw new DomainError("NO_SUCH_OFFER", "There is nothing to answer: you already have your own colour.");
+      db.transaction(
         (tx) => {
-          tx.update(fingerprints).set({ shared: true }).where(eq(fingerprints.hash, session.fingerprintHash!)).run();
-          tx.delete(sessions).where(eq(sessions.tokenHash, session.tokenHash)).run();
-          const visitor = insertVisitor(tx);
-          const newSessionToken = insertSession(tx, { kind: "visitor", visitorId: visitor.id, origin: "new" }, VISITOR_SESSION_MS);
-          return { token: newSessionToken, visitor, origin: "new" as const };
+          if (session.fingerprintHash) tx.update(fingerprints).set({ shared: true }).where(eq(fingerprints.hash, session.fingerprintHash)).run();
+          tx.update(sessions).set({ offerVisitorId: null }).where(eq(sessions.tokenHash, session.tokenHash)).run();
         },
         { behavior: "immediate" },
       );
     },
+
+    /**
+     * Proves an identity with its recovery code: the offered one, or the one named by its colour.
+     * Wrong codes count against the browser, its network and the identity tried, and say nothing
+     * about whether the colour exists.
+     */
+    recoverWithCode(token: string | undefined, attempt: { code: string; colourName?: string }, source: Pick<FingerprintSource, "ip">): NewSession {
+      const session = findSession(token, "visitor");
+      const targetId = attempt.colourName ? visitorIdForColourName(attempt.colourName) : session?.offerVisitorId;
+      const keys = [
+        [wrongRecovery.browser, `fp:${session?.fingerprintHash ?? anonymiseIp(source.ip)}`],
+        [wrongRecovery.network, `net:${anonymiseIp(source.ip)}`],
+        [wrongRecovery.identity, `id:${targetId ?? "none"}`],
+      ] as const;
+      const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.retryAfterMs(key)));
+      if (waitMs > 0) throw rateLimited(waitMs, "Too many wrong codes.");
+
+      const target = visitorRow(db, targetId);
+      if (!target || !recoveryKeys.codeMatches(target.id, target.recoveryCodeHash, attempt.code)) {
+        for (const [limiter, key] of keys) limiter.take(key);
+        throw new DomainError("RECOVERY_FAILED", "That code does not match. It is shown on your colour's page on your other device.");
+      }
+      return switchSession(session, target.id);
+    },
+
+    /** The colour a recovery link restores (to confirm before using it). */
+    linkTarget,
+
+    /** Opens a recovery link: this browser becomes its visitor (replacing any session it had). */
+    recoverWithLink(token: string | undefined, linkSecret: string): NewSession {
+      const target = linkTarget(linkSecret);
+      return switchSession(findSession(token, "visitor"), target.id);
+    },
+
+    /** The visitor's recovery code and link secret, for their own page. */
+    recoveryProof(visitorId: number): RecoveryProof {
+      const row = visitorRow(db, visitorId)!;
+      if (row.recoverySalt) {
+        const proof = recoveryKeys.proofFor(row.id, row.recoverySalt);
+        // The stored hashes follow the key: if it changed, the proof shown is the one that works.
+        const hashes = recoveryKeys.hashesOf(row.id, proof);
+        if (hashes.codeHash === row.recoveryCodeHash && hashes.linkHash === row.recoveryLinkHash) return proof;
+      }
+      return renewRecovery(visitorId);
+    },
+
+    /** A new code and link for the visitor; the old ones stop working. */
+    renewRecovery,
 
     /** Whether `token` is a live admin session. */
     isAdmin(token: string | undefined): boolean {
@@ -133,7 +285,7 @@ export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher,
 
     /** Deletes expired sessions; returns how many. */
     pruneExpiredSessions(): number {
-      return db.delete(sessions).where(lt(sessions.expiresAt, new Date())).run().changes;
+      return db.delete(sessions).where(lt(sessions.expiresAt, new Date(now()))).run().changes;
     },
   };
 }

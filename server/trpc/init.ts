@@ -51,8 +51,8 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(domainErrors);
 
 export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const session = await ctx.identity.visitor();
-  return next({ ctx: { ...ctx, visitor: session.visitor, visitorOrigin: session.origin } });
+  const { visitor, offer } = await ctx.identity.visitor();
+  return next({ ctx: { ...ctx, visitor, offer } });
 });
 
 export const adminProcedure = publicProcedure.use(({ ctx, next }) => {

@@ -14,6 +14,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { openDb } from "../../server/db/client";
 import { createFingerprintHasher } from "../../server/domain/fingerprint";
+import { createRecoveryKeys } from "../../server/domain/recovery";
 import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { TestClient } from "../helpers/client";
@@ -41,7 +42,13 @@ async function identityBench() {
   console.log("identity resolution (argon2id m=19 MiB, t=2, p=1, then an indexed lookup)");
   const dir = makeDataDir();
   const db = openDb(path.join(dir, "bench.db"));
-  const visitors = createVisitorService(db, createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB), 3_600_000);
+  const noLimit = { limit: 0, windowMs: 1 };
+  const visitors = createVisitorService(db, {
+    hashFingerprint: createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB),
+    recoveryKeys: createRecoveryKeys(randomBytes(32).toString("base64url")),
+    adminSessionMs: 3_600_000,
+    limits: { newVisitorsPerNetwork: noLimit, wrongRecoveryPerBrowser: noLimit, wrongRecoveryPerNetwork: noLimit, wrongRecoveryPerIdentity: noLimit },
+  });
   const insertVisitor = db.$client.prepare("INSERT INTO visitors (id, hex) VALUES (?, ?)");
   const insertFingerprint = db.$client.prepare("INSERT INTO fingerprints (hash, visitor_id) VALUES (?, ?)");
   let stored = 0;
@@ -61,17 +68,17 @@ async function identityBench() {
     const times: number[] = [];
     for (let i = 0; i < 25; i++) {
       const started = performance.now();
-      await visitors.recognise({ ip: `198.51.${(sample >> 8) & 255}.${sample & 255}`, userAgent: `bench ${sample}`, acceptLanguage: "en" });
+      await visitors.arrive({ ip: `198.51.${(sample >> 8) & 255}.${sample & 255}`, userAgent: `bench ${sample}`, acceptLanguage: "en" });
       times.push(performance.now() - started);
       sample++;
     }
-    stored += 25; // recognise() created these visitors
+    stored += 25; // arrive() created these visitors
     medians.set(target, median(times));
     report(`new visitor, ${target.toLocaleString("en")} stored`, ms(median(times)), "(median of 25)");
   }
   report("new visitor 100k / 1 ratio", (medians.get(100_000)! / medians.get(1)!).toFixed(2), "(target ≤ 1.5; the original grows linearly: 120 s at 1,000)");
 
-  const session = await visitors.recognise({ ip: "203.0.113.1", userAgent: "returning", acceptLanguage: "en" });
+  const session = await visitors.arrive({ ip: "203.0.113.1", userAgent: "returning", acceptLanguage: "en" });
   const lookups: number[] = [];
   for (let i = 0; i < 2_000; i++) {
     const started = performance.now();
@@ -85,7 +92,7 @@ async function identityBench() {
 
 async function httpBench() {
   console.log("HTTP: GET / at 100 stored visitors, 4 concurrent clients, 10 s each");
-  const server = await startTestServer({ LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: String(FINGERPRINT_MEMORY_KIB), LOG_LEVEL: "warn" });
+  const server = await startTestServer({ LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: String(FINGERPRINT_MEMORY_KIB), LOG_LEVEL: "warn", LIMIT_NEW_VISITORS_PER_HOUR: "0" });
   for (let i = 0; i < 100; i++) await new TestClient(server.url, { userAgent: `seed ${i}` }).page("/");
 
   /** The original served ~0.1 req/s here (../shared/notes/seed-baseline.md); the target is ≥ 100× that. */

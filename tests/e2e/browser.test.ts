@@ -36,6 +36,9 @@ async function visitorPage(userAgent: string, viewport = { width: 420, height: 8
   return page;
 }
 
+/** As if every visitor's browser had been closed an hour ago: no identity is in use. */
+const idleEveryone = () => server.services.db.$client.prepare("UPDATE visitors SET last_seen_at = last_seen_at - 3600000").run();
+
 async function submit(page: Page, prompt: string, size?: { width: string; height: string }) {
   await page.getByLabel("Prompt", { exact: true }).fill(prompt);
   if (size) {
@@ -105,17 +108,57 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await screenshot(visitor, "visitor-revealed");
 });
 
-test("a visitor without cookies is welcomed back and can say it is not them", async () => {
-  const userAgent = "Mozilla/5.0 promptgate-e2e cookie-loser";
-  const first = await visitorPage(userAgent);
-  const colour = await first.locator(".identity .chip").textContent();
-  await first.context().close();
+test("a look-alike phone is offered recovery but needs the code; the link works in a fresh browser", async () => {
+  const phone = { width: 390, height: 844 };
+  const userAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X) promptgate-e2e look-alike";
+  const owner = await visitorPage(userAgent, phone);
+  const ownerColour = (await owner.locator(".identity .chip").textContent())!;
+  await submit(owner, "the owner's secret castle");
+  const code = (await owner.locator(".recovery-code").textContent())!;
+  await owner.getByText("Use my colour on another device").click();
+  const link = (await owner.locator(".recovery-link").getAttribute("href"))!;
+  // The QR code is drawn only once asked for, and is a real image.
+  await owner.waitForFunction(() => (document.querySelector("img.recovery-qr") as HTMLImageElement | null)?.naturalWidth! > 0);
+  await owner.context().close();
+  // The owner's browser has been closed for an hour.
+  idleEveryone();
 
-  const again = await visitorPage(userAgent);
-  await again.getByText("lost your cookies", { exact: false }).waitFor();
-  await expect(again.locator(".identity .chip").textContent()).resolves.toBe(colour);
-  await screenshot(again, "welcome-back");
-  await again.getByRole("button", { name: "That's not me, I'm new" }).click();
-  await again.getByText("you are now", { exact: false }).waitFor();
-  await expect(again.locator(".identity .chip").textContent()).resolves.not.toBe(colour);
+  const lookalike = await visitorPage(userAgent, phone);
+  await lookalike.getByText("Looks like you lost your cookies", { exact: false }).waitFor();
+  await expect(lookalike.locator(".identity > p .chip").textContent()).resolves.not.toBe(ownerColour);
+  expect(await lookalike.getByText("the owner's secret castle").count()).toBe(0);
+  const card = lookalike.locator(".offer");
+  expect((await card.boundingBox())!.x + (await card.boundingBox())!.width).toBeLessThanOrEqual(phone.width);
+  await screenshot(lookalike, "welcome-back");
+
+  await card.getByLabel(`${ownerColour}'s recovery code`).fill("otter maple 00");
+  await card.getByRole("button", { name: `Yes, I'm ${ownerColour}` }).click();
+  await card.getByText("That code does not match").waitFor();
+  expect(await lookalike.getByText("the owner's secret castle").count()).toBe(0);
+  await lookalike.reload();
+  await lookalike.locator(".offer").getByLabel(`${ownerColour}'s recovery code`).fill(code);
+  await lookalike.locator(".offer").getByRole("button", { name: `Yes, I'm ${ownerColour}` }).click();
+  await lookalike.getByText("Welcome back: you are", { exact: false }).waitFor();
+  await expect(lookalike.locator(".identity > p .chip").textContent()).resolves.toBe(ownerColour);
+  await lookalike.getByText("the owner's secret castle").waitFor();
+
+  const laptop = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e laptop" });
+  const fresh = await laptop.newPage();
+  await fresh.goto(link);
+  await fresh.getByRole("button", { name: `Yes, I'm ${ownerColour}` }).click();
+  await fresh.waitForURL(`${server.url}/`);
+  await expect(fresh.locator(".identity > p .chip").textContent()).resolves.toBe(ownerColour);
+  await fresh.getByText("the owner's secret castle").waitFor();
+  await laptop.close();
+
+  // Everyone put their phones away; then one more look-alike arrives and is someone else.
+  await lookalike.context().close();
+  idleEveryone();
+  const another = await visitorPage(userAgent, phone);
+  await another.getByText("Looks like you lost your cookies", { exact: false }).waitFor();
+  await another.getByRole("button", { name: "No, I'm new" }).click();
+  await another.getByText("won't ask again", { exact: false }).waitFor();
+  await another.reload();
+  await another.locator(".identity > p .chip").waitFor();
+  expect(await another.getByText("lost your cookies", { exact: false }).count()).toBe(0);
 });

@@ -27,7 +27,8 @@ test("a secret missing from an older file is added; the others are kept", () => 
   const secrets = loadSecrets(dir, {});
   expect(secrets).toMatchObject(old);
   expect(secrets.mqttToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
-  expect(JSON.parse(readFileSync(path.join(dir, "secrets.json"), "utf8"))).toEqual({ ...old, mqttToken: secrets.mqttToken });
+  expect(secrets.recoverySecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(JSON.parse(readFileSync(path.join(dir, "secrets.json"), "utf8"))).toEqual({ ...old, mqttToken: secrets.mqttToken, recoverySecret: secrets.recoverySecret });
   expect(statSync(path.join(dir, "secrets.json")).mode & 0o777).toBe(0o600);
 });
 

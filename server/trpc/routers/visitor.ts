@@ -1,13 +1,49 @@
+import { z } from "zod";
+import { recoveryLinkPath } from "../../domain/recovery";
 import { publicProcedure, router, visitorProcedure } from "../init";
 
-export const visitorRouter = router({
-  /** Who am I: resolves (or creates) the caller's anonymous identity. */
-  me: visitorProcedure.query(({ ctx }) => ({
-    colour: ctx.visitor.colour,
-    /** True on the request where a cookie-less visitor was recognised by fingerprint. */
-    recognised: ctx.visitorOrigin === "recognised",
-  })),
+/** A recovery link's secret: 32 bytes in base64url. */
+const LinkSecretSchema = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/, { message: "This is not a recovery link." }) });
 
-  /** "That's not me, I'm new": a new colour, and the matched fingerprint is never used again. */
-  startFresh: publicProcedure.mutation(({ ctx }) => ({ colour: ctx.identity.startFresh().colour })),
+export const visitorRouter = router({
+  /**
+   * Who am I: the caller's identity (created on a first visit), an open "are you Teal?" offer,
+   * and the code and link that let them take their colour to another browser.
+   */
+  me: visitorProcedure.query(({ ctx }) => {
+    const proof = ctx.services.visitors.recoveryProof(ctx.visitor.id);
+    return {
+      colour: ctx.visitor.colour,
+      offer: ctx.offer?.colour ?? null,
+      recovery: { code: proof.code, link: `${ctx.publicOrigin}${recoveryLinkPath(proof.linkSecret)}` },
+    };
+  }),
+
+  /** "I'm new": the offer is withdrawn and its fingerprint never offers anyone again. */
+  declineOffer: publicProcedure.mutation(({ ctx }) => {
+    ctx.identity.declineOffer();
+    return { ok: true as const };
+  }),
+
+  /** Proves an identity with its recovery code: the offered one, or the one named by `colourName`. */
+  recover: publicProcedure
+    .input(
+      z.object({
+        code: z.string().trim().min(1, { message: "Enter the recovery code" }).max(100, { message: "A recovery code is three short words" }),
+        colourName: z.string().trim().max(60).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => ({ colour: ctx.identity.recoverWithCode({ code: input.code, colourName: input.colourName || undefined }).colour })),
+
+  /** The colour a recovery link restores, to confirm before using it. */
+  linkTarget: publicProcedure.input(LinkSecretSchema).query(({ ctx, input }) => ({ colour: ctx.services.visitors.linkTarget(input.secret).colour })),
+
+  /** Uses a recovery link: this browser becomes its visitor. */
+  useLink: publicProcedure.input(LinkSecretSchema).mutation(({ ctx, input }) => ({ colour: ctx.identity.recoverWithLink(input.secret).colour })),
+
+  /** A new code and link; the old ones stop working. */
+  renewRecovery: visitorProcedure.mutation(({ ctx }) => {
+    ctx.services.visitors.renewRecovery(ctx.visitor.id);
+    return { ok: true as const };
+  }),
 });
