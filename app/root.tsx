@@ -3,6 +3,7 @@ import { isRouteErrorResponse, Links, Meta, Outlet, Scripts, ScrollRestoration, 
 import type { ReactNode } from "react";
 import stylesHref from "./styles.css";
 
+export { passOnHeaders as headers } from "./lib/headers";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
 export const meta: MetaFunction = () => [{ title: "promptgate" }, { name: "description", content: "Send an image prompt; see it at the reveal." }];
 

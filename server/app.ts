@@ -15,6 +15,7 @@ import { createBroker } from "../broker/index";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
+import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
@@ -111,6 +112,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       log.warn(`admin password generated (shown only this once; set ADMIN_PASSWORD to choose your own): ${generatedAdminPassword}`);
     }
 
+    const blocklist = config.blocklistFile ? loadBlocklist(config.blocklistFile) : emptyBlocklist;
+    if (config.blocklistFile) log.info(`blocklist: ${blocklist.size} entries from ${config.blocklistFile}; matching prompts are flagged for the admin`);
     const broker = await createBroker(secrets.mqttToken);
     const brokerAccess = { token: secrets.mqttToken, port: 0 };
     cleanups.push(() => broker.close());
@@ -125,7 +128,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         adminSessionMs: config.adminSessionMs,
         limits: visitorLimits(config),
       }),
-      prompts: createPromptService(db),
+      prompts: createPromptService(db, { limits: config.limits, blocklist }),
       jobs,
       link: await connectLink(broker.aedes, jobs, log),
     };

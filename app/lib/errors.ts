@@ -29,11 +29,19 @@ export function describeFailure(error: unknown): ActionFailure {
   };
 }
 
+/** For loaders: a refused call becomes an HTTP error page with its status and message (and Retry-After). */
+export function throwAsResponse(error: unknown): never {
+  const failure = describeFailure(error);
+  throw new Response(failure.message, { status: failure.status, headers: retryAfterHeader(failure) });
+}
+
 /** An action's answer to a failed call: `body` with the failure's status (and Retry-After). */
 export function failureData<T>(failure: ActionFailure, body: T) {
-  const headers: Record<string, string> = failure.retryAfterSeconds ? { "Retry-After": String(failure.retryAfterSeconds) } : {};
-  return data(body, { status: failure.status, headers });
+  return data(body, { status: failure.status, headers: retryAfterHeader(failure) });
 }
+
+const retryAfterHeader = (failure: ActionFailure): Record<string, string> =>
+  failure.retryAfterSeconds ? { "Retry-After": String(failure.retryAfterSeconds) } : {};
 
 export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";
 

@@ -12,13 +12,19 @@ import { ColourChip } from "../components/colour-chip";
 import { IdentityPanel } from "../components/identity-panel";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
-import { describeFailure, failureData } from "../lib/errors";
+import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
 import { createBrowserClient, pollWhileVisible } from "../lib/trpc-client";
 
+export { passOnHeaders as headers } from "../lib/headers";
+
 export async function loader({ context }: LoaderFunctionArgs) {
-  const me = await context.trpc.visitor.me();
-  const prompts = await context.trpc.prompt.mine();
-  return { me, prompts, csrfToken: context.csrfToken };
+  try {
+    const me = await context.trpc.visitor.me();
+    const prompts = await context.trpc.prompt.mine();
+    return { me, prompts, csrfToken: context.csrfToken };
+  } catch (error) {
+    throwAsResponse(error);
+  }
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {

@@ -29,6 +29,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (intent === "approve") await context.trpc.admin.approve({ id });
     else if (intent === "deny") await context.trpc.admin.deny({ id });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else if (intent === "mute") await context.trpc.admin.mute({ visitorId: Number(form.get("visitorId")) });
+    else if (intent === "unmute") await context.trpc.admin.unmute({ visitorId: Number(form.get("visitorId")) });
     else return data({ message: `Unknown action ${String(intent)}.` }, { status: 400 });
     return { message: null };
   } catch (error) {
@@ -42,6 +44,8 @@ export default function AdminPage() {
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
   const online = generators.filter((generator) => generator.state === "online");
+  const queue = prompts.filter((prompt) => !prompt.held);
+  const held = prompts.filter((prompt) => prompt.held);
 
   return (
     <main className="page wide">
@@ -81,70 +85,94 @@ export default function AdminPage() {
       {prompts.length === 0 ? (
         <p className="hint">No prompts yet. Visitors send them from the front page.</p>
       ) : (
-        <table className="moderation">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Author</th>
-              <th>Prompt</th>
-              <th>Size</th>
-              <th>Sent</th>
-              <th>Status</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {prompts.map((prompt) => (
-              <tr key={prompt.id} data-prompt-id={prompt.id}>
-                <td>{prompt.id}</td>
-                <td>
-                  <ColourChip colour={prompt.author} />
-                </td>
-                <td className="prompt-cell">
-                  <p className="prompt-text">{prompt.prompt}</p>
-                  {prompt.negativePrompt && <p className="hint">Not: {prompt.negativePrompt}</p>}
-                  {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
-                </td>
-                <td>
-                  {prompt.width}×{prompt.height}
-                </td>
-                <td>
-                  <LocalTime iso={prompt.createdAt} withSeconds />
-                </td>
-                <td>
-                  <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
-                </td>
-                <td>
-                  <Form method="post" className="actions">
-                    <input type="hidden" name="_csrf" value={csrfToken} />
-                    <input type="hidden" name="id" value={prompt.id} />
-                    {(prompt.status === "pending" || prompt.status === "denied") && (
-                      <button type="submit" name="intent" value="approve">
-                        Approve
-                      </button>
-                    )}
-                    {prompt.status === "pending" && (
-                      <button type="submit" name="intent" value="deny" className="secondary">
-                        Deny
-                      </button>
-                    )}
-                    {prompt.status === "failed" && (
-                      <button type="submit" name="intent" value="retry">
-                        Retry
-                      </button>
-                    )}
-                    {prompt.imageUrl && (
-                      <a href={prompt.imageUrl} target="_blank" rel="noreferrer">
-                        Peek
-                      </a>
-                    )}
-                  </Form>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <PromptTable prompts={queue} csrfToken={csrfToken} />
+      )}
+      {held.length > 0 && (
+        <section className="held">
+          <h2>{`Held apart (${held.length})`}</h2>
+          <p className="hint">Prompts from muted colours wait here, out of the queue. Unmute a colour to put its waiting prompts back.</p>
+          <PromptTable prompts={held} csrfToken={csrfToken} />
+        </section>
       )}
     </main>
+  );
+}
+
+type Prompt = ReturnType<typeof useLoaderData<typeof loader>>["prompts"][number];
+
+function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: string }) {
+  const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
+  return (
+    <table className="moderation">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Author</th>
+          <th>Prompt</th>
+          <th>Size</th>
+          <th>Sent</th>
+          <th>Status</th>
+          <th>Actions</th>
+        </tr>
+      </thead>
+      <tbody>
+        {prompts.map((prompt) => (
+          <tr key={prompt.id} data-prompt-id={prompt.id}>
+            <td>{prompt.id}</td>
+            <td>
+              <ColourChip colour={prompt.author} />
+              <Form method="post" className="mute">
+                {csrf}
+                <input type="hidden" name="visitorId" value={prompt.author.id} />
+                <button type="submit" name="intent" value={prompt.author.muted ? "unmute" : "mute"} className="link-button">
+                  {prompt.author.muted ? "Unmute" : "Mute"}
+                </button>
+              </Form>
+            </td>
+            <td className="prompt-cell">
+              <p className="prompt-text">{prompt.prompt}</p>
+              {prompt.negativePrompt && <p className="hint">Not: {prompt.negativePrompt}</p>}
+              {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
+              {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
+            </td>
+            <td>
+              {prompt.width}×{prompt.height}
+            </td>
+            <td>
+              <LocalTime iso={prompt.createdAt} withSeconds />
+            </td>
+            <td>
+              <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
+            </td>
+            <td>
+              <Form method="post" className="actions">
+                {csrf}
+                <input type="hidden" name="id" value={prompt.id} />
+                {(prompt.status === "pending" || prompt.status === "denied") && (
+                  <button type="submit" name="intent" value="approve">
+                    Approve
+                  </button>
+                )}
+                {prompt.status === "pending" && (
+                  <button type="submit" name="intent" value="deny" className="secondary">
+                    Deny
+                  </button>
+                )}
+                {prompt.status === "failed" && (
+                  <button type="submit" name="intent" value="retry">
+                    Retry
+                  </button>
+                )}
+                {prompt.imageUrl && (
+                  <a href={prompt.imageUrl} target="_blank" rel="noreferrer">
+                    Peek
+                  </a>
+                )}
+              </Form>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

@@ -5,6 +5,8 @@
 export const DOMAIN_ERROR_CODES = {
   /** The prompt does not exist, or is not the caller's. */
   PROMPT_NOT_FOUND: "NOT_FOUND",
+  /** The admin named a visitor that does not exist. */
+  VISITOR_NOT_FOUND: "NOT_FOUND",
   /** The admin asked for a transition the prompt's state does not allow (e.g. deny a finished prompt). */
   INVALID_TRANSITION: "CONFLICT",
   /** "I'm new" without an open "are you Teal?" offer. */

@@ -4,12 +4,14 @@
  * publishing happens after commit, by the caller (server/link.ts).
  */
 import { randomUUID } from "node:crypto";
-import { count, desc, eq, isNotNull, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNotNull, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
+import type { Blocklist } from "./blocklist";
 import type { PromptInput } from "./prompt-input";
+import { createRateLimiter, describeWait } from "./rate-limit";
 
 /** A prompt as its author sees it: never an image before the reveal. */
 export interface OwnPrompt {
@@ -25,7 +27,11 @@ export interface OwnPrompt {
 }
 
 export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
-  author: { name: string; hex: string; text: string };
+  author: { id: number; name: string; hex: string; text: string; muted: boolean };
+  /** Sent while its author was muted: held apart from the queue. */
+  held: boolean;
+  /** The blocklist entry it matched, if any. */
+  flaggedBy: string | null;
   decidedAt: string | null;
   revealedAt: string | null;
   failureReason: string | null;
@@ -56,14 +62,26 @@ const APPROVABLE: PromptStatus[] = ["pending", "denied"];
 /** States in which a prompt is already approved: approving again is a no-op. */
 const ALREADY_APPROVED: PromptStatus[] = ["approved", "generating", "done"];
 
-export function createPromptService(db: Db) {
+export interface PromptLimits {
+  /** Prompts one visitor may send per minute; 0: no limit. */
+  submitsPerMinute: number;
+  /** Prompts of one visitor waiting for moderation at once; 0: no limit. */
+  pendingPrompts: number;
+}
+
+/** What a visitor at the pending limit is told to wait: a hint, since it ends when the host acts. */
+const PENDING_RETRY_MS = 60_000;
+
+export function createPromptService(db: Db, { limits, blocklist, now = Date.now }: { limits: PromptLimits; blocklist: Blocklist; now?: () => number }) {
+  const submitLimiter = createRateLimiter({ limit: limits.submitsPerMinute, windowMs: 60_000 }, now);
   // Prepared once: moderation runs these for every prompt, often in bursts.
   const statements = {
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
     insertJob: db.insert(jobs).values({ id: sql.placeholder("id"), promptId: sql.placeholder("promptId") }).prepare(),
     markApproved: db
       .update(prompts)
-      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: nowMs })
+      // An approved prompt is the host's choice, wherever it waited: it leaves the held-apart list.
+      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: nowMs, held: false })
       .where(eq(prompts.id, sql.placeholder("id")))
       .prepare(),
   };
@@ -83,13 +101,59 @@ export function createPromptService(db: Db) {
   }
 
   return {
+    /**
+     * Stores a visitor's prompt, within the limits for anonymous visitors. A muted author's
+     * prompt is held apart; one that matches the blocklist is flagged. Neither is dropped.
+     */
     submit(visitorId: number, input: PromptInput): OwnPrompt {
-      const row = db
-        .insert(prompts)
-        .values({ visitorId, prompt: input.prompt, negativePrompt: input.negativePrompt, width: input.width, height: input.height })
-        .returning()
-        .get();
-      return ownView(row);
+      return db.transaction(
+        (tx) => {
+          const pending = tx.select({ n: count() }).from(prompts).where(and(eq(prompts.visitorId, visitorId), eq(prompts.status, "pending"))).get()!.n;
+          if (limits.pendingPrompts > 0 && pending >= limits.pendingPrompts) {
+            throw new DomainError(
+              "RATE_LIMITED",
+              `You have ${pending} prompt${pending === 1 ? "" : "s"} waiting; send more once one is approved.`,
+              PENDING_RETRY_MS,
+            );
+          }
+          const waitMs = submitLimiter.take(`visitor:${visitorId}`);
+          if (waitMs > 0) throw new DomainError("RATE_LIMITED", `That was quick! You can send your next prompt in ${describeWait(waitMs)}.`, waitMs);
+          const author = tx.select({ muted: visitors.muted }).from(visitors).where(eq(visitors.id, visitorId)).get();
+          const row = tx
+            .insert(prompts)
+            .values({
+              visitorId,
+              prompt: input.prompt,
+              negativePrompt: input.negativePrompt,
+              width: input.width,
+              height: input.height,
+              held: author?.muted ?? false,
+              flaggedBy: blocklist.match(`${input.prompt}\n${input.negativePrompt}`),
+            })
+            .returning()
+            .get();
+          return ownView(row);
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /**
+     * Mutes or unmutes a visitor: a muted visitor's pending and new prompts are held apart from
+     * the queue; unmuting puts their pending prompts back in it.
+     */
+    setMuted(visitorId: number, muted: boolean): void {
+      db.transaction(
+        (tx) => {
+          const updated = tx.update(visitors).set({ muted }).where(eq(visitors.id, visitorId)).run();
+          if (!updated.changes) throw new DomainError("VISITOR_NOT_FOUND", `There is no visitor #${visitorId}.`);
+          tx.update(prompts)
+            .set({ held: muted })
+            .where(and(eq(prompts.visitorId, visitorId), eq(prompts.status, "pending")))
+            .run();
+        },
+        { behavior: "immediate" },
+      );
     },
 
     listOwn(visitorId: number): OwnPrompt[] {
@@ -105,19 +169,21 @@ export function createPromptService(db: Db) {
     /** Every prompt, newest first, for the admin; `onlyDone` for the reveal. */
     listAll(options: { onlyDone?: boolean } = {}): ModeratedPrompt[] {
       return db
-        .select({ prompt: prompts, hex: visitors.hex, image: images })
+        .select({ prompt: prompts, hex: visitors.hex, muted: visitors.muted, image: images })
         .from(prompts)
         .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
         .leftJoin(images, eq(images.promptId, prompts.id))
         .where(options.onlyDone ? eq(prompts.status, "done") : undefined)
         .orderBy(options.onlyDone ? prompts.id : desc(prompts.id))
         .all()
-        .map(({ prompt: row, hex, image }) => ({
+        .map(({ prompt: row, hex, muted, image }) => ({
           ...promptFields(row),
           decidedAt: row.decidedAt?.toISOString() ?? null,
           revealedAt: row.revealedAt?.toISOString() ?? null,
           failureReason: row.failureReason,
-          author: { name: colourFor(row.visitorId).name, ...swatchOf(hex) },
+          author: { id: row.visitorId, name: colourFor(row.visitorId).name, ...swatchOf(hex), muted },
+          held: row.held,
+          flaggedBy: row.flaggedBy,
           imageUrl: image ? imageUrlFor(row.id) : null,
           image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },
         }));

@@ -4,6 +4,7 @@ import { verifyAdminPassword } from "../../domain/admin-password";
 import { adminProcedure, publicProcedure, router } from "../init";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
+const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
 
 export const adminRouter = router({
   login: publicProcedure.input(z.object({ password: z.string().min(1).max(1024) })).mutation(async ({ ctx, input }) => {
@@ -53,6 +54,18 @@ export const adminRouter = router({
   retry: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
     await ctx.services.link.publish([ctx.services.prompts.retry(input.id)]);
     return { published: true as const };
+  }),
+
+  /** Holds a visitor's pending and new prompts apart from the queue. */
+  mute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
+    ctx.services.prompts.setMuted(input.visitorId, true);
+    return { ok: true as const };
+  }),
+
+  /** Puts a muted visitor's pending prompts back in the queue. */
+  unmute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
+    ctx.services.prompts.setMuted(input.visitorId, false);
+    return { ok: true as const };
   }),
 
   /** Finished images in submission order, for the reveal. */
