@@ -28,12 +28,16 @@ export default function App() {
   return <Outlet />;
 }
 
+/**
+ * Error answers show their message: a deliberate one, or "Something went wrong (ref …)" for an
+ * unexpected failure in a tRPC call (server/http/load-context.ts). Any other thrown error
+ * reaches here as Remix's "Unexpected Server Error" and is shown only as something went wrong;
+ * the log has it (entry.server's handleError).
+ */
 export function ErrorBoundary() {
   const error = useRouteError();
   const status = isRouteErrorResponse(error) ? error.status : 500;
-  const message = isRouteErrorResponse(error)
-    ? typeof error.data === "string" ? error.data : error.statusText
-    : "Something went wrong on our side.";
+  const message = isRouteErrorResponse(error) ? (typeof error.data === "string" ? error.data : error.statusText) : "Something went wrong.";
   return (
     <main className="page">
       <h1>{status === 404 ? "Not found" : `Error ${status}`}</h1>

@@ -21,6 +21,7 @@ import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createVisitorService } from "./domain/visitors";
 import type { Config } from "./env";
+import { createErrorReporter } from "./error-ref";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { serveImage } from "./http/images";
 import { createLoadContext } from "./http/load-context";
@@ -111,6 +112,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, config.adminSessionMs, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
+    const reportError = createErrorReporter(log);
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", config.trustProxy);
@@ -145,8 +147,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         maxBodySize: MAX_BODY_BYTES,
         // The browser batches a handful of calls at most; a bigger batch is an attempt to multiply work.
         maxBatchSize: 10,
+        // Before tRPC formats the answer, which then shows this ref (server/trpc/init.ts).
         onError: ({ error, path: procedure }) => {
-          if (error.code === "INTERNAL_SERVER_ERROR") log.error(`tRPC ${procedure}: ${error.cause?.stack ?? error.stack}`);
+          if (error.code === "INTERNAL_SERVER_ERROR") reportError(error, `tRPC ${procedure}`);
         },
       }),
     );
@@ -155,10 +158,17 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       if (!match) return void res.status(404).type("text/plain").send("No such image.");
       serveImage(contextFor(req, res), Number(match[1]), res);
     });
-    app.all("*", createRequestHandler({ build, mode: "production", getLoadContext: (req, res) => createLoadContext(contextFor(req, res)) }));
-    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
-      log.error(`unhandled: ${error.stack ?? error}`);
-      if (!res.headersSent) res.status(500).type("text/plain").send("Something went wrong on our side.");
+    app.all(
+      "*",
+      createRequestHandler({
+        build,
+        mode: "production",
+        getLoadContext: (req, res) => createLoadContext(contextFor(req, res), reportError),
+      }),
+    );
+    app.use((error: Error, req: Request, res: Response, _next: NextFunction) => {
+      const message = reportError(error, `${req.method} ${req.path}`);
+      if (!res.headersSent) res.status(500).type("text/plain").send(message);
     });
 
     const http = createServer(app);

@@ -4,13 +4,15 @@
  * 1. Context: services plus the request's identity (cookies), built per HTTP request by
  *    server/http/request-context.ts, for /api/trpc and for Remix loaders alike.
  * 2. Errors: DomainErrors become tRPC errors in one place (./errors.ts); the formatter adds
- *    `userMessage` and zod's flattened field errors for forms.
+ *    `userMessage` and zod's flattened field errors for forms. An unexpected error answers
+ *    only "Something went wrong (ref …)": the transport's onError has logged it under that ref.
  * 3. Procedures: public, visitor (an identity is resolved or created), admin (admin session).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { RequestContext } from "../http/request-context";
 import { DomainError } from "../domain/errors";
+import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
 
 /** A message fit for the UI: never a stack, never zod's raw JSON. */
@@ -21,14 +23,19 @@ function userMessageOf(error: TRPCError): string {
     const issue = cause.issues[0];
     return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
   }
-  return error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message;
+  return error.code === "INTERNAL_SERVER_ERROR" ? messageForUnexpected(error) : error.message;
 }
 
 const t = initTRPC.context<RequestContext>().create({
+  // tRPC's default is NODE_ENV !== "production", and then every error answer carries a stack
+  // with absolute paths: never, whoever starts the server and however.
+  isDev: false,
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     return {
       ...shape,
+      // An internal error's own message can be SQL or a file path.
+      message: error.code === "INTERNAL_SERVER_ERROR" ? messageForUnexpected(error) : shape.message,
       data: {
         ...shape.data,
         userMessage: userMessageOf(error),
