@@ -26,6 +26,7 @@ import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csr
 import { serveImage } from "./http/images";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
+import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { connectLink } from "./link";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
@@ -116,12 +117,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", config.trustProxy);
-    app.use((_req, res, next) => {
-      res.set({ "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY" });
-      next();
-    });
+    app.use(securityHeaders);
     app.use("/build", express.static(path.join(PUBLIC_DIR, "build"), { immutable: true, maxAge: "1y" }));
     app.use(express.static(PUBLIC_DIR, { maxAge: "1h" }));
+    app.use(noStore);
     app.get("/healthz", (_req, res) => {
       res.json({ ok: true, generators: services.link.generators().filter((g) => g.state === "online").length });
     });
@@ -163,7 +162,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       createRequestHandler({
         build,
         mode: "production",
-        getLoadContext: (req, res) => createLoadContext(contextFor(req, res), reportError),
+        getLoadContext: (req, res) => createLoadContext(contextFor(req, res), cspNonceOf(res), reportError),
       }),
     );
     app.use((error: Error, req: Request, res: Response, _next: NextFunction) => {

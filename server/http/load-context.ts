@@ -20,6 +20,8 @@ export type PromptgateLoadContext = {
   trpc: Caller;
   /** The CSRF token to put in forms as the `_csrf` field. */
   csrfToken: string;
+  /** This response's Content-Security-Policy nonce, for the scripts Remix renders (app/entry.server.tsx). */
+  cspNonce: string;
   /** Logs an unexpected error under a new ref; returns "Something went wrong (ref …)". */
   reportError: ReportError;
   /** Reads an action's form and checks its CSRF token; throws a 403 Response when it is missing or wrong. */
@@ -48,10 +50,11 @@ function withErrorAnswers<T>(node: T, reportError: ReportError, path: string[]):
   });
 }
 
-export function createLoadContext(context: RequestContext, reportError: ReportError): PromptgateLoadContext {
+export function createLoadContext(context: RequestContext, cspNonce: string, reportError: ReportError): PromptgateLoadContext {
   return {
     trpc: withErrorAnswers(createCaller(context), reportError, []),
     csrfToken: context.identity.csrfToken(),
+    cspNonce,
     reportError,
     async readForm(request) {
       const form = await request.formData();
