@@ -4,7 +4,7 @@
  * `startPromptgate` is what `npm start` runs and what the tests start, on port 0, many times.
  */
 import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, STATUS_CODES, type Server } from "node:http";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
@@ -165,9 +165,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         getLoadContext: (req, res) => createLoadContext(contextFor(req, res), cspNonceOf(res), reportError),
       }),
     );
-    app.use((error: Error, req: Request, res: Response, _next: NextFunction) => {
-      const message = reportError(error, `${req.method} ${req.path}`);
-      if (!res.headersSent) res.status(500).type("text/plain").send(message);
+    app.use((error: Error & { status?: unknown }, req: Request, res: Response, _next: NextFunction) => {
+      if (res.headersSent) return void reportError(error, `${req.method} ${req.path}`);
+      // Express's own refusals (400 for a malformed %-escape in the address) are the client's mistake, not ours.
+      if (typeof error.status === "number" && error.status >= 400 && error.status < 500) {
+        res.status(error.status).type("text/plain").send(`${STATUS_CODES[error.status]}.`);
+        return;
+      }
+      res.status(500).type("text/plain").send(reportError(error, `${req.method} ${req.path}`));
     });
 
     const http = createServer(app);

@@ -49,7 +49,16 @@ function logEntry(ref: string): string {
   return next < 0 ? output.slice(start) : output.slice(start, start + next);
 }
 
-test("with its prompts table gone, the visitor page and the API answer a ref, and only the log has the error", async () => {
+test("a malformed address is the client's mistake: 400, no ref, nothing logged", async () => {
+  for (const path of ["/%E0%A4%A", "/images/%.png"]) {
+    const response = await fetch(url + path);
+    expect(response.status).toBe(400);
+    await expect(response.text()).resolves.toBe("Bad Request.");
+  }
+  expect(server.output()).not.toContain("error ref");
+});
+
+test("with its prompts table gone, the pages, the API and the image route answer a ref, and only the log has the error", async () => {
   const visitor = new TestClient(url);
   expect((await visitor.page("/")).status).toBe(200);
 
@@ -72,7 +81,20 @@ test("with its prompts table gone, the visitor page and the API answer a ref, an
   expectNothingInternal(JSON.stringify(api.body));
   expect(apiRef).not.toBe(pageRef);
 
-  for (const ref of [pageRef!, apiRef!]) {
+  const form = await visitor.postForm("/?index", { intent: "submit", prompt: "a lighthouse at dusk", width: "512", height: "512" });
+  expect(form.status).toBe(500);
+  const formRef = REF_MESSAGE.exec(form.html)?.[1];
+  expect(formRef).toBeDefined();
+  expectNothingInternal(form.html);
+
+  // Express's fallback: the image route asks the database before anything else.
+  const image = await visitor.fetch("/images/1.png");
+  expect(image.status).toBe(500);
+  const imageText = await image.text();
+  const imageRef = REF_MESSAGE.exec(imageText)?.[1];
+  expect(imageText).toBe(`Something went wrong (ref ${imageRef})`);
+
+  for (const ref of [pageRef!, apiRef!, formRef!, imageRef!]) {
     const entry = await waitFor(`the log entry of ref ${ref}`, () => logEntry(ref));
     expect(entry).toContain("no such table: prompts");
     expect(entry).toMatch(/\n\s+at .*:\d+:\d+/);
