@@ -15,15 +15,20 @@ import { DomainError } from "../domain/errors";
 import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
 
-/** A message fit for the UI: never a stack, never zod's raw JSON. */
+/**
+ * A message fit for the UI: never a stack, never zod's raw JSON. An internal error (even one
+ * caused by a ZodError, e.g. a parse inside a service) shows only its ref: its own message
+ * can be SQL, a file path or a schema.
+ */
 function userMessageOf(error: TRPCError): string {
+  if (error.code === "INTERNAL_SERVER_ERROR") return messageForUnexpected(error);
   const cause = error.cause;
   if (cause instanceof DomainError) return cause.userMessage;
   if (cause instanceof z.ZodError) {
     const issue = cause.issues[0];
     return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
   }
-  return error.code === "INTERNAL_SERVER_ERROR" ? messageForUnexpected(error) : error.message;
+  return error.message;
 }
 
 const t = initTRPC.context<RequestContext>().create({
@@ -32,15 +37,15 @@ const t = initTRPC.context<RequestContext>().create({
   isDev: false,
   errorFormatter({ shape, error }) {
     const cause = error.cause;
+    const internal = error.code === "INTERNAL_SERVER_ERROR";
     return {
       ...shape,
-      // An internal error's own message can be SQL or a file path.
-      message: error.code === "INTERNAL_SERVER_ERROR" ? messageForUnexpected(error) : shape.message,
+      message: internal ? messageForUnexpected(error) : shape.message,
       data: {
         ...shape.data,
         userMessage: userMessageOf(error),
         domainCode: cause instanceof DomainError ? cause.code : null,
-        fieldErrors: cause instanceof z.ZodError ? z.flattenError(cause).fieldErrors : null,
+        fieldErrors: cause instanceof z.ZodError && !internal ? z.flattenError(cause).fieldErrors : null,
       },
     };
   },

@@ -100,4 +100,6 @@ test("with its prompts table gone, the pages, the API and the image route answer
     expect(entry).toMatch(/\n\s+at .*:\d+:\d+/);
     expect(server.output().split(`error ref ${ref}:`)).toHaveLength(2);
   }
+  // Each failure once: Remix's handleError, tRPC's onError and the caller do not log it twice.
+  expect(server.output().match(/error ref /g)).toHaveLength(4);
 });
