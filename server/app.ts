@@ -4,7 +4,7 @@
  * `startPromptgate` is what `npm start` runs and what the tests start, on port 0, many times.
  */
 import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, STATUS_CODES, type Server } from "node:http";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
@@ -24,11 +24,13 @@ import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
 import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import type { Config } from "./env";
+import { createErrorReporter } from "./error-ref";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
+import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { connectLink } from "./link";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
@@ -137,15 +139,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, contextSettings, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
+    const reportError = createErrorReporter(log);
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", config.trustProxy);
-    app.use((_req, res, next) => {
-      res.set({ "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY" });
-      next();
-    });
+    app.use(securityHeaders);
     app.use("/build", express.static(path.join(PUBLIC_DIR, "build"), { immutable: true, maxAge: "1y" }));
     app.use(express.static(PUBLIC_DIR, { maxAge: "1h" }));
+    app.use(noStore);
     app.get("/healthz", (_req, res) => {
       res.json({ ok: true, generators: services.link.generators().filter((g) => g.state === "online").length });
     });
@@ -175,8 +176,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
           const retryAfterMs = Math.max(0, ...errors.map((error) => (error.cause instanceof DomainError ? (error.cause.retryAfterMs ?? 0) : 0)));
           return retryAfterMs > 0 ? { headers: { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) } } : {};
         },
+        // Before tRPC formats the answer, which then shows this ref (server/trpc/init.ts).
         onError: ({ error, path: procedure }) => {
-          if (error.code === "INTERNAL_SERVER_ERROR") log.error(`tRPC ${procedure}: ${error.cause?.stack ?? error.stack}`);
+          if (error.code === "INTERNAL_SERVER_ERROR") reportError(error, `tRPC ${procedure}`);
         },
       }),
     );
@@ -186,10 +188,22 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       serveImage(contextFor(req, res), Number(match[1]), res);
     });
     app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));
-    app.all("*", createRequestHandler({ build, mode: "production", getLoadContext: (req, res) => createLoadContext(contextFor(req, res)) }));
-    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
-      log.error(`unhandled: ${error.stack ?? error}`);
-      if (!res.headersSent) res.status(500).type("text/plain").send("Something went wrong on our side.");
+    app.all(
+      "*",
+      createRequestHandler({
+        build,
+        mode: "production",
+        getLoadContext: (req, res) => createLoadContext(contextFor(req, res), cspNonceOf(res), reportError),
+      }),
+    );
+    app.use((error: Error & { status?: unknown }, req: Request, res: Response, _next: NextFunction) => {
+      if (res.headersSent) return void reportError(error, `${req.method} ${req.path}`);
+      // Express's own refusals (400 for a malformed %-escape in the address) are the client's mistake, not ours.
+      if (typeof error.status === "number" && error.status >= 400 && error.status < 500) {
+        res.status(error.status).type("text/plain").send(`${STATUS_CODES[error.status]}.`);
+        return;
+      }
+      res.status(500).type("text/plain").send(reportError(error, `${req.method} ${req.path}`));
     });
 
     const http = createServer(app);

@@ -1,12 +1,17 @@
 /**
- * `npm start`: parses the environment once, starts promptgate, and turns start-up failures
- * into one clear line (no stack trace) and exit code 1.
+ * `npm start`: runs in production mode whatever NODE_ENV says, parses the environment once,
+ * starts promptgate, and turns start-up failures into one clear line (no stack trace) and
+ * exit code 1.
  */
 import { EnvError } from "../generator/env";
-import { startPromptgate } from "./app";
 import { StartupError } from "./startup-error";
 import { parseEnv } from "./env";
 import { createConsoleLogger } from "./logger";
+
+// React, Express and tRPC choose their development behaviour (slow checks, stack traces in
+// answers) from NODE_ENV when they are loaded: set it before anything imports them.
+process.env.NODE_ENV = "production";
+const { startPromptgate } = await import("./app");
 
 try {
   const config = parseEnv(process.env);

@@ -12,7 +12,12 @@ export interface ActionFailure {
   retryAfterSeconds: number | null;
 }
 
-/** Status, a message fit for the UI, and per-field messages (from zod) of a failed call. */
+/**
+ * Status, a message fit for the UI, and per-field messages (from zod) of a failed call. Every
+ * TRPCError that gets here is a deliberate refusal with a message meant for people: an
+ * unexpected failure leaves `context.trpc` as an error answer (server/http/load-context.ts),
+ * which is rethrown to the root ErrorBoundary like anything else that is not a TRPCError.
+ */
 export function describeFailure(error: unknown): ActionFailure {
   if (!(error instanceof TRPCError)) throw error;
   const cause = error.cause;

@@ -4,36 +4,48 @@
  * 1. Context: services plus the request's identity (cookies), built per HTTP request by
  *    server/http/request-context.ts, for /api/trpc and for Remix loaders alike.
  * 2. Errors: DomainErrors become tRPC errors in one place (./errors.ts); the formatter adds
- *    `userMessage` and zod's flattened field errors for forms.
+ *    `userMessage` and zod's flattened field errors for forms. An unexpected error answers
+ *    only "Something went wrong (ref …)": the transport's onError has logged it under that ref.
  * 3. Procedures: public, visitor (an identity is resolved or created), admin (admin session).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { RequestContext } from "../http/request-context";
 import { DomainError } from "../domain/errors";
+import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
 
-/** A message fit for the UI: never a stack, never zod's raw JSON. */
+/**
+ * A message fit for the UI: never a stack, never zod's raw JSON. An internal error (even one
+ * caused by a ZodError, e.g. a parse inside a service) shows only its ref: its own message
+ * can be SQL, a file path or a schema.
+ */
 function userMessageOf(error: TRPCError): string {
+  if (error.code === "INTERNAL_SERVER_ERROR") return messageForUnexpected(error);
   const cause = error.cause;
   if (cause instanceof DomainError) return cause.userMessage;
   if (cause instanceof z.ZodError) {
     const issue = cause.issues[0];
     return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
   }
-  return error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message;
+  return error.message;
 }
 
 const t = initTRPC.context<RequestContext>().create({
+  // tRPC's default is NODE_ENV !== "production", and then every error answer carries a stack
+  // with absolute paths: never, whoever starts the server and however.
+  isDev: false,
   errorFormatter({ shape, error }) {
     const cause = error.cause;
+    const internal = error.code === "INTERNAL_SERVER_ERROR";
     return {
       ...shape,
+      message: internal ? messageForUnexpected(error) : shape.message,
       data: {
         ...shape.data,
         userMessage: userMessageOf(error),
         domainCode: cause instanceof DomainError ? cause.code : null,
-        fieldErrors: cause instanceof z.ZodError ? z.flattenError(cause).fieldErrors : null,
+        fieldErrors: cause instanceof z.ZodError && !internal ? z.flattenError(cause).fieldErrors : null,
       },
     };
   },

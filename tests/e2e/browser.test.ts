@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, BrowserContextOptions, Page } from "playwright-core";
 import { launchBrowser } from "../helpers/browser";
 import { ROOT } from "../helpers/processes";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
@@ -19,6 +19,10 @@ beforeAll(async () => {
   server = await startTestServer();
   browser = await launchBrowser();
 });
+// The pages run under the server's Content-Security-Policy: a script it blocked would show here
+// (and hydration, which the tests below rely on, would be missing).
+const cspViolations: string[] = [];
+afterEach(() => expect(cspViolations.splice(0)).toEqual([]));
 afterAll(async () => {
   await browser?.close();
   await server?.close();
@@ -29,8 +33,16 @@ async function screenshot(page: Page, name: string) {
   for (const dir of shotDirs) await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
 
+async function newContext(options: BrowserContextOptions) {
+  const context = await browser.newContext(options);
+  context.on("console", (message) => {
+    if (/content security policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  return context;
+}
+
 async function visitorPage(userAgent: string, viewport = { width: 420, height: 860 }) {
-  const context = await browser.newContext({ userAgent, viewport, deviceScaleFactor: 1 });
+  const context = await newContext({ userAgent, viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
   await page.goto(server.url);
   return page;
@@ -69,7 +81,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await submit(await visitorPage("Mozilla/5.0 promptgate-e2e second"), "a tiny robot watering plants");
   await submit(await visitorPage("Mozilla/5.0 promptgate-e2e third"), "the moon made of cheese, photorealistic");
 
-  const adminContext = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e admin" });
+  const adminContext = await newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e admin" });
   const admin = await adminContext.newPage();
   await admin.goto(`${server.url}/admin`);
   await admin.waitForURL(/\/admin\/login$/);

@@ -13,11 +13,16 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `entry` (relative to the repo) with Node + tsx; resolves once `readyLine` is printed. */
+/**
+ * Starts `entry` (relative to the repo) with Node + tsx; resolves once `readyLine` is printed.
+ * The child gets `env` and nothing of the test's environment but PATH and HOME: no NODE_ENV,
+ * as under `npm start`.
+ */
 export async function runEntry(entry: string, env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...env },
+    // The cast: @remix-run/node declares NODE_ENV as always set, and here it must not be.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env } as Record<string, string> as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
