@@ -13,13 +13,19 @@ import type { RequestContext } from "../http/request-context";
 import { DomainError } from "../domain/errors";
 import { toTRPCError } from "./errors";
 
+/** "Negative prompt must …" names the field `negativePrompt`. */
+const namesItsField = (message: string, field: string) => message.replace(/\s/g, "").toLowerCase().startsWith(field.toLowerCase());
+
 /** A message fit for the UI: never a stack, never zod's raw JSON. */
 function userMessageOf(error: TRPCError): string {
   const cause = error.cause;
   if (cause instanceof DomainError) return cause.userMessage;
   if (cause instanceof z.ZodError) {
     const issue = cause.issues[0];
-    return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
+    if (!issue) return "Invalid input.";
+    const field = issue.path.join(".");
+    // Schemas the UI uses name their field in each message ("Width must be …"); zod's defaults do not.
+    return !field || namesItsField(issue.message, field) ? issue.message : `${field}: ${issue.message}`;
   }
   return error.code === "INTERNAL_SERVER_ERROR" ? "Something went wrong on our side." : error.message;
 }
