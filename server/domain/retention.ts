@@ -1,0 +1,120 @@
+/**
+ * Data retention (RETENTION_DAYS): deletes prompts, their jobs and images, and visitors that
+ * have been idle since before a cutoff.
+ *
+ * - A prompt goes when it was created before the cutoff, whatever its state: an approved job
+ *   that old is abandoned, and a late result for it is dropped as an unknown job.
+ * - A visitor goes when nothing of theirs is newer than the cutoff: no prompt left (the old ones
+ *   went first), created before it, and no session begun since. A visitor returning with a
+ *   cookie leaves no trace (only cookie-less visits start sessions), so a visitor who never
+ *   submits anything is forgotten RETENTION_DAYS after their last cookie-less visit.
+ * - Deletion runs in batches of BATCH rows, each its own synchronous transaction in foreign-key
+ *   order, yielding to the event loop in between, so a large backlog never blocks requests for
+ *   long and no IN list comes near SQLite's limit on bound variables.
+ * - Image files are unlinked after their rows are committed: a crash in between leaves an
+ *   orphan file, never a row without its file. A failed unlink is logged, not fatal.
+ */
+import { unlink } from "node:fs/promises";
+import path from "node:path";
+import { and, gte, inArray, isNotNull, lt, notInArray, type Column } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import type { Db } from "../db/client";
+import { fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
+import type { Logger } from "../logger";
+
+const BATCH = 500;
+
+type Dependent = [SQLiteTable, Column];
+
+/** Rows deleted with their prompt, before it (foreign keys): one line per table. */
+const PROMPT_DEPENDENTS: Dependent[] = [
+  [images, images.promptId],
+  [jobs, jobs.promptId],
+];
+
+/** Rows deleted with their visitor, before it (foreign keys): one line per table. */
+const VISITOR_DEPENDENTS: Dependent[] = [
+  [fingerprints, fingerprints.visitorId],
+  [sessions, sessions.visitorId],
+];
+
+export interface PurgeCounts {
+  prompts: number;
+  images: number;
+  visitors: number;
+}
+
+const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+
+export function createRetention(db: Db, imageDir: string, log: Logger) {
+  async function purgePrompts(cutoff: Date, counts: PurgeCounts) {
+    for (;;) {
+      const fileNames = db.transaction(
+        (tx) => {
+          const ids = tx.select({ id: prompts.id }).from(prompts).where(lt(prompts.createdAt, cutoff)).limit(BATCH).all().map((row) => row.id);
+          if (!ids.length) return null;
+          const files = tx.select({ fileName: images.fileName }).from(images).where(inArray(images.promptId, ids)).all();
+          for (const [table, column] of PROMPT_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          counts.prompts += tx.delete(prompts).where(inArray(prompts.id, ids)).run().changes;
+          return files.map((file) => file.fileName);
+        },
+        { behavior: "immediate" },
+      );
+      if (!fileNames) return;
+      counts.images += fileNames.length;
+      for (const fileName of fileNames) {
+        await unlink(path.join(imageDir, fileName)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== "ENOENT") log.warn(`retention: could not delete image ${fileName}: ${error.code ?? error.message}`);
+        });
+      }
+      await nextTick();
+    }
+  }
+
+  async function purgeVisitors(cutoff: Date, counts: PurgeCounts) {
+    for (;;) {
+      const purged = db.transaction(
+        (tx) => {
+          const ids = tx
+            .select({ id: visitors.id })
+            .from(visitors)
+            .where(
+              and(
+                lt(visitors.createdAt, cutoff),
+                notInArray(visitors.id, tx.select({ id: prompts.visitorId }).from(prompts)),
+                notInArray(
+                  visitors.id,
+                  tx
+                    .select({ id: sessions.visitorId })
+                    .from(sessions)
+                    .where(and(gte(sessions.createdAt, cutoff), isNotNull(sessions.visitorId))),
+                ),
+              ),
+            )
+            .limit(BATCH)
+            .all()
+            .map((row) => row.id);
+          if (!ids.length) return 0;
+          for (const [table, column] of VISITOR_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          return tx.delete(visitors).where(inArray(visitors.id, ids)).run().changes;
+        },
+        { behavior: "immediate" },
+      );
+      if (!purged) return;
+      counts.visitors += purged;
+      await nextTick();
+    }
+  }
+
+  return {
+    /** Deletes what is older than `cutoff` (see above); returns how much went. */
+    async purgeOlderThan(cutoff: Date): Promise<PurgeCounts> {
+      const counts: PurgeCounts = { prompts: 0, images: 0, visitors: 0 };
+      await purgePrompts(cutoff, counts);
+      await purgeVisitors(cutoff, counts);
+      return counts;
+    },
+  };
+}
+
+export type Retention = ReturnType<typeof createRetention>;
