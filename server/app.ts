@@ -209,7 +209,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       const purge = () => {
         // Chained: a purge never overlaps the previous one.
         purging = purging.then(() => retention.purgeOlderThan(new Date(Date.now() - days * 86_400_000))).then(
-          (removed) => log.info(`retention: removed ${removed.prompts} prompts, ${removed.images} images, ${removed.visitors} visitors older than ${days} days`),
+          (removed) =>
+            log.info(
+              `retention: removed ${removed.prompts} prompts, ${removed.images} images, ${removed.visitors} visitors older than ${days} days` +
+                (removed.orphanFiles ? `, and ${removed.orphanFiles} image files no row pointed to` : ""),
+            ),
           (error: Error) => log.error(`retention: ${error.stack ?? error}`),
         );
         return purging;

@@ -13,8 +13,11 @@
  *   long and no IN list comes near SQLite's limit on bound variables.
  * - Image files are unlinked after their rows are committed: a crash in between leaves an
  *   orphan file, never a row without its file. A failed unlink is logged, not fatal.
+ * - Orphans (that crash, or a result stored for a job whose prompt was just deleted) are swept
+ *   once older than the cutoff: no row points to them, and a file that old cannot be a result
+ *   still on its way to its row.
  */
-import { unlink } from "node:fs/promises";
+import { readdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { and, gte, inArray, isNotNull, lt, notInArray, type Column } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
@@ -42,6 +45,8 @@ export interface PurgeCounts {
   prompts: number;
   images: number;
   visitors: number;
+  /** Files in the image directory that no row pointed to. */
+  orphanFiles: number;
 }
 
 const nextTick = () => new Promise((resolve) => setImmediate(resolve));
@@ -62,12 +67,34 @@ export function createRetention(db: Db, imageDir: string, log: Logger) {
       );
       if (!fileNames) return;
       counts.images += fileNames.length;
-      for (const fileName of fileNames) {
-        await unlink(path.join(imageDir, fileName)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== "ENOENT") log.warn(`retention: could not delete image ${fileName}: ${error.code ?? error.message}`);
-        });
-      }
+      for (const fileName of fileNames) await removeImageFile(fileName);
       await nextTick();
+    }
+  }
+
+  /** Unlinks a file of the image directory; false (and a warning) if it could not be. */
+  async function removeImageFile(fileName: string): Promise<boolean> {
+    try {
+      await unlink(path.join(imageDir, fileName));
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") log.warn(`retention: could not delete image ${fileName}: ${code ?? (error as Error).message}`);
+      return false;
+    }
+  }
+
+  async function purgeOrphanFiles(cutoff: Date, counts: PurgeCounts) {
+    const names = await readdir(imageDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    // Listed first, rows read second: a file stored in between has its row seen.
+    const referenced = new Set(db.select({ fileName: images.fileName }).from(images).all().map((row) => row.fileName));
+    for (const name of names) {
+      if (referenced.has(name)) continue;
+      const stats = await stat(path.join(imageDir, name)).catch(() => null);
+      if (stats?.isFile() && stats.mtime < cutoff && (await removeImageFile(name))) counts.orphanFiles++;
     }
   }
 
@@ -109,8 +136,9 @@ export function createRetention(db: Db, imageDir: string, log: Logger) {
   return {
     /** Deletes what is older than `cutoff` (see above); returns how much went. */
     async purgeOlderThan(cutoff: Date): Promise<PurgeCounts> {
-      const counts: PurgeCounts = { prompts: 0, images: 0, visitors: 0 };
+      const counts: PurgeCounts = { prompts: 0, images: 0, visitors: 0, orphanFiles: 0 };
       await purgePrompts(cutoff, counts);
+      await purgeOrphanFiles(cutoff, counts);
       await purgeVisitors(cutoff, counts);
       return counts;
     },

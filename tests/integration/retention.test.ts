@@ -3,7 +3,7 @@
  * everything newer stays. Rows are made old by backdating their created_at (ms timestamps).
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { openDb } from "../../server/db/client";
 import { createRetention } from "../../server/domain/retention";
@@ -88,7 +88,7 @@ test("at start, prompts and idle visitors older than RETENTION_DAYS go with thei
   expect((await viewer.fetch(`/images/${recentImage}.png`)).status).toBe(200);
 });
 
-test("a purge larger than one batch removes everything old, and an image file that cannot be deleted is logged, not fatal", async () => {
+test("a purge larger than one batch removes everything old, sweeps old unreferenced image files, and logs an image file it cannot delete without failing", async () => {
   const dataDir = makeDataDir();
   cleanups.push(() => removeDataDir(dataDir));
   const db = openDb(path.join(dataDir, "promptgate.db"));
@@ -109,15 +109,23 @@ test("a purge larger than one batch removes everything old, and an image file th
     sqlite
       .prepare("INSERT INTO images (prompt_id, job_id, file_name, bytes, width, height, seed, backend, generator_id, parameters, queued_ms, generation_ms) VALUES (1, 'job-1', 'stuck.png', 1, 64, 64, 1, 'placeholder', 'g', '{}', 0, 0)")
       .run();
+    // The recent prompt's image, written long ago (a file's age alone never condemns it).
+    sqlite.prepare("INSERT INTO jobs (id, prompt_id, state) VALUES ('job-2', 1202, 'done')").run();
+    sqlite
+      .prepare("INSERT INTO images (prompt_id, job_id, file_name, bytes, width, height, seed, backend, generator_id, parameters, queued_ms, generation_ms) VALUES (1202, 'job-2', 'kept.png', 1, 64, 64, 1, 'placeholder', 'g', '{}', 0, 0)")
+      .run();
   })();
   mkdirSync(path.join(imageDir, "stuck.png"), { recursive: true });
+  for (const name of ["kept.png", "old-orphan.png", "old-orphan.png.tmp", "new-orphan.png"]) writeFileSync(path.join(imageDir, name), "png");
+  for (const name of ["kept.png", "old-orphan.png", "old-orphan.png.tmp"]) utimesSync(path.join(imageDir, name), new Date(old), new Date(old));
 
   const log = collectingLogger();
   const removed = await createRetention(db, imageDir, log).purgeOlderThan(new Date(Date.now() - DAY));
-  expect(removed).toEqual({ prompts: 1_201, images: 1, visitors: 1_299 });
+  expect(removed).toEqual({ prompts: 1_201, images: 1, visitors: 1_299, orphanFiles: 2 });
+  expect(readdirSync(imageDir).sort()).toEqual(["kept.png", "new-orphan.png", "stuck.png"]);
   expect(log.lines).toEqual([expect.stringMatching(/^warn retention: could not delete image stuck\.png: E(ISDIR|PERM)$/)]);
   expect(sqlite.prepare("SELECT visitor_id AS v FROM prompts").all()).toEqual([{ v: 2 }]);
   expect(sqlite.prepare("SELECT id FROM visitors").all()).toEqual([{ id: 2 }]);
   expect(sqlite.prepare("SELECT count(*) AS n FROM fingerprints").get()).toEqual({ n: 1 });
-  expect(sqlite.prepare("SELECT count(*) AS n FROM jobs").get()).toEqual({ n: 0 });
+  expect(sqlite.prepare("SELECT id FROM jobs").all()).toEqual([{ id: "job-2" }]);
 });
