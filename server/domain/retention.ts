@@ -49,7 +49,8 @@ export interface PurgeCounts {
   orphanFiles: number;
 }
 
-const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+/** Lets waiting requests run between batches. */
+const yieldToRequests = () => new Promise((resolve) => setImmediate(resolve));
 
 export function createRetention(db: Db, imageDir: string, log: Logger) {
   async function purgePrompts(cutoff: Date, counts: PurgeCounts) {
@@ -68,7 +69,7 @@ export function createRetention(db: Db, imageDir: string, log: Logger) {
       if (!fileNames) return;
       counts.images += fileNames.length;
       for (const fileName of fileNames) await removeImageFile(fileName);
-      await nextTick();
+      await yieldToRequests();
     }
   }
 
@@ -129,7 +130,7 @@ export function createRetention(db: Db, imageDir: string, log: Logger) {
       );
       if (!purged) return;
       counts.visitors += purged;
-      await nextTick();
+      await yieldToRequests();
     }
   }
 
