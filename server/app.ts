@@ -22,6 +22,7 @@ import { createJobService } from "./domain/jobs";
 import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
+import { createRetention } from "./domain/retention";
 import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import type { Config } from "./env";
 import { createErrorReporter } from "./error-ref";
@@ -119,7 +120,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const broker = await createBroker(secrets.mqttToken);
     const brokerAccess = { token: secrets.mqttToken, port: 0 };
     cleanups.push(() => broker.close());
-    const jobs = createJobService(db, path.join(config.dataDir, "images"));
+    const imageDir = path.join(config.dataDir, "images");
+    const jobs = createJobService(db, imageDir);
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
@@ -244,6 +246,32 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const prune = setInterval(() => services.visitors.pruneExpiredSessions(), 3_600_000);
     prune.unref();
     cleanups.push(() => clearInterval(prune));
+
+    if (config.retentionDays) {
+      const days = config.retentionDays;
+      const retention = createRetention(db, imageDir, log);
+      let purging: Promise<void> = Promise.resolve();
+      const purge = () => {
+        // Chained: a purge never overlaps the previous one.
+        purging = purging.then(() => retention.purgeOlderThan(new Date(Date.now() - days * 86_400_000))).then(
+          (removed) =>
+            log.info(
+              `retention: removed ${removed.prompts} prompts, ${removed.images} images, ${removed.visitors} visitors older than ${days} days` +
+                (removed.orphanFiles ? `, and ${removed.orphanFiles} image files no row pointed to` : ""),
+            ),
+          (error: Error) => log.error(`retention: ${error.stack ?? error}`),
+        );
+        return purging;
+      };
+      await purge();
+      const timer = setInterval(purge, 3_600_000);
+      timer.unref();
+      // A purge in progress finishes before the database closes.
+      cleanups.push(() => {
+        clearInterval(timer);
+        return purging;
+      });
+    }
 
     const url = `http://${loopbackFor(config.host)}:${httpPort}`;
     log.info(`open ${url} (listening on ${config.host}:${httpPort}; MQTT on port ${mqttPort} and at /mqtt over WebSocket; data in ${config.dataDir})`);

@@ -27,6 +27,7 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
+  RETENTION_DAYS: envInteger(1, 100_000).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   /** The address people use to reach the site (links and QR codes); unset: the request's own. */
   PUBLIC_URL: z
@@ -52,6 +53,8 @@ export interface Config {
   trustProxy: boolean | number | string;
   adminSessionMs: number;
   fingerprintMemoryKib: number;
+  /** Prompts, images and idle visitors older than this many days are deleted hourly; null keeps everything. */
+  retentionDays: number | null;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   publicUrl: string | null;
   /** Limits for anonymous visitors; 0 turns one off. */
@@ -86,6 +89,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
+    retentionDays: parsed.RETENTION_DAYS ?? null,
     logLevel: parsed.LOG_LEVEL,
     publicUrl: parsed.PUBLIC_URL ?? null,
     limits: {

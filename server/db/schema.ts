@@ -41,12 +41,18 @@ export const visitors = sqliteTable("visitors", {
  * Looked up by equality on the primary key, so recognition costs one hash whatever the table's size.
  * A `shared` fingerprint (someone said "that's not me") is never used to recognise anyone again.
  */
-export const fingerprints = sqliteTable("fingerprints", {
-  hash: text("hash").primaryKey(),
-  visitorId: integer("visitor_id").references(() => visitors.id),
-  shared: integer("shared", { mode: "boolean" }).notNull().default(false),
-  createdAt: createdAt(),
-});
+export const fingerprints = sqliteTable(
+  "fingerprints",
+  {
+    hash: text("hash").primaryKey(),
+    visitorId: integer("visitor_id").references(() => visitors.id),
+    shared: integer("shared", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  // Child-key indexes (here and on sessions and jobs): deleting a parent row makes SQLite look up
+  // its children, a full scan per deleted row without one (retention deletes in bulk).
+  (table) => [index("fingerprints_visitor").on(table.visitorId)],
+);
 
 /** Cookie sessions; only a SHA-256 of the cookie's token is stored. */
 export const sessions = sqliteTable(
@@ -70,7 +76,7 @@ export const sessions = sqliteTable(
     createdAt: createdAt(),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (table) => [index("sessions_expires_at").on(table.expiresAt)],
+  (table) => [index("sessions_expires_at").on(table.expiresAt), index("sessions_visitor").on(table.visitorId), index("sessions_offer").on(table.offerVisitorId)],
 );
 
 export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
@@ -125,7 +131,7 @@ export const jobs = sqliteTable(
     startedAt: integer("started_at", { mode: "timestamp_ms" }),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
   },
-  (table) => [index("jobs_state").on(table.state)],
+  (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId)],
 );
 
 /** A generated image: the PNG lives in DATA_DIR/images/, its metadata here (the original's sidecar). */

@@ -1,6 +1,7 @@
 /**
  * What a visitor may submit. Browser-safe (zod only): the visitor page validates its form
- * with this same schema before sending, and the server validates again.
+ * with this same schema before sending, and the server validates again. Every message names
+ * its field, so it reads the same under the form field and in an API client's error.
  */
 import { z } from "zod";
 import { IMAGE_DIMENSION } from "../../broker/contract";
@@ -10,30 +11,55 @@ export const DIMENSION_DEFAULT = 512;
 
 const { min, max, step } = IMAGE_DIMENSION;
 
+/**
+ * Characters a prompt may not hold, each with the reason given to the visitor:
+ * - C0 controls except tab and line feed, DEL and C1 controls: invisible, and nothing a
+ *   keyboard types (a lone carriage return included; a textarea's CRLF is turned into \n first).
+ * - Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they make the admin
+ *   read text in another order than the one stored and sent to the generator ("Trojan Source").
+ *   The plain direction marks (U+200E, U+200F, U+061C) stay allowed: right-to-left writing needs them.
+ * - Lone surrogates: not text at all (no UTF-8 form); SQLite would store U+FFFD in their place.
+ */
+const FORBIDDEN: Array<[RegExp, string]> = [
+  [/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/, "control characters (only line breaks and tabs)"],
+  [/[\u202A-\u202E\u2066-\u2069]/, "text-direction override characters"],
+  [/\p{Cs}/u, "broken characters (a lone half of a surrogate pair)"],
+];
+
+/** A text field: CRLF → LF, NFC, trimmed, checked for forbidden characters, then measured. */
+function text(label: string) {
+  return z
+    .string({ error: (issue) => (issue.input === undefined ? `${label} is missing` : `${label} must be text`) })
+    .overwrite((value) => value.replace(/\r\n/g, "\n"))
+    .normalize("NFC")
+    .trim()
+    .superRefine((value, ctx) => {
+      const reason = FORBIDDEN.find(([pattern]) => pattern.test(value))?.[1];
+      // One clear message: a length complaint about text that is refused anyway would only confuse.
+      if (reason) ctx.addIssue({ code: "custom", message: `${label} must not contain ${reason}`, continue: false });
+    })
+    .max(PROMPT_MAX_LENGTH, { message: `${label} must be at most ${PROMPT_MAX_LENGTH} characters` });
+}
+
 /** Form fields arrive as strings: "512" is read as 512; "abc", "5.5" and "" are refused. */
-const dimension = z.preprocess(
-  (value) => (typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value),
-  z
-    .number({ message: "Enter a whole number of pixels" })
-    .int({ message: "Enter a whole number of pixels" })
-    .min(min, { message: `At least ${min} pixels` })
-    .max(max, { message: `At most ${max} pixels` })
-    .refine((n) => n % step === 0, { message: `Use a multiple of ${step} (e.g. ${min}, 512, 768)` }),
-);
+function dimension(label: string) {
+  const wholeNumber = `${label} must be a whole number of pixels`;
+  return z.preprocess(
+    (value) => (typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value),
+    z
+      .number({ message: wholeNumber })
+      .int({ message: wholeNumber })
+      .min(min, { message: `${label} must be at least ${min} pixels`, abort: true })
+      .max(max, { message: `${label} must be at most ${max} pixels`, abort: true })
+      .refine((n) => n % step === 0, { message: `${label} must be a multiple of ${step} (e.g. ${min}, 512, 768)` }),
+  );
+}
 
 export const PromptInputSchema = z.object({
-  prompt: z
-    .string({ message: "Describe the image you want" })
-    .trim()
-    .min(1, { message: "Describe the image you want" })
-    .max(PROMPT_MAX_LENGTH, { message: `At most ${PROMPT_MAX_LENGTH} characters` }),
-  negativePrompt: z
-    .string()
-    .trim()
-    .max(PROMPT_MAX_LENGTH, { message: `At most ${PROMPT_MAX_LENGTH} characters` })
-    .default(""),
-  width: dimension.default(DIMENSION_DEFAULT),
-  height: dimension.default(DIMENSION_DEFAULT),
+  prompt: text("Prompt").min(1, { message: "Prompt is empty: describe the image you want" }),
+  negativePrompt: text("Negative prompt").default(""),
+  width: dimension("Width").default(DIMENSION_DEFAULT),
+  height: dimension("Height").default(DIMENSION_DEFAULT),
 });
 
 export type PromptInput = z.infer<typeof PromptInputSchema>;

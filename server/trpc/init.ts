@@ -15,6 +15,9 @@ import { DomainError } from "../domain/errors";
 import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
 
+/** "Negative prompt must …" names the field `negativePrompt`. */
+const namesItsField = (message: string, field: string) => message.replace(/\s/g, "").toLowerCase().startsWith(field.toLowerCase());
+
 /**
  * A message fit for the UI: never a stack, never zod's raw JSON. An internal error (even one
  * caused by a ZodError, e.g. a parse inside a service) shows only its ref: its own message
@@ -26,7 +29,10 @@ function userMessageOf(error: TRPCError): string {
   if (cause instanceof DomainError) return cause.userMessage;
   if (cause instanceof z.ZodError) {
     const issue = cause.issues[0];
-    return issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input.";
+    if (!issue) return "Invalid input.";
+    const field = issue.path.join(".");
+    // Schemas the UI uses name their field in each message ("Width must be …"); zod's defaults do not.
+    return !field || namesItsField(issue.message, field) ? issue.message : `${field}: ${issue.message}`;
   }
   return error.message;
 }

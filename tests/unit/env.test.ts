@@ -37,3 +37,11 @@ test("TRUST_PROXY takes express's forms: a boolean, a hop count, or addresses", 
   expect(parseEnv({ TRUST_PROXY: "2" }).trustProxy).toBe(2);
   expect(parseEnv({ TRUST_PROXY: "loopback, 10.0.0.0/8" }).trustProxy).toBe("loopback, 10.0.0.0/8");
 });
+
+test("RETENTION_DAYS is off unless set to a whole number of days", () => {
+  expect(parseEnv({}).retentionDays).toBeNull();
+  expect(parseEnv({ RETENTION_DAYS: "" }).retentionDays).toBeNull();
+  expect(parseEnv({ RETENTION_DAYS: "30" }).retentionDays).toBe(30);
+  expect(() => parseEnv({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0": expected at least 1/);
+  expect(() => parseEnv({ RETENTION_DAYS: "a month" })).toThrow(/RETENTION_DAYS="a month": expected a whole number/);
+});

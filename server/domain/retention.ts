@@ -1,0 +1,143 @@
+/**
+ * Data retention (RETENTION_DAYS): deletes prompts, their jobs and images, and visitors that
+ * have been idle since before a cutoff.
+ *
+ * - A prompt goes when it was created before the cutoff, whatever its state: an approved job
+ *   that old is abandoned, and a late result for it is dropped as an unknown job.
+ * - A visitor goes when nothing of theirs is newer than the cutoff: no prompt left (the old ones
+ *   went first) and last seen (or, never seen, created) before it, so a visitor who never
+ *   submits anything is forgotten RETENTION_DAYS after their last visit. Sessions that merely
+ *   offered a forgotten visitor ("are you Teal?") lose the offer, not the session.
+ * - Deletion runs in batches of BATCH rows, each its own synchronous transaction in foreign-key
+ *   order, yielding to the event loop in between, so a large backlog never blocks requests for
+ *   long and no IN list comes near SQLite's limit on bound variables.
+ * - Image files are unlinked after their rows are committed: a crash in between leaves an
+ *   orphan file, never a row without its file. A failed unlink is logged, not fatal.
+ * - Orphans (that crash, or a result stored for a job whose prompt was just deleted) are swept
+ *   once older than the cutoff: no row points to them, and a file that old cannot be a result
+ *   still on its way to its row.
+ */
+import { readdir, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+import { and, inArray, lt, notInArray, sql, type Column } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import type { Db } from "../db/client";
+import { fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
+import type { Logger } from "../logger";
+
+const BATCH = 500;
+
+type Dependent = [SQLiteTable, Column];
+
+/** Rows deleted with their prompt, before it (foreign keys): one line per table. */
+const PROMPT_DEPENDENTS: Dependent[] = [
+  [images, images.promptId],
+  [jobs, jobs.promptId],
+];
+
+/** Rows deleted with their visitor, before it (foreign keys): one line per table. */
+const VISITOR_DEPENDENTS: Dependent[] = [
+  [fingerprints, fingerprints.visitorId],
+  [sessions, sessions.visitorId],
+];
+
+export interface PurgeCounts {
+  prompts: number;
+  images: number;
+  visitors: number;
+  /** Files in the image directory that no row pointed to. */
+  orphanFiles: number;
+}
+
+/** Lets waiting requests run between batches. */
+const yieldToRequests = () => new Promise((resolve) => setImmediate(resolve));
+
+export function createRetention(db: Db, imageDir: string, log: Logger) {
+  async function purgePrompts(cutoff: Date, counts: PurgeCounts) {
+    for (;;) {
+      const fileNames = db.transaction(
+        (tx) => {
+          const ids = tx.select({ id: prompts.id }).from(prompts).where(lt(prompts.createdAt, cutoff)).limit(BATCH).all().map((row) => row.id);
+          if (!ids.length) return null;
+          const files = tx.select({ fileName: images.fileName }).from(images).where(inArray(images.promptId, ids)).all();
+          for (const [table, column] of PROMPT_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          counts.prompts += tx.delete(prompts).where(inArray(prompts.id, ids)).run().changes;
+          return files.map((file) => file.fileName);
+        },
+        { behavior: "immediate" },
+      );
+      if (!fileNames) return;
+      counts.images += fileNames.length;
+      for (const fileName of fileNames) await removeImageFile(fileName);
+      await yieldToRequests();
+    }
+  }
+
+  /** Unlinks a file of the image directory; false (and a warning) if it could not be. */
+  async function removeImageFile(fileName: string): Promise<boolean> {
+    try {
+      await unlink(path.join(imageDir, fileName));
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") log.warn(`retention: could not delete image ${fileName}: ${code ?? (error as Error).message}`);
+      return false;
+    }
+  }
+
+  async function purgeOrphanFiles(cutoff: Date, counts: PurgeCounts) {
+    const names = await readdir(imageDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    // Listed first, rows read second: a file stored in between has its row seen.
+    const referenced = new Set(db.select({ fileName: images.fileName }).from(images).all().map((row) => row.fileName));
+    for (const name of names) {
+      if (referenced.has(name)) continue;
+      const stats = await stat(path.join(imageDir, name)).catch(() => null);
+      if (stats?.isFile() && stats.mtime < cutoff && (await removeImageFile(name))) counts.orphanFiles++;
+    }
+  }
+
+  async function purgeVisitors(cutoff: Date, counts: PurgeCounts) {
+    for (;;) {
+      const purged = db.transaction(
+        (tx) => {
+          const ids = tx
+            .select({ id: visitors.id })
+            .from(visitors)
+            .where(
+              and(
+                lt(sql`coalesce(${visitors.lastSeenAt}, ${visitors.createdAt})`, cutoff.getTime()),
+                notInArray(visitors.id, tx.select({ id: prompts.visitorId }).from(prompts)),
+              ),
+            )
+            .limit(BATCH)
+            .all()
+            .map((row) => row.id);
+          if (!ids.length) return 0;
+          tx.update(sessions).set({ offerVisitorId: null }).where(inArray(sessions.offerVisitorId, ids)).run();
+          for (const [table, column] of VISITOR_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          return tx.delete(visitors).where(inArray(visitors.id, ids)).run().changes;
+        },
+        { behavior: "immediate" },
+      );
+      if (!purged) return;
+      counts.visitors += purged;
+      await yieldToRequests();
+    }
+  }
+
+  return {
+    /** Deletes what is older than `cutoff` (see above); returns how much went. */
+    async purgeOlderThan(cutoff: Date): Promise<PurgeCounts> {
+      const counts: PurgeCounts = { prompts: 0, images: 0, visitors: 0, orphanFiles: 0 };
+      await purgePrompts(cutoff, counts);
+      await purgeOrphanFiles(cutoff, counts);
+      await purgeVisitors(cutoff, counts);
+      return counts;
+    },
+  };
+}
+
+export type Retention = ReturnType<typeof createRetention>;
