@@ -15,6 +15,7 @@ import { createBroker } from "../broker/index";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
+import { createAdminSessions } from "./domain/admin-sessions";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
 import { createLoginThrottle } from "./domain/login-throttle";
@@ -22,6 +23,7 @@ import { createPromptService } from "./domain/prompts";
 import { createVisitorService } from "./domain/visitors";
 import type { Config } from "./env";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
+import { createDeviceCookies } from "./http/device-cookie";
 import { serveImage } from "./http/images";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
@@ -101,14 +103,16 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
+      adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
-      visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib), config.adminSessionMs),
+      visitors: createVisitorService(db, createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib)),
       prompts: createPromptService(db),
       jobs,
       link: await connectLink(broker.aedes, jobs, log),
     };
     const csrf = createCsrf(secrets.sessionSecret);
-    const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, config.adminSessionMs, req, res);
+    const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs };
+    const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
     const app = express();
@@ -196,7 +200,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       cleanups.push(() => generator.close());
     }
 
-    const prune = setInterval(() => services.visitors.pruneExpiredSessions(), 3_600_000);
+    const prune = setInterval(() => {
+      services.visitors.pruneExpiredSessions();
+      services.adminSessions.pruneExpired();
+    }, 3_600_000);
     prune.unref();
     cleanups.push(() => clearInterval(prune));
 

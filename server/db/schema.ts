@@ -32,21 +32,36 @@ export const fingerprints = sqliteTable("fingerprints", {
   createdAt: createdAt(),
 });
 
-/** Cookie sessions; only a SHA-256 of the cookie's token is stored. */
+/** Visitors' cookie sessions; only a SHA-256 of the cookie's token is stored. */
 export const sessions = sqliteTable(
   "sessions",
   {
     tokenHash: text("token_hash").primaryKey(),
-    kind: text("kind", { enum: ["visitor", "admin"] }).notNull(),
+    kind: text("kind", { enum: ["visitor"] }).notNull(),
     visitorId: integer("visitor_id").references(() => visitors.id),
     /** How a visitor session began: a new identity, or recognised by fingerprint. */
-    origin: text("origin", { enum: ["new", "recognised", "login"] }).notNull(),
+    origin: text("origin", { enum: ["new", "recognised"] }).notNull(),
     /** For recognised sessions: the fingerprint that matched, so "that's not me" can mark it shared. */
     fingerprintHash: text("fingerprint_hash"),
     createdAt: createdAt(),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   },
   (table) => [index("sessions_expires_at").on(table.expiresAt)],
+);
+
+/**
+ * Admin logins (server/domain/admin-sessions.ts); only a SHA-256 of the cookie's token is stored.
+ * A session ends when idle for ADMIN_IDLE_MINUTES or at `expires_at` (ADMIN_SESSION_HOURS after login).
+ */
+export const adminSessions = sqliteTable(
+  "admin_sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }).notNull(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("admin_sessions_expires_at").on(table.expiresAt)],
 );
 
 export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;

@@ -13,6 +13,10 @@ export const DOMAIN_ERROR_CODES = {
   BAD_PASSWORD: "UNAUTHORIZED",
   /** An admin-only operation without an admin session. */
   ADMIN_REQUIRED: "UNAUTHORIZED",
+  /** Too many wrong admin passwords from this browser or network: wait (the HTTP answer carries Retry-After). */
+  LOGIN_THROTTLED: "TOO_MANY_REQUESTS",
+  /** Changing the admin password with a wrong current one (the session stays: not a 401). */
+  WRONG_CURRENT_PASSWORD: "FORBIDDEN",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

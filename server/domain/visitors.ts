@@ -1,7 +1,7 @@
 /**
  * Visitors and their cookie sessions. The cookie, not the fingerprint, is the identity:
  * a fingerprint only recovers a visitor whose cookie is gone, and recovery gives nothing
- * beyond that visitor's own prompts. Admin sessions live in the same table (kind "admin").
+ * beyond that visitor's own prompts.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, lt, max } from "drizzle-orm";
@@ -29,7 +29,7 @@ const VISITOR_SESSION_MS = 400 * 24 * 3_600_000; // the longest cookie lifetime 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url");
 const newToken = () => randomBytes(32).toString("base64url");
 
-export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher, adminSessionMs: number) {
+export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher) {
   function toVisitor(row: { id: number; hex: string }): Visitor {
     return { id: row.id, colour: { name: colourFor(row.id).name, ...swatchOf(row.hex) } };
   }
@@ -54,7 +54,7 @@ export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher,
     return token;
   }
 
-  function findSession(token: string | undefined, kind: "visitor" | "admin") {
+  function findSession(token: string | undefined, kind: "visitor") {
     if (!token) return undefined;
     return db
       .select()
@@ -115,20 +115,6 @@ export function createVisitorService(db: Db, hashFingerprint: FingerprintHasher,
         },
         { behavior: "immediate" },
       );
-    },
-
-    /** Whether `token` is a live admin session. */
-    isAdmin(token: string | undefined): boolean {
-      return findSession(token, "admin") !== undefined;
-    },
-
-    /** Starts an admin session after the password was verified; returns the cookie value. */
-    createAdminSession(): string {
-      return insertSession(db, { kind: "admin", origin: "login" }, adminSessionMs);
-    },
-
-    endSession(token: string | undefined): void {
-      if (token) db.delete(sessions).where(eq(sessions.tokenHash, hashToken(token))).run();
     },
 
     /** Deletes expired sessions; returns how many. */

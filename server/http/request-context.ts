@@ -5,17 +5,20 @@
  */
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
+import type { AdminSessions } from "../domain/admin-sessions";
 import type { JobService } from "../domain/jobs";
-import type { LoginThrottle } from "../domain/login-throttle";
+import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { Visitor, VisitorService, VisitorSession } from "../domain/visitors";
 import type { Link } from "../link";
 import { COOKIES, clearCookie, readCookie, writeCookie } from "./cookies";
 import type { Csrf } from "./csrf";
+import type { Device, DeviceCookies } from "./device-cookie";
 
 export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
+  adminSessions: AdminSessions;
   /** What a generator needs to connect (shown to the admin); the port is known once the broker listens. */
   brokerAccess: { token: string; port: number };
   visitors: VisitorService;
@@ -31,8 +34,15 @@ export interface RequestIdentity {
   cookieVisitor(): Visitor | null;
   startFresh(): Visitor;
   isAdmin(): boolean;
+  /** Who is trying the admin password: this browser's device cookie (issued if missing) and address. */
+  loginAttempt(): LoginAttempt;
+  /** After the password was verified: a new session token (the old one ends), and this browser becomes trusted. */
   signInAdmin(): void;
   signOutAdmin(): void;
+  /** Ends every admin session, this one included. */
+  signOutEverywhere(): void;
+  /** Sets the Retry-After header of this response. */
+  retryAfter(waitMs: number): void;
   csrfToken(): string;
   verifyCsrf(token: unknown): boolean;
 }
@@ -40,15 +50,22 @@ export interface RequestIdentity {
 export interface RequestContext {
   services: Services;
   identity: RequestIdentity;
-  /** The client's address (behind TRUST_PROXY, the forwarded one), for throttling; never stored. */
-  clientIp: string;
+}
+
+/** What every request context shares: the signing helpers and the admin cookie's lifetime. */
+export interface RequestTools {
+  csrf: Csrf;
+  devices: DeviceCookies;
+  adminSessionMs: number;
 }
 
 const VISITOR_COOKIE_MS = 400 * 24 * 3_600_000;
 
-export function createRequestContext(services: Services, csrf: Csrf, adminSessionMs: number, req: Request, res: Response): RequestContext {
+export function createRequestContext(services: Services, { csrf, devices, adminSessionMs }: RequestTools, req: Request, res: Response): RequestContext {
   let resolved: Promise<Pick<VisitorSession, "visitor" | "origin">> | undefined;
   let adminToken = readCookie(req, COOKIES.admin);
+  let device: Device | undefined;
+  const clientDevice = () => (device ??= devices.read(req, res));
 
   const identity: RequestIdentity = {
     visitor() {
@@ -72,20 +89,30 @@ export function createRequestContext(services: Services, csrf: Csrf, adminSessio
       resolved = Promise.resolve(session);
       return session.visitor;
     },
-    isAdmin: () => services.visitors.isAdmin(adminToken),
+    isAdmin: () => services.adminSessions.isLive(adminToken),
+    loginAttempt() {
+      const { id, trusted } = clientDevice();
+      // Behind TRUST_PROXY, the forwarded address; only ever a key in the in-memory throttle.
+      return { device: id, trusted, ip: req.ip ?? req.socket.remoteAddress ?? "unknown" };
+    },
     signInAdmin() {
-      services.visitors.endSession(adminToken);
-      adminToken = services.visitors.createAdminSession();
+      adminToken = services.adminSessions.start(adminToken);
       writeCookie(req, res, COOKIES.admin, adminToken, adminSessionMs);
+      devices.trust(req, res, clientDevice());
     },
     signOutAdmin() {
-      services.visitors.endSession(adminToken);
+      services.adminSessions.end(adminToken);
       adminToken = undefined;
       clearCookie(req, res, COOKIES.admin);
     },
+    signOutEverywhere() {
+      services.adminSessions.endAll();
+      identity.signOutAdmin();
+    },
+    retryAfter: (waitMs) => void res.setHeader("Retry-After", String(Math.ceil(waitMs / 1000))),
     csrfToken: () => csrf.tokenFor(req, res),
     verifyCsrf: (token) => csrf.verify(req, token),
   };
 
-  return { services, identity, clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown" };
+  return { services, identity };
 }

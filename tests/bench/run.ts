@@ -41,7 +41,7 @@ async function identityBench() {
   console.log("identity resolution (argon2id m=19 MiB, t=2, p=1, then an indexed lookup)");
   const dir = makeDataDir();
   const db = openDb(path.join(dir, "bench.db"));
-  const visitors = createVisitorService(db, createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB), 3_600_000);
+  const visitors = createVisitorService(db, createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB));
   const insertVisitor = db.$client.prepare("INSERT INTO visitors (id, hex) VALUES (?, ?)");
   const insertFingerprint = db.$client.prepare("INSERT INTO fingerprints (hash, visitor_id) VALUES (?, ?)");
   let stored = 0;

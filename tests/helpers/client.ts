@@ -57,11 +57,11 @@ export class TestClient {
   }
 
   /** POST a Remix form (as a browser without JavaScript would), with the CSRF token unless given. */
-  async postForm(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; html: string; location: string | null }> {
+  async postForm(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; html: string; location: string | null; headers: Headers }> {
     if (!this.csrfToken && !("_csrf" in fields)) await this.page("/");
     const body = new URLSearchParams({ _csrf: this.csrfToken ?? "", ...fields });
     const response = await this.fetch(path, { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
-    return { status: response.status, html: await response.text(), location: response.headers.get("location") };
+    return { status: response.status, html: await response.text(), location: response.headers.get("location"), headers: response.headers };
   }
 
   /** A tRPC query (GET). Returns the HTTP status and the parsed JSON. */
