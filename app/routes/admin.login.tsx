@@ -39,7 +39,9 @@ export default function AdminLogin() {
         <button type="submit">Log in</button>
       </Form>
       <p className="hint">
-        The password is ADMIN_PASSWORD, or the one printed in the server&apos;s console on its first start.
+        The password is ADMIN_PASSWORD, or the one printed in the server&apos;s console on its first start. Forgotten, or held
+        back by someone else&apos;s guessing? On the server&apos;s machine, <code>npm run admin -- reset-password</code> sets a
+        new one and <code>npm run admin -- login-link</code> prints a one-time login link.
       </p>
     </main>
   );

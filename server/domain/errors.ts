@@ -15,6 +15,8 @@ export const DOMAIN_ERROR_CODES = {
   ADMIN_REQUIRED: "UNAUTHORIZED",
   /** Too many wrong admin passwords from this browser or network: wait (the HTTP answer carries Retry-After). */
   LOGIN_THROTTLED: "TOO_MANY_REQUESTS",
+  /** A login link that is unknown, expired or already used. */
+  LOGIN_LINK_INVALID: "UNAUTHORIZED",
   /** Changing the admin password with a wrong current one (the session stays: not a 401). */
   WRONG_CURRENT_PASSWORD: "FORBIDDEN",
 } as const;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { redeemLoginLink } from "../../domain/admin-login-link";
 import { setAdminPassword, verifyAdminPassword } from "../../domain/admin-password";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
@@ -33,6 +34,15 @@ async function checkPassword(ctx: RequestContext, password: string, wrong: { cod
 export const adminRouter = router({
   login: publicProcedure.input(z.object({ password: PasswordSchema })).mutation(async ({ ctx, input }) => {
     await checkPassword(ctx, input.password, { code: "BAD_PASSWORD", message: "That is not the admin password." });
+    ctx.identity.signInAdmin();
+    return { ok: true as const };
+  }),
+
+  /** A one-time link from `npm run admin -- login-link`: bypasses the throttle, so the host always has a way in. */
+  redeemLoginLink: publicProcedure.input(z.object({ token: z.string().min(1).max(200) })).mutation(({ ctx, input }) => {
+    if (!redeemLoginLink(ctx.services.db, input.token)) {
+      throw new DomainError("LOGIN_LINK_INVALID", "This login link is expired or was already used. Run `npm run admin -- login-link` again.");
+    }
     ctx.identity.signInAdmin();
     return { ok: true as const };
   }),
