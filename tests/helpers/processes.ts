@@ -13,9 +13,13 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `entry` (relative to the repo) with Node + tsx; resolves once `readyLine` is printed. */
-export async function runEntry(entry: string, env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry], {
+/**
+ * Starts `entry` (relative to the repo, or `[entry, ...arguments]`) with Node + tsx; resolves
+ * once `readyLine` is printed.
+ */
+export async function runEntry(command: string | string[], env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
+  const [entry, ...args] = typeof command === "string" ? [command] : command;
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry!, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "pipe"],
