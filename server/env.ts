@@ -25,7 +25,7 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .default("false")
     .transform((value): boolean | number | string => (value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value)),
   ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
-  ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(60),
+  ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(30),
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
