@@ -96,6 +96,11 @@ describe("throttling", () => {
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(refused.html).toContain("Too many wrong passwords from this network.");
     expect(refused.html).toContain("npm run admin -- login-link");
+    // A trusted device cookie cannot be made up: a forged one counts as a fresh, untrusted browser.
+    const forger = new TestClient(server.url, { userAgent: "forger" });
+    await forger.page("/admin/login");
+    forger.cookies.set("pg_device", `${host.cookies.get("pg_device")!.split(".")[0]}.1.forged`);
+    expect((await login(forger, ADMIN_PASSWORD)).status).toBe(429);
 
     await host.postForm("/admin?index", { intent: "logout" });
     expect((await login(host, ADMIN_PASSWORD)).status).toBe(302);
