@@ -15,6 +15,7 @@ import { createBroker } from "../broker/index";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
+import { createAdminSessions } from "./domain/admin-sessions";
 import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
@@ -27,6 +28,7 @@ import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import type { Config } from "./env";
 import { createErrorReporter } from "./error-ref";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
+import { createDeviceCookies } from "./http/device-cookie";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
@@ -125,11 +127,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
+      adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
       visitors: createVisitorService(db, {
         hashFingerprint: createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib),
         recoveryKeys: createRecoveryKeys(secrets.recoverySecret),
-        adminSessionMs: config.adminSessionMs,
         limits: visitorLimits(config),
       }),
       prompts: createPromptService(db, { limits: config.limits, blocklist }),
@@ -137,8 +139,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       link: await connectLink(broker.aedes, jobs, log),
     };
     const csrf = createCsrf(secrets.sessionSecret);
-    const contextSettings = { adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
-    const contextFor = (req: Request, res: Response) => createRequestContext(services, csrf, contextSettings, req, res);
+    const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
+    const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
     const reportError = createErrorReporter(log);
@@ -243,7 +245,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       cleanups.push(() => generator.close());
     }
 
-    const prune = setInterval(() => services.visitors.pruneExpiredSessions(), 3_600_000);
+    const prune = setInterval(() => {
+      services.visitors.pruneExpiredSessions();
+      services.adminSessions.pruneExpired();
+    }, 3_600_000);
     prune.unref();
     cleanups.push(() => clearInterval(prune));
 

@@ -25,6 +25,7 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .default("false")
     .transform((value): boolean | number | string => (value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value)),
   ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
+  ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(30),
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
   RETENTION_DAYS: envInteger(1, 100_000).optional(),
@@ -51,7 +52,10 @@ export interface Config {
   fingerprintSecret?: string;
   mqttToken?: string;
   trustProxy: boolean | number | string;
+  /** An admin session ends this long after login… */
   adminSessionMs: number;
+  /** …or after this long without a request. */
+  adminIdleMs: number;
   fingerprintMemoryKib: number;
   /** Prompts, images and idle visitors older than this many days are deleted hourly; null keeps everything. */
   retentionDays: number | null;
@@ -88,6 +92,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     mqttToken: parsed.MQTT_TOKEN,
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
+    adminIdleMs: parsed.ADMIN_IDLE_MINUTES * 60_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
     retentionDays: parsed.RETENTION_DAYS ?? null,
     logLevel: parsed.LOG_LEVEL,

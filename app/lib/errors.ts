@@ -34,6 +34,9 @@ export function describeFailure(error: unknown): ActionFailure {
   };
 }
 
+const retryAfterHeader = (failure: ActionFailure): Record<string, string> =>
+  failure.retryAfterSeconds ? { "Retry-After": String(failure.retryAfterSeconds) } : {};
+
 /** For loaders: a refused call becomes an HTTP error page with its status and message (and Retry-After). */
 export function throwAsResponse(error: unknown): never {
   const failure = describeFailure(error);
@@ -44,9 +47,6 @@ export function throwAsResponse(error: unknown): never {
 export function failureData<T>(failure: ActionFailure, body: T) {
   return data(body, { status: failure.status, headers: retryAfterHeader(failure) });
 }
-
-const retryAfterHeader = (failure: ActionFailure): Record<string, string> =>
-  failure.retryAfterSeconds ? { "Retry-After": String(failure.retryAfterSeconds) } : {};
 
 export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";
 
@@ -60,5 +60,5 @@ export function rethrowForAdmin(error: unknown): never {
 export function adminActionFailure(error: unknown) {
   if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
   const failure = describeFailure(error);
-  return data({ message: failure.message }, { status: failure.status });
+  return failureData(failure, { message: failure.message });
 }

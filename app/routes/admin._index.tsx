@@ -55,6 +55,7 @@ export default function AdminPage() {
           <Link to="/admin/reveal" className="button">
             Start the reveal ({counts.done})
           </Link>
+          <Link to="/admin/account">Account</Link>
           <Form method="post">
             <input type="hidden" name="_csrf" value={csrfToken} />
             <button type="submit" name="intent" value="logout" className="secondary">

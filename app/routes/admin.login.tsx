@@ -1,7 +1,9 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
-import { data, redirect } from "@remix-run/node";
+import { redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData } from "@remix-run/react";
-import { describeFailure } from "../lib/errors";
+import { describeFailure, failureData } from "../lib/errors";
+
+export { passOnHeaders as headers } from "../lib/headers";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   if (await context.trpc.admin.isAdmin()) throw redirect("/admin");
@@ -14,7 +16,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     await context.trpc.admin.login({ password: String(form.get("password") ?? "") });
   } catch (error) {
     const failure = describeFailure(error);
-    return data({ message: failure.status === 400 ? "Enter the admin password." : failure.message }, { status: failure.status });
+    return failureData(failure, { message: failure.status === 400 ? "Enter the admin password." : failure.message });
   }
   throw redirect("/admin");
 }
@@ -39,7 +41,9 @@ export default function AdminLogin() {
         <button type="submit">Log in</button>
       </Form>
       <p className="hint">
-        The password is ADMIN_PASSWORD, or the one printed in the server&apos;s console on its first start.
+        The password is ADMIN_PASSWORD, or the one printed in the server&apos;s console on its first start. Forgotten, or held
+        back by someone else&apos;s guessing? On the server&apos;s machine, <code>npm run admin -- reset-password</code> sets a
+        new one and <code>npm run admin -- login-link</code> prints a one-time login link.
       </p>
     </main>
   );

@@ -54,15 +54,15 @@ export const fingerprints = sqliteTable(
   (table) => [index("fingerprints_visitor").on(table.visitorId)],
 );
 
-/** Cookie sessions; only a SHA-256 of the cookie's token is stored. */
+/** Visitors' cookie sessions; only a SHA-256 of the cookie's token is stored. */
 export const sessions = sqliteTable(
   "sessions",
   {
     tokenHash: text("token_hash").primaryKey(),
-    kind: text("kind", { enum: ["visitor", "admin"] }).notNull(),
+    kind: text("kind", { enum: ["visitor"] }).notNull(),
     visitorId: integer("visitor_id").references(() => visitors.id),
     /** How a visitor session began: a new identity, or an identity recovered by code or link. */
-    origin: text("origin", { enum: ["new", "recovered", "login"] }).notNull(),
+    origin: text("origin", { enum: ["new", "recovered"] }).notNull(),
     /**
      * The fingerprint of the browser that opened the session: the key that limits its recovery
      * attempts, and the one "I'm new" marks shared.
@@ -77,6 +77,21 @@ export const sessions = sqliteTable(
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   },
   (table) => [index("sessions_expires_at").on(table.expiresAt), index("sessions_visitor").on(table.visitorId), index("sessions_offer").on(table.offerVisitorId)],
+);
+
+/**
+ * Admin logins (server/domain/admin-sessions.ts); only a SHA-256 of the cookie's token is stored.
+ * A session ends when idle for ADMIN_IDLE_MINUTES or at `expires_at` (ADMIN_SESSION_HOURS after login).
+ */
+export const adminSessions = sqliteTable(
+  "admin_sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }).notNull(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("admin_sessions_expires_at").on(table.expiresAt)],
 );
 
 export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;

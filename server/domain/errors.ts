@@ -21,6 +21,12 @@ export const DOMAIN_ERROR_CODES = {
   BAD_PASSWORD: "UNAUTHORIZED",
   /** An admin-only operation without an admin session. */
   ADMIN_REQUIRED: "UNAUTHORIZED",
+  /** Too many wrong admin passwords from this browser or network: retry after `retryAfterMs`. */
+  LOGIN_THROTTLED: "TOO_MANY_REQUESTS",
+  /** A login link that is unknown, expired or already used. */
+  LOGIN_LINK_INVALID: "UNAUTHORIZED",
+  /** Changing the admin password with a wrong current one (the session stays: not a 401). */
+  WRONG_CURRENT_PASSWORD: "FORBIDDEN",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;
@@ -30,7 +36,7 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     readonly userMessage: string,
-    /** For RATE_LIMITED: when the caller may try again (sent as Retry-After). */
+    /** For RATE_LIMITED and LOGIN_THROTTLED: when the caller may try again (sent as Retry-After). */
     readonly retryAfterMs?: number,
   ) {
     super(`${code}: ${userMessage}`);

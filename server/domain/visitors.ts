@@ -3,7 +3,6 @@
  * new visitor unless it proves otherwise with a recovery code or link (./recovery.ts): at a
  * party many guests have identical phones on one network, so a fingerprint (./fingerprint.ts)
  * only decides whether to *offer* recovery ("are you Teal?"), never hands over an identity.
- * Admin sessions live in the same table (kind "admin").
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, lt, max } from "drizzle-orm";
@@ -55,12 +54,11 @@ type SessionRow = typeof sessions.$inferSelect;
 export interface VisitorServiceOptions {
   hashFingerprint: FingerprintHasher;
   recoveryKeys: RecoveryKeys;
-  adminSessionMs: number;
   limits: VisitorLimits;
   now?: () => number;
 }
 
-export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, adminSessionMs, limits, now = Date.now }: VisitorServiceOptions) {
+export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, limits, now = Date.now }: VisitorServiceOptions) {
   const newVisitorLimiter = createRateLimiter(limits.newVisitorsPerNetwork, now);
   const wrongRecovery = {
     browser: createRateLimiter(limits.wrongRecoveryPerBrowser, now),
@@ -104,7 +102,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, ad
     return token;
   }
 
-  function findSession(token: string | undefined, kind: "visitor" | "admin") {
+  function findSession(token: string | undefined, kind: "visitor") {
     if (!token) return undefined;
     return db
       .select()
@@ -268,20 +266,6 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, ad
 
     /** A new code and link for the visitor; the old ones stop working. */
     renewRecovery,
-
-    /** Whether `token` is a live admin session. */
-    isAdmin(token: string | undefined): boolean {
-      return findSession(token, "admin") !== undefined;
-    },
-
-    /** Starts an admin session after the password was verified; returns the cookie value. */
-    createAdminSession(): string {
-      return insertSession(db, { kind: "admin", origin: "login" }, adminSessionMs);
-    },
-
-    endSession(token: string | undefined): void {
-      if (token) db.delete(sessions).where(eq(sessions.tokenHash, hashToken(token))).run();
-    },
 
     /** Deletes expired sessions; returns how many. */
     pruneExpiredSessions(): number {

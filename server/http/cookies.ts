@@ -5,6 +5,7 @@ export const COOKIES = {
   visitor: "pg_visitor",
   admin: "pg_admin",
   csrf: "pg_csrf",
+  device: "pg_device",
 } as const;
 
 export function readCookie(req: Request, name: string): string | undefined {

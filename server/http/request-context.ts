@@ -5,17 +5,20 @@
  */
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
+import type { AdminSessions } from "../domain/admin-sessions";
 import type { JobService } from "../domain/jobs";
-import type { LoginThrottle } from "../domain/login-throttle";
+import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
 import type { Link } from "../link";
 import { COOKIES, clearCookie, readCookie, writeCookie } from "./cookies";
 import type { Csrf } from "./csrf";
+import type { Device, DeviceCookies } from "./device-cookie";
 
 export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
+  adminSessions: AdminSessions;
   /** What a generator needs to connect (shown to the admin); the port is known once the broker listens. */
   brokerAccess: { token: string; port: number };
   visitors: VisitorService;
@@ -36,8 +39,13 @@ export interface RequestIdentity {
   /** Opens a recovery link; this browser becomes its visitor. */
   recoverWithLink(linkSecret: string): Visitor;
   isAdmin(): boolean;
+  /** Who is trying the admin password: this browser's device cookie (issued if missing) and address. */
+  loginAttempt(): LoginAttempt;
+  /** After the password was verified: a new session token (the old one ends), and this browser becomes trusted. */
   signInAdmin(): void;
   signOutAdmin(): void;
+  /** Ends every admin session, this one included. */
+  signOutEverywhere(): void;
   csrfToken(): string;
   verifyCsrf(token: unknown): boolean;
 }
@@ -45,26 +53,28 @@ export interface RequestIdentity {
 export interface RequestContext {
   services: Services;
   identity: RequestIdentity;
-  /** The client's address (behind TRUST_PROXY, the forwarded one), for throttling; never stored. */
-  clientIp: string;
   /** Where this site is reached (PUBLIC_URL, else the request's own origin), for links and QR codes. */
   publicOrigin: string;
 }
 
+/** What every request context shares: the signing helpers, the admin cookie's lifetime and the public URL. */
+export interface RequestTools {
+  csrf: Csrf;
+  devices: DeviceCookies;
+  adminSessionMs: number;
+  publicUrl: string | null;
+}
+
 const VISITOR_COOKIE_MS = 400 * 24 * 3_600_000;
 
-export function createRequestContext(
-  services: Services,
-  csrf: Csrf,
-  settings: { adminSessionMs: number; publicUrl: string | null },
-  req: Request,
-  res: Response,
-): RequestContext {
-  const { adminSessionMs } = settings;
+export function createRequestContext(services: Services, { csrf, devices, adminSessionMs, publicUrl }: RequestTools, req: Request, res: Response): RequestContext {
+  // Behind TRUST_PROXY, the forwarded address; only ever a key of in-memory limits, never stored.
   const clientIp = req.ip ?? req.socket.remoteAddress ?? "unknown";
   let resolved: Promise<VisitorState> | undefined;
   let visitorToken = readCookie(req, COOKIES.visitor);
   let adminToken = readCookie(req, COOKIES.admin);
+  let device: Device | undefined;
+  const clientDevice = () => (device ??= devices.read(req, res));
 
   /** The browser now holds `session`: later calls in this request see it too. */
   const adopt = (session: NewSession) => {
@@ -96,20 +106,28 @@ export function createRequestContext(
     },
     recoverWithCode: (attempt) => adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp })),
     recoverWithLink: (linkSecret) => adopt(services.visitors.recoverWithLink(visitorToken, linkSecret)),
-    isAdmin: () => services.visitors.isAdmin(adminToken),
+    isAdmin: () => services.adminSessions.isLive(adminToken),
+    loginAttempt() {
+      const { id, trusted } = clientDevice();
+      return { device: id, trusted, ip: clientIp };
+    },
     signInAdmin() {
-      services.visitors.endSession(adminToken);
-      adminToken = services.visitors.createAdminSession();
+      adminToken = services.adminSessions.start(adminToken);
       writeCookie(req, res, COOKIES.admin, adminToken, adminSessionMs);
+      devices.trust(req, res, clientDevice());
     },
     signOutAdmin() {
-      services.visitors.endSession(adminToken);
+      services.adminSessions.end(adminToken);
       adminToken = undefined;
       clearCookie(req, res, COOKIES.admin);
+    },
+    signOutEverywhere() {
+      services.adminSessions.endAll();
+      identity.signOutAdmin();
     },
     csrfToken: () => csrf.tokenFor(req, res),
     verifyCsrf: (token) => csrf.verify(req, token),
   };
 
-  return { services, identity, clientIp, publicOrigin: settings.publicUrl ?? `${req.protocol}://${req.get("host") ?? "localhost"}` };
+  return { services, identity, publicOrigin: publicUrl ?? `${req.protocol}://${req.get("host") ?? "localhost"}` };
 }

@@ -46,7 +46,6 @@ async function identityBench() {
   const visitors = createVisitorService(db, {
     hashFingerprint: createFingerprintHasher(randomBytes(32).toString("base64url"), FINGERPRINT_MEMORY_KIB),
     recoveryKeys: createRecoveryKeys(randomBytes(32).toString("base64url")),
-    adminSessionMs: 3_600_000,
     limits: { newVisitorsPerNetwork: noLimit, wrongRecoveryPerBrowser: noLimit, wrongRecoveryPerNetwork: noLimit, wrongRecoveryPerIdentity: noLimit },
   });
   const insertVisitor = db.$client.prepare("INSERT INTO visitors (id, hex) VALUES (?, ?)");

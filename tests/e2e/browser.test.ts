@@ -174,3 +174,24 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
   await another.locator(".identity > p .chip").waitFor();
   expect(await another.getByText("lost your cookies", { exact: false }).count()).toBe(0);
 });
+
+test("the admin's account page refuses a wrong current password in words and logs out everywhere", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e account" });
+  const admin = await context.newPage();
+  await admin.goto(`${server.url}/admin/login`);
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+  await admin.getByRole("link", { name: "Account" }).click();
+  await admin.waitForURL(/\/admin\/account$/);
+  await admin.getByLabel("Current password").fill("not the password");
+  await admin.getByLabel("New password (at least 8 characters)").fill("a new secret");
+  await admin.getByLabel("New password again").fill("a new secret");
+  await admin.getByRole("button", { name: "Change password" }).click();
+  await expect(admin.getByRole("alert").textContent()).resolves.toBe("The current password is not right; nothing was changed.");
+  await admin.getByRole("button", { name: "Log out everywhere" }).click();
+  await admin.waitForURL(/\/admin\/login$/);
+  await admin.goto(`${server.url}/admin`);
+  await admin.waitForURL(/\/admin\/login$/);
+  await context.close();
+});

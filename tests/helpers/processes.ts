@@ -14,12 +14,13 @@ export interface Child {
 }
 
 /**
- * Starts `entry` (relative to the repo) with Node + tsx; resolves once `readyLine` is printed.
- * The child gets `env` and nothing of the test's environment but PATH and HOME: no NODE_ENV,
- * as under `npm start`.
+ * Starts `entry` (relative to the repo, or `[entry, ...arguments]`) with Node + tsx; resolves
+ * once `readyLine` is printed. The child gets `env` and nothing of the test's environment but
+ * PATH and HOME: no NODE_ENV, as under `npm start`.
  */
-export async function runEntry(entry: string, env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry], {
+export async function runEntry(command: string | string[], env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
+  const [entry, ...args] = typeof command === "string" ? [command] : command;
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry!, ...args], {
     cwd: ROOT,
     // The cast: @remix-run/node declares NODE_ENV as always set, and here it must not be.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env } as Record<string, string> as NodeJS.ProcessEnv,

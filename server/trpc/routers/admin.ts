@@ -1,24 +1,46 @@
-import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { verifyAdminPassword } from "../../domain/admin-password";
+import { redeemLoginLink } from "../../domain/admin-login-link";
+import { setAdminPassword, verifyAdminPassword } from "../../domain/admin-password";
+import { DomainError, type DomainErrorCode } from "../../domain/errors";
+import { describeWait, type Refusal } from "../../domain/login-throttle";
+import type { RequestContext } from "../../http/request-context";
 import { adminProcedure, publicProcedure, router } from "../init";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
+const PasswordSchema = z.string().min(1).max(1024);
+const NEW_PASSWORD_MIN = 8;
+
+function throttledMessage({ waitMs, scope }: Refusal): string {
+  return scope === "device"
+    ? `Too many wrong passwords from this browser. Try again in ${describeWait(waitMs)}.`
+    : `Too many wrong passwords from this network. Try again in ${describeWait(waitMs)}, or log in from a browser that has logged in here before, or run \`npm run admin -- login-link\` on the server.`;
+}
+
+/**
+ * Checks the admin password behind the login throttle (ADR 006): refused with Retry-After when
+ * this browser or network must wait, else verified. Throws `wrong` when it does not match.
+ */
+async function checkPassword(ctx: RequestContext, password: string, wrong: { code: DomainErrorCode; message: string }): Promise<void> {
+  const attempt = ctx.identity.loginAttempt();
+  const refusal = ctx.services.loginThrottle.admit(attempt);
+  if (refusal) throw new DomainError("LOGIN_THROTTLED", throttledMessage(refusal), refusal.waitMs);
+  if (!(await verifyAdminPassword(ctx.services.db, password))) throw new DomainError(wrong.code, wrong.message);
+  ctx.services.loginThrottle.succeeded(attempt);
+}
 
 export const adminRouter = router({
-  login: publicProcedure.input(z.object({ password: z.string().min(1).max(1024) })).mutation(async ({ ctx, input }) => {
-    const throttle = ctx.services.loginThrottle;
-    const waitMs = throttle.retryAfterMs(ctx.clientIp);
-    if (waitMs > 0) {
-      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many wrong passwords. Try again in ${Math.ceil(waitMs / 60_000)} minute(s).` });
+  login: publicProcedure.input(z.object({ password: PasswordSchema })).mutation(async ({ ctx, input }) => {
+    await checkPassword(ctx, input.password, { code: "BAD_PASSWORD", message: "That is not the admin password." });
+    ctx.identity.signInAdmin();
+    return { ok: true as const };
+  }),
+
+  /** A one-time link from `npm run admin -- login-link`: bypasses the throttle, so the host always has a way in. */
+  redeemLoginLink: publicProcedure.input(z.object({ token: z.string().min(1).max(200) })).mutation(({ ctx, input }) => {
+    if (!redeemLoginLink(ctx.services.db, input.token)) {
+      throw new DomainError("LOGIN_LINK_INVALID", "This login link is expired or was already used. Run `npm run admin -- login-link` again.");
     }
-    // Counted before the (slow) verification, so parallel guesses cannot all pass the check above.
-    throttle.recordFailure(ctx.clientIp);
-    if (!(await verifyAdminPassword(ctx.services.db, input.password))) {
-      throw new TRPCError({ code: "UNAUTHORIZED", message: "That is not the admin password." });
-    }
-    throttle.reset(ctx.clientIp);
     ctx.identity.signInAdmin();
     return { ok: true as const };
   }),
@@ -27,6 +49,22 @@ export const adminRouter = router({
     ctx.identity.signOutAdmin();
     return { ok: true as const };
   }),
+
+  /** Ends every admin session, this one included (a lost phone, a shared laptop). */
+  logoutEverywhere: adminProcedure.mutation(({ ctx }) => {
+    ctx.identity.signOutEverywhere();
+    return { ok: true as const };
+  }),
+
+  /** Needs the current password; every other session ends and this one gets a new token. */
+  changePassword: adminProcedure
+    .input(z.object({ currentPassword: PasswordSchema, newPassword: z.string().min(NEW_PASSWORD_MIN, { message: `At least ${NEW_PASSWORD_MIN} characters.` }).max(1024) }))
+    .mutation(async ({ ctx, input }) => {
+      await checkPassword(ctx, input.currentPassword, { code: "WRONG_CURRENT_PASSWORD", message: "The current password is not right; nothing was changed." });
+      await setAdminPassword(ctx.services.db, input.newPassword);
+      ctx.identity.signInAdmin();
+      return { ok: true as const };
+    }),
 
   isAdmin: publicProcedure.query(({ ctx }) => ctx.identity.isAdmin()),
 

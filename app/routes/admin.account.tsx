@@ -1,0 +1,82 @@
+/** The admin's account: change the password, or end every admin session. */
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+
+export { passOnHeaders as headers } from "../lib/headers";
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  if (!(await context.trpc.admin.isAdmin())) throw redirect("/admin/login");
+  return { csrfToken: context.csrfToken };
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const form = await context.readForm(request);
+  const intent = form.get("intent");
+  try {
+    if (intent === "logout-everywhere") {
+      await context.trpc.admin.logoutEverywhere();
+      throw redirect("/admin/login");
+    }
+    if (intent !== "change-password") return data({ message: `Unknown action ${String(intent)}.`, changed: false }, { status: 400 });
+    const newPassword = String(form.get("newPassword") ?? "");
+    if (newPassword !== String(form.get("confirmPassword") ?? "")) {
+      return data({ message: "The new password and its confirmation differ; nothing was changed.", changed: false }, { status: 400 });
+    }
+    await context.trpc.admin.changePassword({ currentPassword: String(form.get("currentPassword") ?? ""), newPassword });
+    return { message: "Password changed. Every other admin session has ended.", changed: true };
+  } catch (error) {
+    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
+    const failure = describeFailure(error);
+    const newPasswordProblem = failure.fieldErrors.newPassword?.[0];
+    return failureData(failure, { message: newPasswordProblem ? `New password: ${newPasswordProblem}` : failure.message, changed: false });
+  }
+}
+
+export default function AdminAccount() {
+  const { csrfToken } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  return (
+    <main className="page narrow">
+      <header className="admin-header">
+        <h1>Admin account</h1>
+        <nav>
+          <Link to="/admin">Back to moderation</Link>
+        </nav>
+      </header>
+      <h2>Change the password</h2>
+      <Form method="post" className="login-form">
+        <input type="hidden" name="_csrf" value={csrfToken} />
+        <label>
+          Current password
+          <input type="password" name="currentPassword" autoComplete="current-password" required />
+        </label>
+        <label>
+          New password (at least 8 characters)
+          <input type="password" name="newPassword" autoComplete="new-password" minLength={8} required />
+        </label>
+        <label>
+          New password again
+          <input type="password" name="confirmPassword" autoComplete="new-password" minLength={8} required />
+        </label>
+        {result?.message && (
+          <p className={result.changed ? "hint" : "error"} role={result.changed ? "status" : "alert"}>
+            {result.message}
+          </p>
+        )}
+        <button type="submit" name="intent" value="change-password">
+          Change password
+        </button>
+      </Form>
+      <h2>Sessions</h2>
+      <Form method="post">
+        <input type="hidden" name="_csrf" value={csrfToken} />
+        <p className="hint">Ends every admin login, this one included: on a lost phone or a borrowed laptop too.</p>
+        <button type="submit" name="intent" value="logout-everywhere" className="secondary">
+          Log out everywhere
+        </button>
+      </Form>
+    </main>
+  );
+}
