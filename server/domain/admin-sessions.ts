@@ -5,12 +5,11 @@
  * The server reads the table on every admin request, so revocation by another process (the
  * command line) takes effect at once.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { eq, lt, ne, or } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { adminSessions } from "../db/schema";
+import { hashSecretToken, newSecretToken } from "./secret-tokens";
 
-export const hashAdminToken = (token: string) => createHash("sha256").update(token).digest("base64url");
 
 /** Seeing a session again within this long does not rewrite its row: one write a minute, not one per request. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -26,23 +25,23 @@ export interface AdminSessionOptions {
 /** Ends every admin session but `keepToken`'s; returns how many ended. Usable inside a transaction. */
 export function endAdminSessions(db: Queryable, keepToken?: string): number {
   const query = db.delete(adminSessions);
-  return (keepToken ? query.where(ne(adminSessions.tokenHash, hashAdminToken(keepToken))) : query).run().changes;
+  return (keepToken ? query.where(ne(adminSessions.tokenHash, hashSecretToken(keepToken))) : query).run().changes;
 }
 
 export function createAdminSessions(db: Db, { idleMs, absoluteMs, now = () => Date.now() }: AdminSessionOptions) {
   const end = (token: string | undefined) => {
-    if (token) db.delete(adminSessions).where(eq(adminSessions.tokenHash, hashAdminToken(token))).run();
+    if (token) db.delete(adminSessions).where(eq(adminSessions.tokenHash, hashSecretToken(token))).run();
   };
 
   return {
     /** Starts a session after the password was verified, ending `previousToken`'s (a new token at every login). */
     start(previousToken?: string): string {
-      const token = randomBytes(32).toString("base64url");
+      const token = newSecretToken();
       const at = new Date(now());
       db.transaction((tx) => {
-        if (previousToken) tx.delete(adminSessions).where(eq(adminSessions.tokenHash, hashAdminToken(previousToken))).run();
+        if (previousToken) tx.delete(adminSessions).where(eq(adminSessions.tokenHash, hashSecretToken(previousToken))).run();
         tx.insert(adminSessions)
-          .values({ tokenHash: hashAdminToken(token), createdAt: at, lastSeenAt: at, expiresAt: new Date(at.getTime() + absoluteMs) })
+          .values({ tokenHash: hashSecretToken(token), createdAt: at, lastSeenAt: at, expiresAt: new Date(at.getTime() + absoluteMs) })
           .run();
       });
       return token;
@@ -51,7 +50,7 @@ export function createAdminSessions(db: Db, { idleMs, absoluteMs, now = () => Da
     /** Whether `token` is a live session; records the activity that keeps it from going idle. */
     isLive(token: string | undefined): boolean {
       if (!token) return false;
-      const tokenHash = hashAdminToken(token);
+      const tokenHash = hashSecretToken(token);
       const row = db.select().from(adminSessions).where(eq(adminSessions.tokenHash, tokenHash)).get();
       if (!row) return false;
       const at = now();

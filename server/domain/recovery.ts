@@ -10,7 +10,8 @@
  * The code has 256 × 256 × 100 ≈ 6.5 million values: guessing it is only possible online, where
  * attempts are rate-limited per browser fingerprint, per network and per identity.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { hashSecretToken } from "./secret-tokens";
 
 /** 256 short, common words that are hard to mishear or misspell: one byte each. */
 const WORDS = [
@@ -58,7 +59,7 @@ export const recoveryLinkPath = (linkSecret: string) => `/recover/${linkSecret}`
 export const newRecoverySalt = () => randomBytes(16).toString("base64url");
 
 /** The link's stored form: its secret has 256 bits, so a plain SHA-256 is enough. */
-export const recoveryLinkHash = (linkSecret: string) => createHash("sha256").update(linkSecret).digest("base64url");
+export const recoveryLinkHash = hashSecretToken;
 
 /**
  * A typed code in its canonical form, or null when it cannot be one: case, spaces, hyphens and

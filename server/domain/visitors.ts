@@ -4,7 +4,6 @@
  * party many guests have identical phones on one network, so a fingerprint (./fingerprint.ts)
  * only decides whether to *offer* recovery ("are you Teal?"), never hands over an identity.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, lt, max } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { fingerprints, sessions, visitors } from "../db/schema";
@@ -12,6 +11,7 @@ import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Col
 import { DomainError } from "./errors";
 import { anonymiseIp, type FingerprintHasher, type FingerprintSource } from "./fingerprint";
 import { createRateLimiter, describeWait, type RateLimit } from "./rate-limit";
+import { hashSecretToken, newSecretToken } from "./secret-tokens";
 import { newRecoverySalt, recoveryLinkHash, type RecoveryKeys, type RecoveryProof } from "./recovery";
 
 export interface Visitor {
@@ -45,8 +45,6 @@ export const IN_USE_MS = 5 * 60_000;
 /** lastSeenAt is written at most this often per visitor (reads happen on every request). */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
-const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url");
-const newToken = () => randomBytes(32).toString("base64url");
 
 type VisitorRow = typeof visitors.$inferSelect;
 type SessionRow = typeof sessions.$inferSelect;
@@ -95,9 +93,9 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
   }
 
   function insertSession(tx: Queryable, values: Omit<typeof sessions.$inferInsert, "tokenHash" | "expiresAt">, lifetimeMs: number) {
-    const token = newToken();
+    const token = newSecretToken();
     tx.insert(sessions)
-      .values({ ...values, tokenHash: hashToken(token), expiresAt: new Date(now() + lifetimeMs) })
+      .values({ ...values, tokenHash: hashSecretToken(token), expiresAt: new Date(now() + lifetimeMs) })
       .run();
     return token;
   }
@@ -107,7 +105,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     return db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.tokenHash, hashToken(token)), eq(sessions.kind, kind), gt(sessions.expiresAt, new Date(now()))))
+      .where(and(eq(sessions.tokenHash, hashSecretToken(token)), eq(sessions.kind, kind), gt(sessions.expiresAt, new Date(now()))))
       .get();
   }
 

@@ -6,7 +6,8 @@
 import path from "node:path";
 import { openDb } from "../../server/db/client";
 import { setAdminPassword } from "../../server/domain/admin-password";
-import { createAdminSessions, hashAdminToken } from "../../server/domain/admin-sessions";
+import { createAdminSessions } from "../../server/domain/admin-sessions";
+import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { createLoginThrottle, type ThrottleOptions } from "../../server/domain/login-throttle";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
@@ -152,7 +153,7 @@ describe("sessions", () => {
     const admin = await adminClient(`expiry ${column}`);
     const sessions = () => (server.services.db.$client.prepare("SELECT count(*) AS n FROM admin_sessions").get() as { n: number }).n;
     const before = sessions();
-    server.services.db.$client.prepare(`UPDATE admin_sessions SET ${column} = ? WHERE token_hash = ?`).run(Date.now() - ago, hashAdminToken(admin.cookies.get("pg_admin")!));
+    server.services.db.$client.prepare(`UPDATE admin_sessions SET ${column} = ? WHERE token_hash = ?`).run(Date.now() - ago, hashSecretToken(admin.cookies.get("pg_admin")!));
     expect(await canModerate(admin)).toBe(false);
     expect(sessions()).toBe(before - 1);
     expect((await admin.fetch("/admin")).headers.get("location")).toBe("/admin/login");

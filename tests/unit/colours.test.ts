@@ -1,4 +1,4 @@
-import { colourFor, contrastRatio, relativeLuminance, swatchCandidates, swatchOf } from "../../server/domain/colours";
+import { colourFor, contrastRatio, relativeLuminance, swatchCandidates, swatchOf, visitorIdForColourName } from "../../server/domain/colours";
 
 const rgbOf = (hex: string) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
@@ -38,4 +38,13 @@ test("taking the first free swatch candidate gives 10,000 visitors 10,000 distin
 test("ids start at 1", () => {
   expect(() => colourFor(0)).toThrow(RangeError);
   expect(() => colourFor(1.5)).toThrow(RangeError);
+});
+
+test("every colour name leads back to its visitor id, however it is typed", () => {
+  for (const id of [1, 2, 24, 25, 192, 193, 1000, 54_321]) {
+    const { name } = colourFor(id);
+    expect(visitorIdForColourName(name)).toBe(id);
+    expect(visitorIdForColourName(`  ${name.toUpperCase()} `)).toBe(id);
+  }
+  for (const typed of ["", "Teal 1", "Teal 0", "Teal 01", "Mauve", "Deep", "Very Deep Teal", "Teal-2"]) expect(visitorIdForColourName(typed)).toBeNull();
 });
