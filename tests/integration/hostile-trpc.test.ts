@@ -125,10 +125,15 @@ function keepAdminSignedIn(): void {
   if (!admin.cookies.has("pg_admin")) admin.cookies.set("pg_admin", server.services.visitors.createAdminSession());
 }
 
-async function expectHealthy(): Promise<void> {
+/**
+ * The server still answers, and logged no unhandled failure since `errorsBefore` lines (as far
+ * as it has handled the input yet: the final test checks the whole log once everything is done).
+ */
+async function expectHealthy(errorsBefore: number): Promise<void> {
   const response = await fetch(new URL("/healthz", server.url));
   expect(response.status).toBe(200);
   expect((await response.json()).ok).toBe(true);
+  expect(errorLines(server).slice(errorsBefore)).toEqual([]);
 }
 
 async function sendTrpc(request: RawRequest): Promise<void> {
@@ -266,8 +271,9 @@ test("every procedure answers random and hostile input below 500 with a tRPC-sha
   await assertProperty(
     "tRPC procedures × hostile input",
     fc.asyncProperty(role, procedure.chain((p) => inputFor(p).map((input) => [p, input] as const)), async (who, [p, input]) => {
+      const errors = errorLines(server).length;
       await sendTrpc(callRequest(who, p, input));
-      await expectHealthy();
+      await expectHealthy(errors);
     }),
     400,
   );
@@ -277,8 +283,9 @@ test("malformed requests, oversized batches and unknown procedures are refused b
   await assertProperty(
     "tRPC endpoint × malformed HTTP",
     fc.asyncProperty(malformedRequest, async (request) => {
+      const errors = errorLines(server).length;
       await sendTrpc(request);
-      await expectHealthy();
+      await expectHealthy(errors);
     }),
     300,
   );
@@ -310,11 +317,12 @@ test("every Remix form answers hostile fields below 500, for visitors and the ad
   await assertProperty(
     "Remix forms × hostile fields",
     fc.asyncProperty(role, form, async (who, { path, fields }) => {
+      const errors = errorLines(server).length;
       const result = await clientFor(who).postForm(path, fields);
       expect(result.status, `${result.status} for ${path} ${JSON.stringify(fields).slice(0, 200)}`).toBeLessThan(500);
       if (path === "/?index" && result.status === 200 && fields.intent !== "start-fresh") submits++;
       keepAdminSignedIn();
-      await expectHealthy();
+      await expectHealthy(errors);
     }),
     150,
   );
