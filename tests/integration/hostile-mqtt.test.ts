@@ -11,7 +11,7 @@ import { encodePng } from "../../generator/png";
 import { TestClient } from "../helpers/client";
 import { assertProperty, hostileJsonText, hostileKey, hostileLeafText, notJsonText, objectText } from "../helpers/hostile";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
-import { errorLines, expectConsistentStore } from "../helpers/store-invariants";
+import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
 const PROMPTS = 8;
 let server: TestServer;
@@ -50,17 +50,6 @@ afterAll(async () => {
   await server?.close();
   if (server) removeDataDir(server.dataDir);
 });
-
-/**
- * The server still answers, and logged no unhandled failure since `errorsBefore` lines (as far
- * as it has handled the input yet: the final test checks the whole log once everything is done).
- */
-async function expectHealthy(errorsBefore: number): Promise<void> {
-  const response = await fetch(new URL("/healthz", server.url));
-  expect(response.status).toBe(200);
-  expect((await response.json()).ok).toBe(true);
-  expect(errorLines(server).slice(errorsBefore)).toEqual([]);
-}
 
 const png = (width: number, height: number) => encodePng(width, height, new Uint8Array(width * height * 3)).toString("base64");
 const IMAGES = {
@@ -181,7 +170,7 @@ test("random and hostile payloads on every topic are dropped or applied, never c
       if (/^promptgate\/v1\/results\/[^/]*$/.test(topic)) published.result++;
       if (/^promptgate\/v1\/generators\/[^/]*$/.test(topic)) published.presence++;
       expect(client.connected).toBe(true);
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     300,
   );
@@ -214,7 +203,7 @@ test("a network client that publishes on the jobs topic is disconnected and inje
       impostor.publish(topics.jobs, payload, { qos });
       await closed;
       await impostor.endAsync(true);
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     20,
   );
@@ -229,7 +218,7 @@ test("a client without the MQTT token cannot connect, whatever it presents", asy
       fc.pre(!password?.equals(Buffer.from(server.mqttToken)));
       const attempt = mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "no-token", username, password, reconnectPeriod: 0, connectTimeout: 5_000 });
       await expect(attempt).rejects.toThrow();
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     20,
   );
@@ -237,6 +226,7 @@ test("a client without the MQTT token cannot connect, whatever it presents", asy
 
 test("afterwards the database is intact, and every job the server sent is one it stored", () => {
   expect(errorLines(server)).toEqual([]);
+  expectUnpollutedPrototypes();
   expectConsistentStore(server, { prompts: PROMPTS });
   const stored = new Map((sqlite().prepare("SELECT j.id, p.prompt FROM jobs j JOIN prompts p ON p.id = j.prompt_id").all() as Array<{ id: string; prompt: string }>).map((row) => [row.id, row.prompt]));
   for (const payload of observedJobs) {

@@ -9,7 +9,7 @@ import { appRouter } from "../../server/trpc/root";
 import { TestClient } from "../helpers/client";
 import { SEED, assertProperty, hostileJsonText, hostileKey, hostileLeafText, hostileString, notJsonText, objectText } from "../helpers/hostile";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
-import { errorLines, expectConsistentStore } from "../helpers/store-invariants";
+import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
 interface ProcedureInfo {
   path: string;
@@ -124,17 +124,6 @@ async function send(request: RawRequest): Promise<Response> {
  */
 function keepAdminSignedIn(): void {
   if (!admin.cookies.has("pg_admin")) admin.cookies.set("pg_admin", server.services.visitors.createAdminSession());
-}
-
-/**
- * The server still answers, and logged no unhandled failure since `errorsBefore` lines (as far
- * as it has handled the input yet: the final test checks the whole log once everything is done).
- */
-async function expectHealthy(errorsBefore: number): Promise<void> {
-  const response = await fetch(new URL("/healthz", server.url));
-  expect(response.status).toBe(200);
-  expect((await response.json()).ok).toBe(true);
-  expect(errorLines(server).slice(errorsBefore)).toEqual([]);
 }
 
 async function sendTrpc(request: RawRequest): Promise<void> {
@@ -274,7 +263,7 @@ test("every procedure answers random and hostile input below 500 with a tRPC-sha
     fc.asyncProperty(role, procedure.chain((p) => inputFor(p).map((input) => [p, input] as const)), async (who, [p, input]) => {
       const errors = errorLines(server).length;
       await sendTrpc(callRequest(who, p, input));
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     300,
   );
@@ -286,7 +275,7 @@ test("malformed requests, oversized batches and unknown procedures are refused b
     fc.asyncProperty(malformedRequest, async (request) => {
       const errors = errorLines(server).length;
       await sendTrpc(request);
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     300,
   );
@@ -328,7 +317,7 @@ test("strangers with hostile cookies and headers get answers below 500 with a tR
       if (forwardedFor !== undefined) headers["x-forwarded-for"] = forwardedFor;
       const url = new URL(call.path, server.url);
       await expectTrpcAnswer(url, await fetch(url, { method: call.method, headers, body: call.body as BodyInit | undefined, redirect: "manual" }));
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     100,
   );
@@ -365,7 +354,7 @@ test("every Remix form answers hostile fields below 500, for visitors and the ad
       expect(result.status, `${result.status} for ${path} ${JSON.stringify(fields).slice(0, 200)}`).toBeLessThan(500);
       if (path === "/?index" && result.status === 200 && fields.intent !== "start-fresh") submits++;
       keepAdminSignedIn();
-      await expectHealthy(errors);
+      await expectHealthy(server, errors);
     }),
     120,
   );
@@ -374,5 +363,6 @@ test("every Remix form answers hostile fields below 500, for visitors and the ad
 test("afterwards the database is intact and holds exactly the prompts the server accepted", () => {
   console.log(`hostile tRPC: ${submits} prompts accepted (seed ${SEED})`);
   expect(errorLines(server)).toEqual([]);
+  expectUnpollutedPrototypes();
   expectConsistentStore(server, { prompts: submits });
 });

@@ -1,6 +1,7 @@
 /**
- * What must hold in a promptgate database whatever clients sent: SQLite's own checks, and the
- * relations between prompts, their jobs and their images that the schema cannot express.
+ * What must hold in a running promptgate whatever clients sent: it answers, it logged no
+ * unhandled failure, no prototype was polluted, and its database passes SQLite's own checks
+ * and the relations between prompts, jobs and images that the schema cannot express.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -37,3 +38,24 @@ export function expectConsistentStore(server: TestServer, expected: { prompts: n
 
 /** Lines the server logged at error level: each one is an unhandled failure. */
 export const errorLines = (server: TestServer) => server.log.lines.filter((line) => line.startsWith("error "));
+
+/**
+ * The server still answers, and logged no unhandled failure after its first `errorsBefore`
+ * error lines (as far as it has handled its input yet; check the whole log once it is done).
+ */
+export async function expectHealthy(server: TestServer, errorsBefore: number): Promise<void> {
+  const response = await fetch(new URL("/healthz", server.url));
+  expect(response.status).toBe(200);
+  expect((await response.json()).ok).toBe(true);
+  expect(errorLines(server).slice(errorsBefore)).toEqual([]);
+}
+
+const ownValues = (prototype: object) => new Map(Object.getOwnPropertyNames(prototype).map((key) => [key, Object.getOwnPropertyDescriptor(prototype, key)?.value]));
+/** Taken when the test file loads, before any server starts. */
+const PRISTINE = { object: ownValues(Object.prototype), array: ownValues(Array.prototype) };
+
+/** The server runs in the test's process: a polluted or overwritten prototype member would show here. */
+export function expectUnpollutedPrototypes(): void {
+  expect(ownValues(Object.prototype)).toEqual(PRISTINE.object);
+  expect(ownValues(Array.prototype)).toEqual(PRISTINE.array);
+}
