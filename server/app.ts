@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
 import type { ServerBuild } from "@remix-run/node";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
-import express, { type NextFunction, type Request, type Response } from "express";
+import express, { type Request, type Response } from "express";
 import { createBroker } from "../broker/index";
 import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
@@ -22,6 +22,7 @@ import { createPromptService } from "./domain/prompts";
 import { createVisitorService } from "./domain/visitors";
 import type { Config } from "./env";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
+import { errorHandler } from "./http/error-handler";
 import { serveImage } from "./http/images";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
@@ -156,10 +157,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       serveImage(contextFor(req, res), Number(match[1]), res);
     });
     app.all("*", createRequestHandler({ build, mode: "production", getLoadContext: (req, res) => createLoadContext(contextFor(req, res)) }));
-    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
-      log.error(`unhandled: ${error.stack ?? error}`);
-      if (!res.headersSent) res.status(500).type("text/plain").send("Something went wrong on our side.");
-    });
+    app.use(errorHandler(log));
 
     const http = createServer(app);
     http.on("upgrade", (request, socket, head) => {
