@@ -122,3 +122,6 @@ export const notJsonText: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom("", "{", "[", '{"prompt":', '{"prompt":"a', "{'prompt':'a'}", "undefined", "NaN", "Infinity", "-", "01", "1.", '"\\ud800', '"\\x00"', "{}}", "[1,]", "\u0000", "\uFEFF{}"),
   hostileJsonText.filter((text) => text.length > 1).chain((text) => fc.integer({ min: 1, max: text.length - 1 }).map((cut) => text.slice(0, cut))),
 );
+
+/** encodeURIComponent that accepts lone surrogates (as U+FFFD, as a browser sends them) instead of throwing. */
+export const uriEncode = (text: string) => encodeURIComponent(Buffer.from(text).toString());

@@ -1,13 +1,13 @@
 /**
  * Hostile input over HTTP, by property-based tests: every tRPC procedure (enumerated from the
- * router, so procedures added later are covered too) and every Remix form, as an anonymous
+ * router, so procedures added later are covered too), every Remix form and route, as an anonymous
  * visitor and as the admin, with random and malformed input. The server must answer each
  * request below 500 with a tRPC-shaped body, keep serving, and store exactly what succeeded.
  */
 import fc from "fast-check";
 import { appRouter } from "../../server/trpc/root";
 import { TestClient } from "../helpers/client";
-import { SEED, assertProperty, hostileJsonText, hostileKey, hostileLeafText, hostileString, notJsonText, objectText } from "../helpers/hostile";
+import { SEED, assertProperty, hostileJsonText, hostileKey, hostileLeafText, hostileString, notJsonText, objectText, uriEncode } from "../helpers/hostile";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
@@ -171,7 +171,7 @@ const inputFor = (procedure: ProcedureInfo): fc.Arbitrary<string | undefined> =>
 /** How a browser-made tRPC client calls a procedure: GET with ?input= for queries, a JSON POST for mutations. */
 function callRequest(role: Role, procedure: ProcedureInfo, input: string | undefined): RawRequest {
   if (procedure.type !== "mutation") {
-    const search = input === undefined ? "" : `?input=${encodeURIComponent(input)}`;
+    const search = input === undefined ? "" : `?input=${uriEncode(input)}`;
     return { role, method: "GET", path: `/api/trpc/${procedure.path}${search}` };
   }
   return { role, method: "POST", path: `/api/trpc/${procedure.path}`, contentType: "application/json", body: input };
@@ -205,7 +205,7 @@ const malformedRequest: fc.Arbitrary<RawRequest> = fc.oneof(
       .tuple(
         procedureName,
         fc.oneof(
-          notJsonText.map(encodeURIComponent),
+          notJsonText.map(uriEncode),
           fc.constantFrom("%", "%E0%A4%A", "%FF%FE", "{", "%7B%22", "1&input=2", "null&batch=1", "%00", "[]&batch=true"),
         ),
       )
@@ -224,15 +224,15 @@ const malformedRequest: fc.Arbitrary<RawRequest> = fc.oneof(
       ),
     })
     .map(({ role, method, names, input }) => {
-      const path = `/api/trpc/${names.map(encodeURIComponent).join(",")}?batch=1`;
-      if (method === "GET") return { role, method, path: input === undefined ? path : `${path}&input=${encodeURIComponent(input)}` };
+      const path = `/api/trpc/${names.map(uriEncode).join(",")}?batch=1`;
+      if (method === "GET") return { role, method, path: input === undefined ? path : `${path}&input=${uriEncode(input)}` };
       return { role, method, path, contentType: "application/json", body: input };
     }),
   // Unknown procedures.
   fc.record({
     role,
     method: fc.constantFrom("GET", "POST"),
-    path: unknownName.map((name) => `/api/trpc/${encodeURIComponent(name)}`),
+    path: unknownName.map((name) => `/api/trpc/${uriEncode(name)}`),
     contentType: fc.constant("application/json"),
     body: hostileJsonText,
   }),
@@ -357,6 +357,32 @@ test("every Remix form answers hostile fields below 500, for visitors and the ad
       await expectHealthy(server, errors);
     }),
     120,
+  );
+});
+
+test("every other route answers hostile paths below 500", async () => {
+  const segment = fc.oneof(
+    hostileString.filter((text) => text.length < 200).map(uriEncode),
+    fc.constantFrom("%", "%E0%A4%A", "%C0%80", "%00", "%FF.png", "1.png", "-1.png", "99999999999999999999.png", "1.png.png", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f", "?x=%", "x?_data=routes%2F_index"),
+  );
+  const request = fc.record({
+    role,
+    method: fc.constantFrom("GET", "POST"),
+    path: fc.tuple(fc.constantFrom("/", "/images/", "/admin/", "/admin/reveal/", "/build/", "/healthz/", "/mqtt/"), segment).map(([prefix, rest]) => prefix + rest),
+  });
+  await assertProperty(
+    "HTTP routes × hostile paths",
+    fc.asyncProperty(request, async ({ role: who, method, path }) => {
+      const errors = errorLines(server).length;
+      const client = clientFor(who);
+      const body = method === "POST" ? new URLSearchParams({ _csrf: client.csrfToken ?? "", intent: "submit", prompt: "via a hostile path" }) : undefined;
+      const response = await client.fetch(path, { method, body, headers: body ? { "content-type": "application/x-www-form-urlencoded" } : {} });
+      expect(response.status, `${method} ${path}`).toBeLessThan(500);
+      await response.body?.cancel();
+      keepAdminSignedIn();
+      await expectHealthy(server, errors);
+    }),
+    150,
   );
 });
 
