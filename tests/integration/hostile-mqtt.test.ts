@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import mqtt, { type MqttClient } from "mqtt";
-import { SCHEMA_VERSION, TOPIC_ROOT, JobMessageSchema, topics } from "../../broker/contract";
+import { SCHEMA_VERSION, TOPIC_ROOT, JobMessageSchema, encode, topics } from "../../broker/contract";
 import { encodePng } from "../../generator/png";
 import { TestClient } from "../helpers/client";
 import { assertProperty, hostileJsonText, hostileKey, hostileLeafText, notJsonText, objectText } from "../helpers/hostile";
@@ -14,7 +14,11 @@ import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServe
 import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
 const PROMPTS = 8;
+/** Prompts submitted by this file: what the prompts table must hold at the end. */
+let submitted = 0;
 let server: TestServer;
+let visitor: TestClient;
+let admin: TestClient;
 let tcp: MqttClient;
 let websocket: MqttClient;
 let observer: MqttClient;
@@ -24,14 +28,21 @@ let jobIds: string[] = [];
 
 const sqlite = () => server.services.db.$client;
 
+async function submit(prompt: string): Promise<number> {
+  const response = await visitor.mutate("prompt.submit", { prompt, width: 64, height: 64 });
+  expect(response.status).toBe(200);
+  submitted++;
+  return response.body.result.data.id;
+}
+
 beforeAll(async () => {
   server = await startTestServer({ LOCAL_GENERATOR: "false" });
-  const visitor = new TestClient(server.url, { userAgent: "mqtt victim" });
-  const admin = new TestClient(server.url, { userAgent: "mqtt admin" });
+  visitor = new TestClient(server.url, { userAgent: "mqtt victim" });
+  admin = new TestClient(server.url, { userAgent: "mqtt admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   // Jobs in every state a generator can reach: queued (approved), and prompts without a job.
   for (let i = 1; i <= PROMPTS; i++) {
-    const { id } = (await visitor.mutate("prompt.submit", { prompt: `target ${i}`, width: 64, height: 64 })).body.result.data;
+    const id = await submit(`target ${i}`);
     if (i <= 6) expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
     if (i === 7) expect((await admin.mutate("admin.deny", { id })).status).toBe(200);
   }
@@ -183,6 +194,41 @@ test("random and hostile payloads on every topic are dropped or applied, never c
   console.log(`MQTT: ${published.result} results, ${published.presence} presences published; prompts now ${JSON.stringify(server.services.prompts.counts())}`);
 });
 
+test("racing results for one job store one image at most, and only a fitting one", async () => {
+  const result = (jobId: string, imagePng: string, seed: number) =>
+    encode({
+      schemaVersion: SCHEMA_VERSION,
+      jobId,
+      generatorId: "racer",
+      imagePng,
+      seed,
+      width: 64,
+      height: 64,
+      parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed },
+      backend: "test",
+      timing: { queuedMs: 0, generationMs: 1 },
+      finishedAt: new Date().toISOString(),
+    });
+  const racers = fc.array(fc.record({ via: fc.constantFrom("tcp", "websocket"), image: fc.constantFrom(IMAGES.fits, IMAGES.wrongSize, IMAGES.garbage), seed: fc.nat() }), { minLength: 2, maxLength: 5 });
+  let race = 0;
+  await assertProperty(
+    "MQTT × racing results for one job",
+    fc.asyncProperty(racers, async (results) => {
+      const errors = errorLines(server).length;
+      const id = await submit(`race ${++race}`);
+      expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+      const { jobId } = sqlite().prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string };
+      await Promise.all(results.map(({ via, image, seed }) => (via === "tcp" ? tcp : websocket).publishAsync(topics.result(jobId), result(jobId, image, seed), { qos: 1 })));
+      const handled = new RegExp(`^(info|warn) (job ${jobId} (stored|rejected)|ignored a \\S+ result for job ${jobId}$|dropped a malformed result on ${topics.result(jobId)}:)`);
+      await waitFor(`${results.length} results for job ${jobId} to be handled`, () => countLines(handled) >= results.length);
+      const images = (sqlite().prepare("SELECT count(*) AS n FROM images WHERE prompt_id = ?").get(id) as { n: number }).n;
+      expect(images).toBe(results.some(({ image }) => image === IMAGES.fits) ? 1 : 0);
+      await expectHealthy(server, errors);
+    }),
+    15,
+  );
+});
+
 test("a network client that publishes on the jobs topic is disconnected and injects nothing", async () => {
   const jobsBefore = (sqlite().prepare("SELECT count(*) AS n FROM jobs").get() as { n: number }).n;
   const forged = fc.oneof(
@@ -227,7 +273,7 @@ test("a client without the MQTT token cannot connect, whatever it presents", asy
 test("afterwards the database is intact, and every job the server sent is one it stored", () => {
   expect(errorLines(server)).toEqual([]);
   expectUnpollutedPrototypes();
-  expectConsistentStore(server, { prompts: PROMPTS });
+  expectConsistentStore(server, { prompts: submitted });
   const stored = new Map((sqlite().prepare("SELECT j.id, p.prompt FROM jobs j JOIN prompts p ON p.id = j.prompt_id").all() as Array<{ id: string; prompt: string }>).map((row) => [row.id, row.prompt]));
   for (const payload of observedJobs) {
     const job = JobMessageSchema.parse(JSON.parse(payload.toString()));
