@@ -13,7 +13,9 @@ import { assertProperty, hostileJsonText, hostileKey, hostileLeafText, notJsonTe
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
-const PROMPTS = 8;
+/** Prompts made before the properties run: APPROVED with a queued job, one denied, one pending. */
+const TARGETS = 8;
+const APPROVED = 6;
 /** Prompts submitted by this file: what the prompts table must hold at the end. */
 let submitted = 0;
 let server: TestServer;
@@ -40,14 +42,13 @@ beforeAll(async () => {
   visitor = new TestClient(server.url, { userAgent: "mqtt victim" });
   admin = new TestClient(server.url, { userAgent: "mqtt admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-  // Jobs in every state a generator can reach: queued (approved), and prompts without a job.
-  for (let i = 1; i <= PROMPTS; i++) {
+  for (let i = 1; i <= TARGETS; i++) {
     const id = await submit(`target ${i}`);
-    if (i <= 6) expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
-    if (i === 7) expect((await admin.mutate("admin.deny", { id })).status).toBe(200);
+    if (i <= APPROVED) expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+    if (i === APPROVED + 1) expect((await admin.mutate("admin.deny", { id })).status).toBe(200);
   }
   jobIds = (sqlite().prepare("SELECT id FROM jobs").all() as Array<{ id: string }>).map((row) => row.id);
-  expect(jobIds).toHaveLength(6);
+  expect(jobIds).toHaveLength(APPROVED);
 
   const options = (clientId: string) => ({ clientId, username: "hostile", password: server.mqttToken, reconnectPeriod: 0 });
   tcp = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, options("hostile-tcp"));
@@ -76,7 +77,7 @@ const IMAGES = {
 /** Mostly `valid` (so the valid paths run too), sometimes one of the `hostile` values. */
 const mostly = <T,>(valid: T, ...hostile: T[]) => fc.oneof({ weight: 4, arbitrary: fc.constant(valid) }, fc.constantFrom(...hostile));
 
-const knownJobId = fc.nat(5).map((i) => jobIds[i]!);
+const knownJobId = fc.nat(APPROVED - 1).map((i) => jobIds[i]!);
 const jobId = fc.oneof({ weight: 3, arbitrary: knownJobId }, fc.uuid(), fc.constantFrom("", "not-a-uuid", "..", "1", "00000000-0000-0000-0000-000000000000"));
 const generatorId = fc.oneof({ weight: 3, arbitrary: fc.constant("hostile-gen") }, fc.constantFrom("gpu-box-1", "", "x".repeat(200), "with space", "ünïcode"), fc.string({ maxLength: 12 }));
 const dimension = mostly(64, 72, 0, -64, 1e9, 2 ** 53 + 1, 64.5, 4096);
