@@ -5,7 +5,7 @@
 import { PassThrough } from "node:stream";
 import type { AppLoadContext, EntryContext, HandleErrorFunction } from "@remix-run/node";
 import { createReadableStreamFromReadable } from "@remix-run/node";
-import { RemixServer } from "@remix-run/react";
+import { RemixServer, isRouteErrorResponse } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
 import { NonceContext } from "./lib/nonce";
 
@@ -14,8 +14,9 @@ export const streamTimeout = RENDER_TIMEOUT_MS;
 
 /** Unexpected errors in loaders, actions and rendering: logged once, under a ref. */
 export const handleError: HandleErrorFunction = (error, { request, context }) => {
-  // A visitor who navigated away is not an error.
-  if (!request.signal.aborted) context.reportError(error, `${request.method} ${new URL(request.url).pathname}`);
+  // A visitor who navigated away, or a request refused as it should be (404, 405 …), is no failure of ours.
+  if (request.signal.aborted || (isRouteErrorResponse(error) && error.status < 500)) return;
+  context.reportError(error, `${request.method} ${new URL(request.url).pathname}`);
 };
 
 export default function handleRequest(

@@ -192,6 +192,12 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       serveImage(contextFor(req, res), Number(match[1]), res);
     });
     app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));
+    // Remix's pre-single-fetch data requests (?_data=): our pages never make them, and Remix would
+    // answer 403 while reporting a warning as a server error.
+    app.use((req, res, next) => {
+      if (req.query._data === undefined) return next();
+      res.status(400).type("text/plain").send("?_data requests are not supported.");
+    });
     app.all(
       "*",
       createRequestHandler({

@@ -48,6 +48,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     });
   }
   if (intent === "renew-recovery") return identityAction(async () => (await context.trpc.visitor.renewRecovery(), { kind: "renewed" as const }));
+  if (intent !== "submit") throw new Response(`Unknown action ${intent}.`, { status: 400 });
 
   const values = { prompt: text("prompt"), negativePrompt: text("negativePrompt"), width: text("width"), height: text("height") };
   try {
