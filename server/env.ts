@@ -19,6 +19,7 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   SESSION_SECRET: secret("SESSION_SECRET").optional(),
   FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
   MQTT_TOKEN: secret("MQTT_TOKEN").optional(),
+  RECOVERY_SECRET: secret("RECOVERY_SECRET").optional(),
   LOCAL_GENERATOR: envBoolean.default(true),
   TRUST_PROXY: z
     .string()
@@ -51,6 +52,7 @@ export interface Config {
   sessionSecret?: string;
   fingerprintSecret?: string;
   mqttToken?: string;
+  recoverySecret?: string;
   trustProxy: boolean | number | string;
   /** An admin session ends this long after login… */
   adminSessionMs: number;
@@ -90,6 +92,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     sessionSecret: parsed.SESSION_SECRET,
     fingerprintSecret: parsed.FINGERPRINT_SECRET,
     mqttToken: parsed.MQTT_TOKEN,
+    recoverySecret: parsed.RECOVERY_SECRET,
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
     adminIdleMs: parsed.ADMIN_IDLE_MINUTES * 60_000,

@@ -47,7 +47,8 @@ export function createErrorReporter(log: Logger): ReportError {
     if (known) return known;
     const ref = newErrorRef();
     const message = `Something went wrong (ref ${ref})`;
-    log.error(`error ref ${ref}: ${where}: ${describe(error)}`);
+    // A recovery link's path is a key to an identity: it never reaches the log.
+    log.error(`error ref ${ref}: ${where.replace(/\/recover\/[^/?#\s]+/g, "/recover/…")}: ${describe(error)}`);
     if (key) reported.set(key, message);
     return message;
   };

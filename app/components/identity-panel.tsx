@@ -9,7 +9,7 @@ import { ColourChip } from "./colour-chip";
 type Colour = { name: string; hex: string; text: string };
 
 export interface IdentityPanelProps {
-  me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string } };
+  me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string; qrVersion: string } };
   /** The visitor page's last action result; the panel shows what concerns identity. */
   result?: { kind: string; intent?: string; message?: string; colour?: Colour };
   csrfToken: string;
@@ -76,7 +76,7 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
             {me.recovery.link}
           </a>
         </p>
-        <img src="/me/recovery-qr.svg" alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
+        <img src={`/me/recovery-qr.svg?v=${me.recovery.qrVersion}`} alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
         <Form method="post">
           {csrf}
           <button type="submit" name="intent" value="renew-recovery" className="secondary">
@@ -86,7 +86,7 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
         <FormMessage message={errorFor("renew-recovery")} />
         {result?.kind === "renewed" && (
           <p className="success" role="status">
-            New code and link made; the old ones no longer work.
+            New code and link made; the old ones no longer work, and other browsers using your colour are signed out.
           </p>
         )}
       </details>

@@ -13,8 +13,8 @@ export const meta: MetaFunction = () => [{ title: "Use your colour here · promp
 
 export async function loader({ params, context }: LoaderFunctionArgs) {
   try {
-    const { colour } = await context.trpc.visitor.linkTarget({ secret: params.secret ?? "" });
-    return { colour, csrfToken: context.csrfToken };
+    const { colour, current } = await context.trpc.visitor.linkTarget({ secret: params.secret ?? "" });
+    return { colour, current, csrfToken: context.csrfToken };
   } catch (error) {
     const failure = describeFailure(error);
     throw new Response(failure.status === 400 ? "This is not a recovery link." : failure.message, { status: failure.status === 400 ? 404 : failure.status });
@@ -33,7 +33,7 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
 }
 
 export default function Recover() {
-  const { colour, csrfToken } = useLoaderData<typeof loader>();
+  const { colour, current, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   return (
     <main className="page narrow">
@@ -41,6 +41,12 @@ export default function Recover() {
       <p>
         This link brings back <ColourChip colour={colour} large /> with all of its prompts, in this browser.
       </p>
+      {current && current.name !== colour.name && (
+        <p className="note" role="note">
+          This browser is <ColourChip colour={current} /> now.{" "}
+          {`Its prompts stay with ${current.name}: to come back to it later you will need ${current.name}'s recovery code or link, so note them first if they are yours.`}
+        </p>
+      )}
       <Form method="post">
         <input type="hidden" name="_csrf" value={csrfToken} />
         <button type="submit">Yes, I&apos;m {colour.name}</button>

@@ -128,7 +128,8 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
               width: input.width,
               height: input.height,
               held: author?.muted ?? false,
-              flaggedBy: blocklist.match(`${input.prompt}\n${input.negativePrompt}`),
+              // Each field on its own: a phrase must not be found across the two.
+              flaggedBy: blocklist.match(input.prompt) ?? blocklist.match(input.negativePrompt),
             })
             .returning()
             .get();

@@ -16,6 +16,8 @@ export interface RateLimiter {
   retryAfterMs(key: string): number;
   /** Uses one action of `key`'s allowance if there is one: returns 0, else the wait in ms. */
   take(key: string): number;
+  /** Whether `key` has used any of its allowance lately (its bucket is not full). */
+  hasUsed(key: string): boolean;
 }
 
 interface Bucket {
@@ -37,6 +39,7 @@ export function createRateLimiter({ limit, windowMs }: RateLimit, now: () => num
 
   return {
     retryAfterMs: (key) => (limit === 0 ? 0 : waitFor(current(key))),
+    hasUsed: (key) => limit > 0 && current(key).tokens < limit,
     take(key) {
       if (limit === 0) return 0;
       const bucket = current(key);

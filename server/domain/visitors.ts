@@ -4,7 +4,7 @@
  * party many guests have identical phones on one network, so a fingerprint (./fingerprint.ts)
  * only decides whether to *offer* recovery ("are you Teal?"), never hands over an identity.
  */
-import { and, eq, gt, lt, max } from "drizzle-orm";
+import { and, eq, gt, lt, max, ne } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { fingerprints, sessions, visitors } from "../db/schema";
 import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Colour } from "./colours";
@@ -150,6 +150,23 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     return recoveryKeys.proofFor(visitorId, columns.recoverySalt);
   }
 
+  /**
+   * "Make a new code and link": the old ones stop working, and every other browser that is this
+   * visitor (perhaps through them) is signed out; `keepToken`'s browser stays.
+   */
+  function replaceRecovery(visitorId: number, keepToken: string | undefined): void {
+    db.transaction(
+      (tx) => {
+        renewRecovery(visitorId);
+        const keep = keepToken ? hashSecretToken(keepToken) : "";
+        tx.delete(sessions)
+          .where(and(eq(sessions.visitorId, visitorId), eq(sessions.kind, "visitor"), ne(sessions.tokenHash, keep)))
+          .run();
+      },
+      { behavior: "immediate" },
+    );
+  }
+
   function rateLimited(waitMs: number, what: string): DomainError {
     return new DomainError("RATE_LIMITED", `${what} Try again in ${describeWait(waitMs)}.`, waitMs);
   }
@@ -225,17 +242,22 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     recoverWithCode(token: string | undefined, attempt: { code: string; colourName?: string }, source: Pick<FingerprintSource, "ip">): NewSession {
       const session = findSession(token, "visitor");
       const targetId = attempt.colourName ? visitorIdForColourName(attempt.colourName) : session?.offerVisitorId;
-      const keys = [
-        [wrongRecovery.browser, `fp:${session?.fingerprintHash ?? anonymiseIp(source.ip)}`],
-        [wrongRecovery.network, `net:${anonymiseIp(source.ip)}`],
-        [wrongRecovery.identity, `id:${targetId ?? "none"}`],
-      ] as const;
-      const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.retryAfterMs(key)));
+      const browserKey = `fp:${session?.fingerprintHash ?? anonymiseIp(source.ip)}`;
+      const networkKey = `net:${anonymiseIp(source.ip)}`;
+      const identityKey = `id:${targetId ?? "none"}`;
+      // The network's count stops only browsers that have failed themselves: one guest typing
+      // junk must not lock every other guest on the party Wi-Fi out of their colours. The
+      // colour's own count is what bounds guessing a code from many browsers or networks.
+      const waits = [wrongRecovery.browser.retryAfterMs(browserKey), wrongRecovery.identity.retryAfterMs(identityKey)];
+      if (wrongRecovery.browser.hasUsed(browserKey)) waits.push(wrongRecovery.network.retryAfterMs(networkKey));
+      const waitMs = Math.max(...waits);
       if (waitMs > 0) throw rateLimited(waitMs, "Too many wrong codes.");
 
       const target = visitorRow(db, targetId);
       if (!target || !recoveryKeys.codeMatches(target.id, target.recoveryCodeHash, attempt.code)) {
-        for (const [limiter, key] of keys) limiter.take(key);
+        wrongRecovery.browser.take(browserKey);
+        wrongRecovery.network.take(networkKey);
+        wrongRecovery.identity.take(identityKey);
         throw new DomainError("RECOVERY_FAILED", "That code does not match. It is shown on your colour's page on your other device.");
       }
       return switchSession(session, target.id);
@@ -262,8 +284,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
       return renewRecovery(visitorId);
     },
 
-    /** A new code and link for the visitor; the old ones stop working. */
-    renewRecovery,
+    replaceRecovery,
 
     /** Deletes expired sessions; returns how many. */
     pruneExpiredSessions(): number {

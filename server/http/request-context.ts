@@ -38,6 +38,8 @@ export interface RequestIdentity {
   recoverWithCode(attempt: { code: string; colourName?: string }): Visitor;
   /** Opens a recovery link; this browser becomes its visitor. */
   recoverWithLink(linkSecret: string): Visitor;
+  /** A new recovery code and link for this visitor; every other browser using it is signed out. */
+  replaceRecovery(visitorId: number): void;
   isAdmin(): boolean;
   /** Who is trying the admin password: this browser's device cookie (issued if missing) and address. */
   loginAttempt(): LoginAttempt;
@@ -106,6 +108,7 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     },
     recoverWithCode: (attempt) => adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp })),
     recoverWithLink: (linkSecret) => adopt(services.visitors.recoverWithLink(visitorToken, linkSecret)),
+    replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
     isAdmin: () => services.adminSessions.isLive(adminToken),
     loginAttempt() {
       const { id, trusted } = clientDevice();

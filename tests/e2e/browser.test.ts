@@ -126,11 +126,15 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
   const owner = await visitorPage(userAgent, phone);
   const ownerColour = (await owner.locator(".identity .chip").textContent())!;
   await submit(owner, "the owner's secret castle");
-  const code = (await owner.locator(".recovery-code").textContent())!;
   await owner.getByText("Use my colour on another device").click();
-  const link = (await owner.locator(".recovery-link").getAttribute("href"))!;
-  // The QR code is drawn only once asked for, and is a real image.
+  // The QR code is drawn only once asked for, and is a real image; a new link brings a new one.
   await owner.waitForFunction(() => (document.querySelector("img.recovery-qr") as HTMLImageElement | null)?.naturalWidth! > 0);
+  const firstQr = await owner.locator("img.recovery-qr").getAttribute("src");
+  await owner.getByRole("button", { name: "Make a new code and link" }).click();
+  await owner.getByText("New code and link made", { exact: false }).waitFor();
+  await expect(owner.locator("img.recovery-qr").getAttribute("src")).resolves.not.toBe(firstQr);
+  const code = (await owner.locator(".recovery-code").textContent())!;
+  const link = (await owner.locator(".recovery-link").getAttribute("href"))!;
   await owner.context().close();
   // The owner's browser has been closed for an hour.
   idleEveryone();

@@ -133,6 +133,10 @@ test("prompts matching the blocklist are kept and flagged for the admin with the
   expect((await admin.mutate("admin.approve", { id: flagged.body.result.data.id })).status).toBe(200);
   const clean = await submit(visitor, "redwine's cat");
   expect(clean.status).toBe(200);
+  // A phrase is looked for in each field, never across the two.
+  const across = await (await newVisitor("UA blocklist, second")).mutate("prompt.submit", { prompt: "a glass of red", negativePrompt: "wine stains", width: 512, height: 512 });
+  expect(across.status).toBe(200);
+  expect((await dashboard()).prompts.find((prompt) => prompt.id === across.body.result.data.id)!.flaggedBy).toBeNull();
   expect((await dashboard()).prompts.find((prompt) => prompt.id === clean.body.result.data.id)!.flaggedBy).toBeNull();
 });
 

@@ -177,6 +177,11 @@ test("a recovery link restores the identity in any browser, after a confirmation
   const confirm = await phone.page(link.pathname);
   expect(confirm.status).toBe(200);
   expect(confirm.html).toContain(nameOf(page.html));
+  // A browser that already is someone is told which colour it leaves.
+  const busy = new TestClient(server.url, { forwardedFor: "100.80.1.9", userAgent: "UA busy device" });
+  const busyName = nameOf((await busy.page("/")).html);
+  expect((await busy.page(link.pathname)).html).toContain(`This browser is <span class="chip"`);
+  expect((await busy.page(link.pathname)).html).toContain(`Its prompts stay with ${busyName}`);
   // Looking does not switch: only the confirmation does.
   expect(phone.cookies.get("pg_visitor")).toBeUndefined();
   const used = await phone.postForm(link.pathname, {});
@@ -188,13 +193,19 @@ test("a recovery link restores the identity in any browser, after a confirmation
   expect(await ownPromptIds(owner)).toEqual([promptId]);
 });
 
-test("a new code and link replace the old ones", async () => {
+test("a new code and link replace the old ones and sign out the colour's other browsers", async () => {
   const owner = new TestClient(server.url, { forwardedFor: "198.51.100.61", userAgent: "UA renew" });
   const before = await owner.page("/");
+  // Someone who had the old link is this colour too, until the renewal.
+  const borrower = new TestClient(server.url, { forwardedFor: "100.80.3.3", userAgent: "UA borrower" });
+  expect((await borrower.postForm(new URL(linkOf(before.html)).pathname, {})).status).toBe(302);
+  expect(nameOf((await borrower.page("/")).html)).toBe(nameOf(before.html));
   expect((await owner.postForm("/?index", { intent: "renew-recovery" })).status).toBe(200);
   const after = await owner.page("/");
   expect(codeOf(after.html)).not.toBe(codeOf(before.html));
   expect(linkOf(after.html)).not.toBe(linkOf(before.html));
+  expect(nameOf(after.html)).toBe(nameOf(before.html));
+  expect(nameOf((await borrower.page("/")).html)).not.toBe(nameOf(before.html));
   const stranger = new TestClient(server.url, { forwardedFor: "100.80.2.2", userAgent: "UA renew stranger" });
   expect((await stranger.page(new URL(linkOf(before.html)).pathname)).status).toBe(404);
   expect((await stranger.postForm("/?index", { intent: "recover", colourName: nameOf(after.html), code: codeOf(before.html) })).status).toBe(400);
@@ -228,6 +239,25 @@ test("repeated wrong codes are refused with 429 and Retry-After, revealing nothi
   });
   expect(response.status).toBe(429);
   expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+});
+
+test("one guest typing junk codes does not lock the rest of the network out; browsers that failed themselves wait", async () => {
+  const { page: ownerPage } = await visitorWithPrompt({ forwardedFor: "198.51.100.71", userAgent: "UA party owner" }, "a party owner's wish");
+  // Seven junk-typing browsers on one party network: 35 wrong codes, more than the network's 30 an hour.
+  for (let i = 0; i < 7; i++) {
+    const junk = new TestClient(server.url, { forwardedFor: `100.83.0.${10 + i}`, userAgent: `UA junk ${i}` });
+    await junk.page("/");
+    for (let attempt = 0; attempt < 5; attempt++) await junk.mutate("visitor.recover", { colourName: `Vivid Cobalt ${900 + i * 5 + attempt}`, code: "otter maple 00" });
+  }
+  const oneMistake = new TestClient(server.url, { forwardedFor: "100.83.0.50", userAgent: "UA typo" });
+  await oneMistake.page("/");
+  expect((await oneMistake.mutate("visitor.recover", { colourName: "Vivid Cobalt 999", code: "otter maple 01" })).status).toBe(400);
+  expect((await oneMistake.mutate("visitor.recover", { colourName: "Vivid Cobalt 999", code: "otter maple 02" })).status).toBe(429);
+  // A guest on the same network who has not failed gets their colour back at once.
+  const owner = new TestClient(server.url, { forwardedFor: "100.83.0.60", userAgent: "UA party owner's other phone" });
+  await owner.page("/");
+  expect((await owner.mutate("visitor.recover", { colourName: nameOf(ownerPage.html), code: codeOf(ownerPage.html) })).status).toBe(200);
+  expect((await owner.page("/")).html).toContain("a party owner&#x27;s wish");
 });
 
 test("a wrong code for a colour that does not exist looks the same as for one that does", async () => {

@@ -26,3 +26,11 @@ test("an error nobody reported shows only the generic message", () => {
   expect(messageForUnexpected(new Error("SQLITE_CORRUPT at /data/promptgate.db"))).toBe(GENERIC_ERROR_MESSAGE);
   expect(messageForUnexpected(undefined)).toBe(GENERIC_ERROR_MESSAGE);
 });
+
+test("a recovery link in the place of an error never reaches the log", () => {
+  const log = collectingLogger();
+  const secret = "Zx9_abcdefghijklmnopqrstuvwxyz0123456789ABC";
+  createErrorReporter(log)(new Error("boom"), `POST /recover/${secret}`);
+  expect(log.lines[0]).toContain("POST /recover/…: Error: boom");
+  expect(log.lines[0]).not.toContain(secret);
+});

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { recoveryLinkPath } from "../../domain/recovery";
+import { recoveryLinkHash, recoveryLinkPath } from "../../domain/recovery";
 import { publicProcedure, router, visitorProcedure } from "../init";
 
 /** A recovery link's secret: 32 bytes in base64url. */
@@ -15,7 +15,12 @@ export const visitorRouter = router({
     return {
       colour: ctx.visitor.colour,
       offer: ctx.offer?.colour ?? null,
-      recovery: { code: proof.code, link: `${ctx.publicOrigin}${recoveryLinkPath(proof.linkSecret)}` },
+      recovery: {
+        code: proof.code,
+        link: `${ctx.publicOrigin}${recoveryLinkPath(proof.linkSecret)}`,
+        // Changes with the link, so the page asks for the new QR code after a renewal or recovery.
+        qrVersion: recoveryLinkHash(proof.linkSecret).slice(0, 8),
+      },
     };
   }),
 
@@ -35,15 +40,21 @@ export const visitorRouter = router({
     )
     .mutation(({ ctx, input }) => ({ colour: ctx.identity.recoverWithCode({ code: input.code, colourName: input.colourName || undefined }).colour })),
 
-  /** The colour a recovery link restores, to confirm before using it. */
-  linkTarget: publicProcedure.input(LinkSecretSchema).query(({ ctx, input }) => ({ colour: ctx.services.visitors.linkTarget(input.secret).colour })),
+  /**
+   * The colour a recovery link restores, and the one this browser has now (if any), so the
+   * confirmation says what is being left behind.
+   */
+  linkTarget: publicProcedure.input(LinkSecretSchema).query(({ ctx, input }) => ({
+    colour: ctx.services.visitors.linkTarget(input.secret).colour,
+    current: ctx.identity.cookieVisitor()?.colour ?? null,
+  })),
 
   /** Uses a recovery link: this browser becomes its visitor. */
   useLink: publicProcedure.input(LinkSecretSchema).mutation(({ ctx, input }) => ({ colour: ctx.identity.recoverWithLink(input.secret).colour })),
 
-  /** A new code and link; the old ones stop working. */
+  /** A new code and link; the old ones stop working and every other browser using this colour is signed out. */
   renewRecovery: visitorProcedure.mutation(({ ctx }) => {
-    ctx.services.visitors.renewRecovery(ctx.visitor.id);
+    ctx.identity.replaceRecovery(ctx.visitor.id);
     return { ok: true as const };
   }),
 });
