@@ -10,10 +10,10 @@
  */
 import { z } from "zod";
 
-export const SCHEMA_VERSION = 1 as const;
+export const SCHEMA_VERSION = 2 as const;
 
 /** Every topic of the contract lives under this prefix. */
-export const TOPIC_ROOT = "promptgate/v1";
+export const TOPIC_ROOT = "promptgate/v2";
 
 /**
  * QoS 1 (at least once) for every message: receivers de-duplicate by `jobId`,
@@ -21,23 +21,46 @@ export const TOPIC_ROOT = "promptgate/v1";
  */
 export const CONTRACT_QOS = 1 as const;
 
+/**
+ * Everything about one generator lives under `promptgate/v2/generators/<id>/` (ADR 008): the
+ * server writes `jobs` and `control`, the generator writes the rest. One subtree per generator
+ * is what per-generator credentials and topic rights need.
+ */
+const generatorRoot = (generatorId: string) => `${TOPIC_ROOT}/generators/${generatorId}`;
+
 export const topics = {
-  /** server → generators: one approved job per message. */
-  jobs: `${TOPIC_ROOT}/jobs`,
-  /** generator → server: lifecycle of one job (accepted, started, failed). */
-  status: (jobId: string) => `${TOPIC_ROOT}/status/${jobId}`,
-  statusWildcard: `${TOPIC_ROOT}/status/+`,
+  /** server → one generator: a job leased to it. */
+  jobs: (generatorId: string) => `${generatorRoot(generatorId)}/jobs`,
+  /** server → one generator: instructions about jobs it holds (cancel). */
+  control: (generatorId: string) => `${generatorRoot(generatorId)}/control`,
+  /** generator → server: "online" with capabilities after subscribing; "offline" as the MQTT will. */
+  presence: (generatorId: string) => `${generatorRoot(generatorId)}/presence`,
+  /** generator → server: the jobs it holds, every third of the lease; keeps their leases. */
+  heartbeat: (generatorId: string) => `${generatorRoot(generatorId)}/heartbeat`,
+  /** generator → server: lifecycle of one job (accepted, started, released, failed). */
+  status: (generatorId: string, jobId: string) => `${generatorRoot(generatorId)}/status/${jobId}`,
   /** generator → server: the finished image of one job. */
-  result: (jobId: string) => `${TOPIC_ROOT}/results/${jobId}`,
-  resultWildcard: `${TOPIC_ROOT}/results/+`,
-  /** generator → server: presence ("online" after subscribing, "offline" as the MQTT will). */
-  presence: (generatorId: string) => `${TOPIC_ROOT}/generators/${generatorId}`,
-  presenceWildcard: `${TOPIC_ROOT}/generators/+`,
+  result: (generatorId: string, jobId: string) => `${generatorRoot(generatorId)}/results/${jobId}`,
+  /** What the server subscribes to. */
+  presenceWildcard: `${TOPIC_ROOT}/generators/+/presence`,
+  heartbeatWildcard: `${TOPIC_ROOT}/generators/+/heartbeat`,
+  statusWildcard: `${TOPIC_ROOT}/generators/+/status/+`,
+  resultWildcard: `${TOPIC_ROOT}/generators/+/results/+`,
 } as const;
 
-/** Returns the last level of a topic built by `topics.status` / `topics.result` / `topics.presence`. */
-export function topicTail(topic: string): string {
-  return topic.slice(topic.lastIndexOf("/") + 1);
+export type GeneratorTopicKind = "presence" | "heartbeat" | "status" | "results" | "jobs" | "control";
+
+const GENERATOR_TOPIC = /^promptgate\/v2\/generators\/([^/]+)\/(presence|heartbeat|jobs|control|status|results)(?:\/([^/]+))?$/;
+
+/** What a generator topic names (its generator, kind and, for status and results, job), or null for any other topic. */
+export function parseGeneratorTopic(topic: string): { generatorId: string; kind: GeneratorTopicKind; jobId: string | null } | null {
+  const match = GENERATOR_TOPIC.exec(topic);
+  if (!match) return null;
+  const kind = match[2] as GeneratorTopicKind;
+  const jobId = match[3] ?? null;
+  // status and results are per job; the others never are.
+  if ((kind === "status" || kind === "results") !== (jobId !== null)) return null;
+  return { generatorId: match[1]!, kind, jobId };
 }
 
 const jobId = z.string().uuid();
@@ -74,6 +97,11 @@ export const JobMessageSchema = z.object({
   /** Overrides of the generator's own sampling defaults; absent fields use the generator's. */
   parameters: SamplingParametersSchema.partial().optional(),
   approvedAt: z.string().datetime(),
+  /**
+   * The lease: the job is this generator's while it sends a heartbeat (or a status) for it at
+   * least every `leaseMs`; send one every third of it. Silence past it gives the job to another.
+   */
+  leaseMs: z.number().int().min(1000),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
@@ -92,6 +120,15 @@ export const StatusMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     /** The SD backend is generating the image. */
     state: z.literal("started"),
+    at: z.string().datetime(),
+  }),
+  z.object({
+    schemaVersion: z.literal(SCHEMA_VERSION),
+    jobId,
+    generatorId,
+    /** Handed back unfinished (draining, backend unreachable): the server gives it to another. */
+    state: z.literal("released"),
+    reason: z.string().min(1).max(2000),
     at: z.string().datetime(),
   }),
   z.object({
@@ -134,10 +171,17 @@ export const PresenceMessageSchema = z.discriminatedUnion("state", [
     schemaVersion: z.literal(SCHEMA_VERSION),
     generatorId,
     state: z.literal("online"),
-    /** Jobs this generator already holds (queued or running): the server does not resend them. */
-    inFlight: z.array(jobId),
-    concurrency: z.number().int().min(1),
+    /** Jobs this generator holds (queued or running, or their result not yet acknowledged). */
+    inFlight: z.array(jobId).max(1000),
+    /** Jobs it may hold at once (running and waiting); 0 while draining. */
+    concurrency: z.number().int().min(0).max(64),
     backend: z.string().min(1).max(64),
+    /** The largest image it makes, in pixels (width × height). */
+    maxPixels: z.number().int().min(IMAGE_DIMENSION.min ** 2),
+    /** False while its SD backend is unreachable: it gets no jobs until it says true again. */
+    healthy: z.boolean(),
+    /** The backend's reason when not healthy, for the admin. */
+    reason: z.string().max(500).optional(),
   }),
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
@@ -147,8 +191,26 @@ export const PresenceMessageSchema = z.discriminatedUnion("state", [
 ]);
 export type PresenceMessage = z.infer<typeof PresenceMessageSchema>;
 
+export const HeartbeatMessageSchema = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  generatorId,
+  /** Every job the generator holds: their leases are extended. */
+  jobIds: z.array(jobId).max(1000),
+  at: z.string().datetime(),
+});
+export type HeartbeatMessage = z.infer<typeof HeartbeatMessageSchema>;
+
+export const ControlMessageSchema = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  /** Stop working on the job and forget it: its lease ended (it went elsewhere, or is gone). */
+  command: z.literal("cancel"),
+  jobId,
+  reason: z.string().min(1).max(500),
+});
+export type ControlMessage = z.infer<typeof ControlMessageSchema>;
+
 /** Serialises a payload for the wire. */
-export function encode(message: JobMessage | StatusMessage | ResultMessage | PresenceMessage): Buffer {
+export function encode(message: JobMessage | StatusMessage | ResultMessage | PresenceMessage | HeartbeatMessage | ControlMessage): Buffer {
   return Buffer.from(JSON.stringify(message));
 }
 

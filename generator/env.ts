@@ -70,6 +70,8 @@ export const GeneratorEnvSchema = z.object({
     .regex(/^[^:]+:.*$/, { message: "expected user:password (A1111's --api-auth)" })
     .optional(),
   GENERATOR_CONCURRENCY: envInteger(1, 64).default(1),
+  /** The largest image this generator takes (width × height); larger jobs go to others. */
+  GENERATOR_MAX_PIXELS: envInteger(64 * 64, 2048 * 2048).default(2048 * 2048),
   SD_STEPS: envInteger(1, 150).default(30),
   SD_CFG_SCALE: z.coerce.number({ message: "expected a number" }).min(1).max(30).default(5),
   SD_SAMPLER: z.string().min(1).default("DPM++ SDE Karras"),
@@ -86,6 +88,8 @@ export interface GeneratorConfig {
   mqttPassword?: string;
   generatorId: string;
   concurrency: number;
+  /** The largest image it takes, in pixels. */
+  maxPixels: number;
   /** Unset: the built-in placeholder renderer. */
   sdApiUrl?: string;
   sdApiAuth?: string;
@@ -104,6 +108,7 @@ export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
     mqttPassword: env.MQTT_PASSWORD,
     generatorId: env.GENERATOR_ID,
     concurrency: env.GENERATOR_CONCURRENCY,
+    maxPixels: env.GENERATOR_MAX_PIXELS,
     sdApiUrl: env.SD_API_URL,
     sdApiAuth: env.SD_API_AUTH,
     sdTimeoutMs: env.SD_TIMEOUT_SECONDS * 1000,

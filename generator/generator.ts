@@ -1,20 +1,23 @@
 /**
- * A generator: subscribes to approved jobs over MQTT, feeds them through p-queue into
- * an image backend, and publishes status and results back (see broker/contract.ts).
+ * A generator: takes the jobs the server leases to it over MQTT (ADR 008), feeds them through
+ * p-queue into an image backend, and publishes status, heartbeats and results back (see
+ * broker/contract.ts).
  *
- * Delivery rules (README "MQTT contract"):
- * - fixed client id + persistent session (clean: false) + QoS 1, so jobs published
- *   while this generator is briefly offline are delivered when it reconnects;
- * - a job id already held (queued, running, or its result not yet acknowledged) is
- *   ignored: Aedes redelivers without the DUP flag, and the server re-sends unfinished
- *   jobs whenever a generator announces itself;
- * - a job is held until the broker has acknowledged its result, so a result that is
- *   still in mqtt.js's outgoing store when the server restarts is never regenerated.
+ * Rules (README "MQTT contract", docs/decisions/008-leased-dispatch.md):
+ * - it subscribes to its own `jobs` and `control` topics, then announces itself `online` with
+ *   its capabilities and the jobs it holds; `offline` is its will. `clean: true`: the server's
+ *   database, not the broker's session, knows which jobs are whose;
+ * - a job id already held is ignored (QoS 1 may deliver twice);
+ * - while it holds jobs it sends a heartbeat every third of their lease, listing them;
+ * - `cancel` on its control topic makes it drop the job (aborting the backend call);
+ * - it holds a job until the broker has acknowledged its result;
+ * - closing (SIGTERM) drains it: no new jobs, queued ones handed back, the running ones finished.
  */
 import mqtt from "mqtt";
 import PQueue from "p-queue";
 import {
   CONTRACT_QOS,
+  ControlMessageSchema,
   JobMessageSchema,
   SCHEMA_VERSION,
   decode,
@@ -47,44 +50,86 @@ export function createBackend(config: GeneratorConfig): Backend {
     : createPlaceholderBackend();
 }
 
+interface HeldJob {
+  job: JobMessage;
+  /** Aborts this job's backend call: a cancel from the server, or shutdown. */
+  abort: AbortController;
+  /** Sent to the backend: then draining lets it finish instead of handing it back. */
+  started: boolean;
+}
+
 export async function startGenerator(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
   const backend = createBackend(config);
   const queue = new PQueue({ concurrency: config.concurrency });
-  const held = new Set<string>();
-  const shutdown = new AbortController();
+  const held = new Map<string, HeldJob>();
+  /** Every job's run, from receipt until its result is acknowledged (or it failed or was cancelled). */
+  const runs = new Set<Promise<void>>();
+  let draining = false;
   const now = () => new Date().toISOString();
+  const own = config.generatorId;
 
-  const offline: PresenceMessage = { schemaVersion: SCHEMA_VERSION, generatorId: config.generatorId, state: "offline" };
+  const offline: PresenceMessage = { schemaVersion: SCHEMA_VERSION, generatorId: own, state: "offline" };
   const client = mqtt.connect(config.mqttUrl, {
-    clientId: config.generatorId,
-    username: config.mqttUsername ?? config.generatorId,
+    clientId: own,
+    username: config.mqttUsername ?? own,
     password: config.mqttPassword,
-    clean: false,
+    clean: true,
     reconnectPeriod: config.reconnectMs,
     connectTimeout: 10_000,
     // The broker publishes this if the connection drops without a DISCONNECT (crash, network loss).
-    will: { topic: topics.presence(config.generatorId), payload: encode(offline), qos: CONTRACT_QOS, retain: false },
+    will: { topic: topics.presence(own), payload: encode(offline), qos: CONTRACT_QOS, retain: false },
   });
 
-  const publish = (topic: string, message: Parameters<typeof encode>[0]) =>
-    client.publishAsync(topic, encode(message), { qos: CONTRACT_QOS });
+  const publish = (topic: string, message: Parameters<typeof encode>[0]) => client.publishAsync(topic, encode(message), { qos: CONTRACT_QOS });
 
-  const sendStatus = (job: JobMessage, status: { state: "accepted" | "started" } | { state: "failed"; reason: string }) =>
-    publish(topics.status(job.jobId), {
+  const sendStatus = (jobId: string, status: { state: "accepted" | "started" } | { state: "failed" | "released"; reason: string }) =>
+    publish(topics.status(own, jobId), { schemaVersion: SCHEMA_VERSION, jobId, generatorId: own, at: now(), ...status } as StatusMessage).catch((error) =>
+      log.warn(`status ${status.state} for job ${jobId} not sent: ${error}`),
+    );
+
+  const announce = () =>
+    publish(topics.presence(own), {
       schemaVersion: SCHEMA_VERSION,
-      jobId: job.jobId,
-      generatorId: config.generatorId,
-      at: now(),
-      ...status,
-    } as StatusMessage).catch((error) => log.warn(`status ${status.state} for job ${job.jobId} not sent: ${error}`));
+      generatorId: own,
+      state: "online",
+      inFlight: [...held.keys()],
+      // One more than the backend runs at once: the next job waits here, so the GPU never idles
+      // for a round trip to the server. Draining: nothing new.
+      concurrency: draining ? 0 : config.concurrency + 1,
+      backend: backend.name,
+      maxPixels: config.maxPixels,
+      healthy: true,
+    });
 
-  async function renderWithRetries(job: JobMessage, parameters: SamplingParameters) {
+  /** Heartbeats every third of the shortest lease held, while anything is held. */
+  let heartbeat: NodeJS.Timeout | undefined;
+  let heartbeatMs = 0;
+  function scheduleHeartbeat() {
+    const wanted = held.size ? Math.max(250, Math.floor(Math.min(...[...held.values()].map(({ job }) => job.leaseMs)) / 3)) : 0;
+    if (wanted === heartbeatMs) return;
+    clearInterval(heartbeat);
+    heartbeatMs = wanted;
+    if (!wanted) return;
+    heartbeat = setInterval(() => {
+      if (!client.connected || !held.size) return;
+      void publish(topics.heartbeat(own), { schemaVersion: SCHEMA_VERSION, generatorId: own, jobIds: [...held.keys()], at: now() }).catch((error) =>
+        log.warn(`heartbeat not sent: ${error}`),
+      );
+    }, wanted);
+  }
+
+  function forget(jobId: string) {
+    held.delete(jobId);
+    scheduleHeartbeat();
+  }
+
+  async function renderWithRetries(job: JobMessage, parameters: SamplingParameters, signal: AbortSignal) {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await backend.render(job, parameters, shutdown.signal);
+        return await backend.render(job, parameters, signal);
       } catch (error) {
         const delay = config.retryDelaysMs[attempt];
-        if (!(error instanceof TransientBackendError) || delay === undefined || shutdown.signal.aborted) throw error;
+        if (!(error instanceof TransientBackendError) || delay === undefined || signal.aborted) throw error;
         log.warn(`job ${job.jobId}: ${error.message}; retrying in ${delay / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -92,71 +137,82 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   }
 
   /** Only the backend call takes a p-queue slot: sending a result must not keep the GPU idle. */
-  async function run(job: JobMessage, receivedAt: number) {
+  async function run(entry: HeldJob, receivedAt: number) {
+    const { job, abort } = entry;
     const parameters: SamplingParameters = { ...config.defaults, seed: -1, ...job.parameters };
     try {
-      const { image, startedAt, finishedAt } = await queue.add(async () => {
-        const startedAt = Date.now();
-        void sendStatus(job, { state: "started" });
-        const image = await renderWithRetries(job, parameters);
-        return { image, startedAt, finishedAt: Date.now() };
+      const rendered = await queue.add(async () => {
+        // Cancelled or handed back while it waited.
+        if (abort.signal.aborted) return null;
+        entry.started = true;
+        const startedAt = performance.now();
+        void sendStatus(job.jobId, { state: "started" });
+        const image = await renderWithRetries(job, parameters, abort.signal);
+        return { image, queuedMs: startedAt - receivedAt, generationMs: performance.now() - startedAt };
       });
-      await publish(topics.result(job.jobId), {
+      if (!rendered || abort.signal.aborted) return;
+      const { image, queuedMs, generationMs } = rendered;
+      await publish(topics.result(own, job.jobId), {
         schemaVersion: SCHEMA_VERSION,
         jobId: job.jobId,
-        generatorId: config.generatorId,
+        generatorId: own,
         imagePng: image.png.toString("base64"),
         seed: image.seed,
         width: job.width,
         height: job.height,
         parameters: { ...parameters, seed: image.seed },
         backend: backend.name,
-        timing: { queuedMs: startedAt - receivedAt, generationMs: finishedAt - startedAt },
-        finishedAt: new Date(finishedAt).toISOString(),
+        timing: { queuedMs, generationMs },
+        finishedAt: now(),
       });
-      log.info(`job ${job.jobId} done in ${finishedAt - startedAt} ms (${job.width}×${job.height}, seed ${image.seed})`);
+      log.info(`job ${job.jobId} done in ${Math.round(generationMs)} ms (${job.width}×${job.height}, seed ${image.seed})`);
     } catch (error) {
-      if (shutdown.signal.aborted) return; // not a job failure: the server re-sends it to the next generator
+      if (abort.signal.aborted) return; // cancelled by the server: the job is someone else's now
       const reason = error instanceof Error ? error.message : String(error);
       log.error(`job ${job.jobId} failed: ${reason}`);
-      await sendStatus(job, { state: "failed", reason });
+      await sendStatus(job.jobId, { state: "failed", reason });
     } finally {
-      held.delete(job.jobId);
+      forget(job.jobId);
     }
   }
 
-  client.on("message", (topic, payload) => {
-    if (topic !== topics.jobs) return;
+  function onJob(payload: Buffer) {
     const decoded = decode(JobMessageSchema, payload);
-    if (!decoded.ok) {
-      log.warn(`dropped a malformed job on ${topic}: ${decoded.error}`);
-      return;
-    }
+    if (!decoded.ok) return void log.warn(`dropped a malformed job: ${decoded.error}`);
     const job = decoded.value;
-    if (held.has(job.jobId) || shutdown.signal.aborted) return;
-    held.add(job.jobId);
-    void sendStatus(job, { state: "accepted" });
-    const receivedAt = Date.now();
-    void run(job, receivedAt);
+    if (held.has(job.jobId)) return;
+    if (draining) return void sendStatus(job.jobId, { state: "released", reason: "the generator is shutting down" });
+    const entry: HeldJob = { job, abort: new AbortController(), started: false };
+    held.set(job.jobId, entry);
+    scheduleHeartbeat();
+    void sendStatus(job.jobId, { state: "accepted" });
+    const running = run(entry, performance.now()).finally(() => runs.delete(running));
+    runs.add(running);
+  }
+
+  function onControl(payload: Buffer) {
+    const decoded = decode(ControlMessageSchema, payload);
+    if (!decoded.ok) return void log.warn(`dropped a malformed control message: ${decoded.error}`);
+    const entry = held.get(decoded.value.jobId);
+    if (!entry) return;
+    log.info(`job ${decoded.value.jobId} cancelled by the server: ${decoded.value.reason}`);
+    entry.abort.abort();
+    forget(decoded.value.jobId);
+  }
+
+  client.on("message", (topic, payload) => {
+    if (topic === topics.jobs(own)) onJob(payload);
+    else if (topic === topics.control(own)) onControl(payload);
   });
 
   client.on("connect", () => {
     // Small, latency-bound packets: without this, Nagle + delayed ACKs add ~40 ms per result.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
-    // Subscribe on every connect: after a broker restart the session is gone (sessionPresent false).
+    // Subscribe on every connect (clean sessions), then say what is held.
     client
-      .subscribeAsync(topics.jobs, { qos: CONTRACT_QOS })
-      .then(() =>
-        publish(topics.presence(config.generatorId), {
-          schemaVersion: SCHEMA_VERSION,
-          generatorId: config.generatorId,
-          state: "online",
-          inFlight: [...held],
-          concurrency: config.concurrency,
-          backend: backend.name,
-        }),
-      )
-      .then(() => log.info(`generator ${config.generatorId} online at ${redact(config.mqttUrl)} (backend: ${backend.name}, concurrency ${config.concurrency})`))
+      .subscribeAsync([topics.jobs(own), topics.control(own)], { qos: CONTRACT_QOS })
+      .then(announce)
+      .then(() => log.info(`generator ${own} online at ${redact(config.mqttUrl)} (backend: ${backend.name}, concurrency ${config.concurrency})`))
       .catch((error) => log.warn(`subscription failed, will retry on reconnect: ${error}`));
   });
   client.on("error", (error) => log.warn(`MQTT: ${error.message}`));
@@ -173,13 +229,22 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   });
 
   return {
-    generatorId: config.generatorId,
+    generatorId: own,
     backend: backend.name,
     async close() {
-      queue.clear();
-      shutdown.abort();
-      await queue.onIdle();
-      if (client.connected) await publish(topics.presence(config.generatorId), offline).catch(() => undefined);
+      draining = true;
+      if (client.connected) await announce().catch(() => undefined);
+      // Jobs still waiting go back to the server now; the running ones are finished.
+      const waiting = [...held.values()].filter((entry) => !entry.started);
+      for (const entry of waiting) {
+        entry.abort.abort();
+        forget(entry.job.jobId);
+        await sendStatus(entry.job.jobId, { state: "released", reason: "the generator is shutting down" });
+      }
+      // Running jobs finish, and their results are acknowledged, before "offline".
+      await Promise.all(runs);
+      clearInterval(heartbeat);
+      if (client.connected) await publish(topics.presence(own), offline).catch(() => undefined);
       await client.endAsync();
     },
   };

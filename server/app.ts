@@ -123,7 +123,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const brokerAccess = { token: secrets.mqttToken, port: 0 };
     cleanups.push(() => broker.close());
     const imageDir = path.join(config.dataDir, "images");
-    const jobs = createJobService(db, imageDir);
+    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs });
+    // Every lease held before this start gets one period for its generator to come back and say so.
+    jobs.renewAllLeases();
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
@@ -136,8 +138,12 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }),
       prompts: createPromptService(db, { limits: config.limits, blocklist }),
       jobs,
-      link: await connectLink(broker.aedes, jobs, log),
+      link: await connectLink(broker.aedes, jobs, log, {
+        localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
+        sweepMs: Math.min(1000, config.leaseMs / 4),
+      }),
     };
+    cleanups.push(() => services.link.close());
     const csrf = createCsrf(secrets.sessionSecret);
     const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
@@ -238,9 +244,6 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     });
 
     brokerAccess.port = mqttPort;
-    const resent = await services.link.republishUnfinished();
-    if (resent) log.info(`re-published ${resent} approved job(s) that have no result yet`);
-
     if (config.localGenerator) {
       const mqttUrl = `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}`;
       const generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttPassword: secrets.mqttToken }, log).catch(

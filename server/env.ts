@@ -20,7 +20,14 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
   MQTT_TOKEN: secret("MQTT_TOKEN").optional(),
   RECOVERY_SECRET: secret("RECOVERY_SECRET").optional(),
-  LOCAL_GENERATOR: envBoolean.default(true),
+  LOCAL_GENERATOR: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((value) => ["auto", "true", "false", "1", "0", "yes", "no", "on", "off"].includes(value), { message: "expected auto, true or false" })
+    .transform((value): "auto" | "always" | "off" => (value === "auto" ? "auto" : ["true", "1", "yes", "on"].includes(value) ? "always" : "off"))
+    .default("auto"),
+  JOB_LEASE_SECONDS: envInteger(2, 3600).default(30),
   TRUST_PROXY: z
     .string()
     .default("false")
@@ -76,7 +83,14 @@ export interface Config {
   blocklistFile: string | null;
   /** The local generator's settings (its MQTT_URL is filled in once the broker listens), or null. */
   localGenerator: Omit<GeneratorConfig, "mqttUrl" | "mqttUsername" | "mqttPassword"> | null;
+  /** "auto": the local generator serves only while no other generator is online; "always": alongside them. */
+  localGeneratorMode: "auto" | "always";
+  /** How long a job's lease lasts without a heartbeat from its generator. */
+  leaseMs: number;
 }
+
+/** The built-in generator's MQTT client id. */
+export const LOCAL_GENERATOR_ID = "promptgate-local";
 
 /** Throws an EnvError naming each bad variable. */
 export function parseEnv(env: Record<string, string | undefined>): Config {
@@ -106,6 +120,9 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
       pendingPrompts: parsed.LIMIT_PENDING_PROMPTS,
     },
     blocklistFile: parsed.BLOCKLIST_FILE ? path.resolve(parsed.BLOCKLIST_FILE) : null,
-    localGenerator: parsed.LOCAL_GENERATOR ? generator : null,
+    // Its own id: a GPU box on the same host keeps the default one.
+    localGenerator: parsed.LOCAL_GENERATOR === "off" ? null : { ...generator, generatorId: LOCAL_GENERATOR_ID },
+    localGeneratorMode: parsed.LOCAL_GENERATOR === "always" ? "always" : "auto",
+    leaseMs: parsed.JOB_LEASE_SECONDS * 1000,
   });
 }

@@ -1,77 +1,187 @@
 /**
- * The server's end of the MQTT link, on the embedded broker's own API: it publishes jobs
- * (QoS 1) and consumes status, results and presence. Using the broker's API, not a network
- * client, means the server's subscriptions exist before the broker accepts any connection,
- * so a result that a generator re-sends right after a restart always has a receiver.
- *
- * Aedes 1.2 PUBACKs a QoS 1 publish before delivering it, so a crash in that instant can
- * lose a result the generator believes delivered. The job is then still unfinished in the
- * database and is re-sent when the generator announces itself again: generated twice, never
- * lost. (Exactly-once delivery with leases is a roadmap item.)
+ * The server's end of the MQTT link (ADR 008), on the embedded broker's own API: it leases each
+ * job to one generator and publishes it on that generator's topic, keeps leases alive with the
+ * holder's heartbeats and statuses, takes results only from the holder, and puts a job back in
+ * line when its lease ends (expiry, release, the holder going offline). Using the broker's API,
+ * not a network client, means the server's subscriptions exist before the broker accepts any
+ * connection, so nothing a generator sends right after a restart goes unheard.
  */
 import type { Aedes, AedesPublishPacket } from "aedes";
 import {
   CONTRACT_QOS,
+  HeartbeatMessageSchema,
   PresenceMessageSchema,
   ResultMessageSchema,
+  SCHEMA_VERSION,
   StatusMessageSchema,
   decode,
   encode,
-  topicTail,
+  parseGeneratorTopic,
   topics,
+  type ControlMessage,
   type JobMessage,
 } from "../broker/contract";
+import { chooseGenerator, type DispatchCandidate } from "./domain/dispatch";
 import type { JobService } from "./domain/jobs";
 import type { Logger } from "./logger";
 
+/** What the admin sees of a generator. */
 export interface GeneratorPresence {
   generatorId: string;
   state: "online" | "offline";
+  /** The server's built-in generator. */
+  local: boolean;
   backend: string | null;
   concurrency: number | null;
+  maxPixels: number | null;
+  healthy: boolean;
+  /** Why it is unhealthy, as it says. */
+  reason: string | null;
   since: string;
+  jobsDone: number;
+  /** Measured seconds per megapixel (moving average), null before its first result. */
+  secondsPerMegapixel: number | null;
+  lastError: string | null;
 }
 
 export interface Link {
-  /** Publishes the given jobs (after their transaction committed). */
-  publish(jobIds: string[]): Promise<void>;
-  /** Publishes every job without a result, except those listed. */
-  republishUnfinished(except?: string[]): Promise<number>;
+  /** Leases jobs in line to generators with free slots; call after new jobs are approved. Coalesces calls. */
+  dispatch(): Promise<void>;
   generators(): GeneratorPresence[];
+  /** Stops the lease timer. */
+  close(): void;
 }
 
-export async function connectLink(aedes: Aedes, jobService: JobService, log: Logger): Promise<Link> {
-  const presence = new Map<string, GeneratorPresence>();
+export interface LinkOptions {
+  /** The built-in generator's id, if there is one: it serves only while no other generator is online. */
+  localGeneratorId: string | null;
+  /** How often expired leases are looked for. */
+  sweepMs: number;
+}
 
-  const publishMessages = async (messages: JobMessage[]) => {
-    for (const message of messages) {
-      await new Promise<void>((resolve, reject) =>
-        aedes.publish(
-          { cmd: "publish", topic: topics.jobs, payload: encode(message), qos: CONTRACT_QOS, retain: false, dup: false },
-          (error) => (error ? reject(error) : resolve()),
-        ),
-      );
+/** Why a generator that missed its heartbeats gets no jobs. */
+const SILENT = "stopped sending heartbeats";
+
+/** Weight of the newest measurement in a generator's moving average of seconds per megapixel. */
+const SPEED_SMOOTHING = 0.3;
+
+export async function connectLink(aedes: Aedes, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
+  const registry = new Map<string, GeneratorPresence>();
+
+  const publish = (topic: string, message: JobMessage | ControlMessage) =>
+    new Promise<void>((resolve, reject) =>
+      aedes.publish({ cmd: "publish", topic, payload: encode(message), qos: CONTRACT_QOS, retain: false, dup: false }, (error) =>
+        error ? reject(error) : resolve(),
+      ),
+    );
+
+  /** Tells a generator to stop working on a job that is no longer its own. */
+  const cancel = (generatorId: string, jobId: string, reason: string) =>
+    publish(topics.control(generatorId), { schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason }).catch((error) =>
+      log.warn(`cancel of job ${jobId} for ${generatorId} not sent: ${error}`),
+    );
+
+  const candidates = (): DispatchCandidate[] =>
+    [...registry.values()]
+      .filter((generator) => generator.state === "online" && generator.healthy && (generator.concurrency ?? 0) > 0)
+      .map((generator) => ({
+        generatorId: generator.generatorId,
+        local: generator.local,
+        freeSlots: generator.concurrency! - jobService.leasesOf(generator.generatorId).length,
+        maxPixels: generator.maxPixels!,
+        secondsPerMegapixel: generator.secondsPerMegapixel,
+      }));
+
+  /** Blocked reasons already written, so a pass rewrites only what changed. */
+  const blocked = new Map<string, string>();
+
+  async function dispatchOnce() {
+    const online = candidates();
+    if (!online.length) return;
+    const granted: Array<{ generatorId: string; jobId: string }> = [];
+    // Enough of the line to fill every free slot even past jobs nobody can make.
+    const line = jobService.queued(Math.max(100, online.reduce((sum, generator) => sum + Math.max(0, generator.freeSlots), 0) * 4));
+    for (const job of line) {
+      const choice = chooseGenerator(job, online);
+      if (choice.kind === "blocked") {
+        if (blocked.get(job.jobId) !== choice.reason) {
+          jobService.markBlocked(job.jobId, choice.reason);
+          blocked.set(job.jobId, choice.reason);
+        }
+        continue;
+      }
+      if (blocked.delete(job.jobId)) jobService.markBlocked(job.jobId, null);
+      if (choice.kind === "wait") {
+        if (online.every((generator) => generator.freeSlots <= 0)) break;
+        continue;
+      }
+      if (!jobService.grantLease(job.jobId, choice.generatorId)) continue;
+      online.find((generator) => generator.generatorId === choice.generatorId)!.freeSlots--;
+      granted.push({ generatorId: choice.generatorId, jobId: job.jobId });
     }
-    jobService.markPublished(messages.map((message) => message.jobId));
-    return messages.length;
-  };
+    const messages = new Map(jobService.messagesFor(granted.map((grant) => grant.jobId)).map((message) => [message.jobId, message]));
+    for (const { generatorId, jobId } of granted) {
+      // A lost publish (the generator just dropped) is recovered by the lease: it expires, or the
+      // generator does not list the job when it comes back.
+      await publish(topics.jobs(generatorId), messages.get(jobId)!).catch((error) => log.warn(`job ${jobId} for ${generatorId} not sent: ${error}`));
+    }
+    if (granted.length) log.debug(`leased ${granted.length} job(s): ${granted.map((grant) => `${grant.jobId}→${grant.generatorId}`).join(", ")}`);
+  }
 
-  const link: Link = {
-    async publish(jobIds) {
-      await publishMessages(jobService.messagesFor(jobIds));
-    },
-    republishUnfinished: (except = []) => publishMessages(jobService.unfinished(except)),
-    generators: () => [...presence.values()],
-  };
+  let running: Promise<void> | null = null;
+  let again = false;
+  /** One pass at a time; calls during a pass make one more pass after it, never a pile of them. */
+  function dispatch(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await dispatchOnce();
+      } while (again);
+    })()
+      .catch((error) => log.error(`dispatch failed: ${(error as Error).stack ?? error}`))
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  }
+
+  /** Releases every lease of a generator that went away; its jobs go back in line. */
+  function releaseAllOf(generatorId: string, why: string) {
+    const released = jobService.leasesOf(generatorId).filter((jobId) => jobService.release(jobId, generatorId));
+    if (released.length) log.info(`${released.length} job(s) of ${generatorId} back in line (${why})`);
+  }
+
+  /**
+   * A generator (re)connected and lists what it holds: its own leases stay, an unleased unfinished
+   * job is leased to it again (it is already working on it), anything else is cancelled; leases
+   * it no longer knows about go back in line.
+   */
+  function reconcile(generatorId: string, inFlight: string[]) {
+    const listed = new Set(inFlight);
+    for (const jobId of jobService.leasesOf(generatorId)) {
+      if (!listed.has(jobId) && jobService.release(jobId, generatorId)) log.info(`job ${jobId} back in line: ${generatorId} no longer has it`);
+    }
+    for (const jobId of listed) {
+      const holder = jobService.holderOf(jobId);
+      if (holder === null && jobService.grantLease(jobId, generatorId)) continue;
+      if (holder !== generatorId) void cancel(generatorId, jobId, holder === undefined ? "the job is finished or unknown" : "the job went to another generator");
+    }
+    jobService.extendLeases(generatorId, inFlight);
+  }
 
   /** Subscribes `handle` to `topic`; a failing handler is logged (the message was already acked). */
-  const subscribe = (topic: string, handle: (packet: AedesPublishPacket) => void | Promise<void>) =>
+  const subscribe = (topic: string, handle: (packet: AedesPublishPacket, generatorId: string, jobId: string | null) => void | Promise<void>) =>
     new Promise<void>((resolve) =>
       aedes.subscribe(
         topic,
         (packet, done) => {
+          const named = parseGeneratorTopic(packet.topic);
           Promise.resolve()
-            .then(() => handle(packet))
+            .then(() => (named ? handle(packet, named.generatorId, named.jobId) : undefined))
             .catch((error) => log.error(`handling ${packet.topic} failed: ${(error as Error).stack ?? error}`))
             .finally(done);
         },
@@ -79,61 +189,121 @@ export async function connectLink(aedes: Aedes, jobService: JobService, log: Log
       ),
     );
 
-  await subscribe(topics.statusWildcard, (packet) => {
-    const status = decode(StatusMessageSchema, packet.payload as Buffer);
-    if (!status.ok || status.value.jobId !== topicTail(packet.topic)) {
-      log.warn(`dropped a malformed status on ${packet.topic}: ${status.ok ? "jobId does not match the topic" : status.error}`);
-      return;
-    }
-    if (jobService.applyStatus(status.value) && status.value.state === "failed") {
-      log.warn(`job ${status.value.jobId} failed on ${status.value.generatorId}: ${status.value.reason}`);
-    }
-  });
+  /** A generator marked silent that speaks again is back in service. */
+  function heard(generatorId: string) {
+    const generator = registry.get(generatorId);
+    if (generator?.reason !== SILENT || generator.state !== "online") return;
+    Object.assign(generator, { healthy: true, reason: null });
+    log.info(`generator ${generatorId} is sending heartbeats again`);
+    void dispatch();
+  }
 
-  await subscribe(topics.resultWildcard, async (packet) => {
-    const result = decode(ResultMessageSchema, packet.payload as Buffer);
-    if (!result.ok || result.value.jobId !== topicTail(packet.topic)) {
-      log.warn(`dropped a malformed result on ${packet.topic}: ${result.ok ? "jobId does not match the topic" : result.error}`);
-      return;
-    }
-    const { outcome, reason } = await jobService.storeResult(result.value);
-    if (outcome === "stored") log.info(`job ${result.value.jobId} stored (${result.value.backend}, ${Math.round(result.value.timing.generationMs)} ms)`);
-    else if (outcome === "rejected") log.warn(`job ${result.value.jobId} rejected: ${reason}`);
-    else log.info(`ignored a ${outcome} result for job ${result.value.jobId}`);
-  });
+  /** The topic names the generator (and job); a payload that names another is malformed. */
+  const mismatch = (payload: { generatorId: string; jobId?: string }, generatorId: string, jobId: string | null) =>
+    payload.generatorId !== generatorId ? "generatorId does not match the topic" : jobId !== null && payload.jobId !== jobId ? "jobId does not match the topic" : null;
 
-  await subscribe(topics.presenceWildcard, (packet) => {
+  await subscribe(topics.presenceWildcard, (packet, generatorId) => {
     const message = decode(PresenceMessageSchema, packet.payload as Buffer);
-    if (!message.ok || message.value.generatorId !== topicTail(packet.topic)) {
-      log.warn(`dropped a malformed presence on ${packet.topic}: ${message.ok ? "generatorId does not match the topic" : message.error}`);
-      return;
-    }
+    const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
+    if (!message.ok || problem) return void log.warn(`dropped a malformed presence on ${packet.topic}: ${problem}`);
     const value = message.value;
-    presence.set(value.generatorId, {
-      generatorId: value.generatorId,
+    log.debug(`presence of ${generatorId}: ${value.state}`);
+    const known = registry.get(generatorId);
+    const presence: GeneratorPresence = {
+      generatorId,
       state: value.state,
-      backend: value.state === "online" ? value.backend : (presence.get(value.generatorId)?.backend ?? null),
+      local: generatorId === options.localGeneratorId,
+      backend: value.state === "online" ? value.backend : (known?.backend ?? null),
       concurrency: value.state === "online" ? value.concurrency : null,
-      since: new Date().toISOString(),
-    });
-    log.info(`generator ${value.generatorId} is ${value.state}`);
-    const online = [...presence.values()].filter((generator) => generator.state === "online");
-    if (value.state === "online" && online.length > 1) {
-      // No shared subscriptions in Aedes: each generator receives every job; the first result wins.
-      log.warn(
-        `${online.length} generators online (${online.map((g) => g.generatorId).join(", ")}): each receives every job and the first result wins; ` +
-          "with a GPU generator, start promptgate with LOCAL_GENERATOR=false",
-      );
+      maxPixels: value.state === "online" ? value.maxPixels : (known?.maxPixels ?? null),
+      healthy: value.state === "online" ? value.healthy : false,
+      reason: value.state === "online" ? (value.reason ?? null) : null,
+      since: known?.state === value.state ? known.since : new Date().toISOString(),
+      jobsDone: known?.jobsDone ?? 0,
+      secondsPerMegapixel: known?.secondsPerMegapixel ?? null,
+      lastError: known?.lastError ?? null,
+    };
+    registry.set(generatorId, presence);
+    if (known?.state !== value.state || known.healthy !== presence.healthy) {
+      log.info(`generator ${generatorId} is ${value.state}${value.state === "online" && !value.healthy ? ` but unhealthy (${value.reason ?? "no reason given"})` : ""}`);
     }
-    if (value.state === "online") {
-      // The broker may have restarted since the job was published (its sessions are in memory):
-      // whatever this generator does not hold goes out again; generators de-duplicate by jobId.
-      void link
-        .republishUnfinished(value.inFlight)
-        .then((count) => count && log.info(`re-sent ${count} unfinished job(s) for ${value.generatorId}`))
-        .catch((error) => log.error(`re-sending unfinished jobs failed: ${error}`));
+    if (value.state === "online") reconcile(generatorId, value.inFlight);
+    else releaseAllOf(generatorId, "it went offline");
+    void dispatch();
+  });
+
+  await subscribe(topics.heartbeatWildcard, (packet, generatorId) => {
+    const message = decode(HeartbeatMessageSchema, packet.payload as Buffer);
+    const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
+    if (!message.ok || problem) return void log.warn(`dropped a malformed heartbeat on ${packet.topic}: ${problem}`);
+    heard(generatorId);
+    jobService.extendLeases(generatorId, message.value.jobIds);
+    // A job it still works on but no longer holds (its lease ran out): stop the wasted work.
+    for (const jobId of message.value.jobIds) {
+      if (jobService.holderOf(jobId) !== generatorId) void cancel(generatorId, jobId, "the lease on this job has ended");
     }
   });
 
-  return link;
+  await subscribe(topics.statusWildcard, (packet, generatorId, jobId) => {
+    const status = decode(StatusMessageSchema, packet.payload as Buffer);
+    const problem = status.ok ? mismatch(status.value, generatorId, jobId) : status.error;
+    if (!status.ok || problem) return void log.warn(`dropped a malformed status on ${packet.topic}: ${problem}`);
+    const value = status.value;
+    heard(generatorId);
+    const outcome = jobService.applyStatus(value, generatorId);
+    if (outcome === "not-holder") {
+      log.warn(`ignored "${value.state}" for job ${value.jobId} from ${generatorId}, which does not hold its lease`);
+      if (value.state !== "failed" && value.state !== "released") void cancel(generatorId, value.jobId, "the lease on this job is not yours");
+      return;
+    }
+    if (outcome !== "applied") return;
+    if (value.state === "failed") {
+      log.warn(`job ${value.jobId} failed on ${generatorId}: ${value.reason}`);
+      const generator = registry.get(generatorId);
+      if (generator) generator.lastError = value.reason;
+    }
+    if (value.state === "released") log.info(`job ${value.jobId} handed back by ${generatorId} (${value.reason}); back in line`);
+    if (value.state === "failed" || value.state === "released") void dispatch();
+  });
+
+  await subscribe(topics.resultWildcard, async (packet, generatorId, jobId) => {
+    const result = decode(ResultMessageSchema, packet.payload as Buffer);
+    const problem = result.ok ? mismatch(result.value, generatorId, jobId) : result.error;
+    if (!result.ok || problem) return void log.warn(`dropped a malformed result on ${packet.topic}: ${problem}`);
+    const value = result.value;
+    const { outcome, reason } = await jobService.storeResult(value, generatorId);
+    if (outcome === "stored") {
+      log.info(`job ${value.jobId} stored (${generatorId}, ${value.backend}, ${Math.round(value.timing.generationMs)} ms)`);
+      const generator = registry.get(generatorId);
+      if (generator) {
+        generator.jobsDone++;
+        const seconds = value.timing.generationMs / 1000 / ((value.width * value.height) / 1_000_000);
+        generator.secondsPerMegapixel = generator.secondsPerMegapixel === null ? seconds : generator.secondsPerMegapixel * (1 - SPEED_SMOOTHING) + seconds * SPEED_SMOOTHING;
+      }
+    } else if (outcome === "rejected") {
+      log.warn(`job ${value.jobId} rejected: ${reason}`);
+    } else {
+      log.info(`ignored a ${outcome} result for job ${value.jobId} from ${generatorId}`);
+    }
+    void dispatch();
+  });
+
+  const sweep = setInterval(() => {
+    const expired = jobService.expireLeases();
+    for (const { jobId, generatorId } of expired) {
+      log.warn(`the lease of ${generatorId} on job ${jobId} ran out (no heartbeat); back in line`);
+      void cancel(generatorId, jobId, "the lease ran out");
+      // A silent generator gets nothing more until it speaks again (a heartbeat, status or presence).
+      const generator = registry.get(generatorId);
+      if (generator?.healthy) Object.assign(generator, { healthy: false, reason: SILENT });
+    }
+    if (expired.length) void dispatch();
+  }, options.sweepMs);
+  sweep.unref();
+
+  return {
+    dispatch,
+    generators: () => [...registry.values()],
+    close: () => clearInterval(sweep),
+  };
 }

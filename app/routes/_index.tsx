@@ -160,6 +160,7 @@ export default function VisitorPage() {
                   <p className="hint">
                     {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} />
                   </p>
+                  {prompt.notice && <p className="flag">{prompt.notice}</p>}
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />
                 {prompt.imageUrl && <img src={prompt.imageUrl} alt={prompt.prompt} className="own-image" />}

@@ -76,7 +76,7 @@ export default function AdminPage() {
         <pre>
           {`npm install\nMQTT_URL=mqtt://<this host>:${brokerAccess.port} MQTT_PASSWORD=${brokerAccess.token} \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
         </pre>
-        <p className="hint">The token is the MQTT password for every generator; keep it secret. With a GPU generator, start promptgate with LOCAL_GENERATOR=false: every generator receives every job.</p>
+        <p className="hint">The token is the MQTT password for every generator; keep it secret. Each job goes to one generator; the built-in one steps aside while a GPU generator is online.</p>
       </details>
       {result?.message && (
         <p className="error" role="alert">
@@ -135,6 +135,7 @@ function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: str
               {prompt.negativePrompt && <p className="hint">Not: {prompt.negativePrompt}</p>}
               {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
               {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
+              {prompt.notice && <p className="flag">{prompt.notice}</p>}
             </td>
             <td>
               {prompt.width}×{prompt.height}

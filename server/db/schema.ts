@@ -128,8 +128,9 @@ export const JOB_STATES = ["queued", "accepted", "started", "done", "failed"] as
 export type JobState = (typeof JOB_STATES)[number];
 
 /**
- * The outbox: one row per job, written in the same transaction that approves its prompt.
- * Every job not yet `done` or `failed` is (re)published until a result arrives.
+ * The outbox: one row per job, written in the same transaction that approves its prompt. A job
+ * not yet `done` or `failed` waits in line until the dispatcher leases it to one generator
+ * (ADR 008); the lease lasts while its holder's heartbeats keep coming.
  */
 export const jobs = sqliteTable(
   "jobs",
@@ -139,14 +140,20 @@ export const jobs = sqliteTable(
       .notNull()
       .references(() => prompts.id),
     state: text("state", { enum: JOB_STATES }).notNull().default("queued"),
+    /** The generator that made (or last worked on) the job. */
     generatorId: text("generator_id"),
     publishCount: integer("publish_count").notNull().default(0),
     createdAt: createdAt(),
     lastPublishedAt: integer("last_published_at", { mode: "timestamp_ms" }),
     startedAt: integer("started_at", { mode: "timestamp_ms" }),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+    /** The generator holding the job's lease; null while it waits in line. */
+    leaseGeneratorId: text("lease_generator_id"),
+    leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
+    /** Why no online generator can take the job (too large for all of them), shown until one can. */
+    blockedReason: text("blocked_reason"),
   },
-  (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId)],
+  (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId), index("jobs_lease").on(table.leaseGeneratorId)],
 );
 
 /** A generated image: the PNG lives in DATA_DIR/images/, its metadata here (the original's sidecar). */

@@ -1,12 +1,13 @@
 /**
- * The job outbox and what comes back from generators. The database, not the broker, is the
- * source of truth: a job stays "unfinished" until its result is stored, and unfinished jobs
- * are published again whenever a generator announces itself or the server starts.
+ * The job outbox, its leases, and what comes back from generators. The database, not the
+ * broker, is the source of truth (ADR 008): a job stays "unfinished" until its result is
+ * stored; an unfinished job is either in line or leased to exactly one generator, and only the
+ * lease holder's status and result count.
  */
 import { mkdirSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
 import { readPngSize } from "../../generator/png";
 import type { Db } from "../db/client";
@@ -14,10 +15,26 @@ import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/sch
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
-/** "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the newer one. */
-export type ResultOutcome = "stored" | "duplicate" | "stale" | "unknown-job" | "rejected";
+/**
+ * "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the
+ * newer one; "not-holder": from a generator that does not hold the job's lease.
+ */
+export type ResultOutcome = "stored" | "duplicate" | "stale" | "unknown-job" | "not-holder" | "rejected";
 
-export function createJobService(db: Db, imageDir: string) {
+/** A job waiting in line for a generator; its size decides which generators can make it. */
+export interface QueuedJob {
+  jobId: string;
+  width: number;
+  height: number;
+}
+
+export interface JobServiceOptions {
+  /** How long a lease lasts without a heartbeat or status from its holder. */
+  leaseMs: number;
+  now?: () => number;
+}
+
+export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date.now }: JobServiceOptions) {
   // Owner-only: images are secret until the reveal.
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
@@ -27,12 +44,13 @@ export function createJobService(db: Db, imageDir: string) {
   const statements = {
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
+    extendLease: db.update(jobs).set({ leaseExpiresAt: sql`${sql.placeholder("expiresAt")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markAccepted: db.update(jobs).set({ state: "accepted", generatorId: sql`${sql.placeholder("generatorId")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markStarted: db.update(jobs).set({ state: "started", generatorId: sql`${sql.placeholder("generatorId")}`, startedAt: nowMs }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markGenerating: db.update(prompts).set({ status: "generating" }).where(isCurrentJobOf).prepare(),
     finishJob: db
       .update(jobs)
-      .set({ state: sql`${sql.placeholder("state")}`, finishedAt: nowMs })
+      .set({ state: sql`${sql.placeholder("state")}`, finishedAt: nowMs, leaseGeneratorId: null, leaseExpiresAt: null, blockedReason: null })
       .where(eq(jobs.id, sql.placeholder("id")))
       .returning({ promptId: jobs.promptId })
       .prepare(),
@@ -59,35 +77,47 @@ export function createJobService(db: Db, imageDir: string) {
       .prepare(),
   };
 
-  function jobMessages(jobIds: string[] | "unfinished", except: string[] = []): JobMessage[] {
-    const rows = db
-      .select({ job: jobs, prompt: prompts, hex: visitors.hex })
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
-      .where(
-        and(
-          jobIds === "unfinished" ? inArray(jobs.state, UNFINISHED) : inArray(jobs.id, jobIds),
-          // Only a prompt's current job: an older job of a retried prompt is never sent again.
-          eq(prompts.jobId, jobs.id),
-          except.length ? notInArray(jobs.id, except) : undefined,
-        ),
-      )
-      .orderBy(jobs.createdAt)
-      .all();
-    return rows.map(({ job, prompt, hex }) => ({
-      schemaVersion: SCHEMA_VERSION,
-      jobId: job.id,
-      prompt: prompt.prompt,
-      negativePrompt: prompt.negativePrompt,
-      width: prompt.width,
-      height: prompt.height,
-      authorColour: hex,
-      approvedAt: (prompt.decidedAt ?? job.createdAt).toISOString(),
-    }));
+  function jobMessages(jobIds: string[]): JobMessage[] {
+    const messages: JobMessage[] = [];
+    // Chunks: one IN list must stay under SQLite's limit of bound variables.
+    for (let start = 0; start < jobIds.length; start += 500) {
+      const rows = db
+        .select({ job: jobs, prompt: prompts, hex: visitors.hex })
+        .from(jobs)
+        .innerJoin(prompts, eq(prompts.id, jobs.promptId))
+        .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
+        .where(inArray(jobs.id, jobIds.slice(start, start + 500)))
+        .all();
+      for (const { job, prompt, hex } of rows) {
+        messages.push({
+          schemaVersion: SCHEMA_VERSION,
+          jobId: job.id,
+          prompt: prompt.prompt,
+          negativePrompt: prompt.negativePrompt,
+          width: prompt.width,
+          height: prompt.height,
+          authorColour: hex,
+          approvedAt: (prompt.decidedAt ?? job.createdAt).toISOString(),
+          leaseMs,
+        });
+      }
+    }
+    return messages;
   }
 
-  /** Marks a job done or failed; its prompt follows only if this is the prompt's current job. Call inside a transaction. */
+  const leaseEnd = () => new Date(now() + leaseMs);
+  const isUnfinished = (state: JobState) => UNFINISHED.includes(state);
+
+  /** Ends a lease: the job goes back in line and its prompt, if it was generating, back to approved. Call inside a transaction. */
+  function requeue(jobId: string, promptId: number) {
+    db.update(jobs).set({ state: "queued", leaseGeneratorId: null, leaseExpiresAt: null }).where(eq(jobs.id, jobId)).run();
+    db.update(prompts)
+      .set({ status: "approved" })
+      .where(and(eq(prompts.id, promptId), eq(prompts.jobId, jobId), eq(prompts.status, "generating")))
+      .run();
+  }
+
+  /** Marks a job done or failed (its lease ends); its prompt follows only if this is the prompt's current job. Call inside a transaction. */
   function finish(jobId: string, outcome: { state: "done" } | { state: "failed"; reason: string }) {
     const job = statements.finishJob.get({ id: jobId, state: outcome.state });
     if (!job) return;
@@ -96,43 +126,138 @@ export function createJobService(db: Db, imageDir: string) {
   }
 
   return {
-    /** The job messages for these ids (e.g. just approved). */
+    /** The job messages for these ids, each carrying the lease period. */
     messagesFor: (jobIds: string[]) => jobMessages(jobIds),
 
-    /**
-     * Every job without a result, oldest first, except those a generator says it already holds
-     * and those whose result is being written right now (it arrived just before the generator's
-     * "online" announcement that asks for this list).
-     */
-    unfinished: (except: string[] = []) => jobMessages("unfinished", [...except, ...storing]),
-
-    markPublished(jobIds: string[]): void {
-      if (!jobIds.length) return;
-      db.update(jobs)
-        .set({ publishCount: sql`${jobs.publishCount} + 1`, lastPublishedAt: new Date() })
-        .where(inArray(jobs.id, jobIds))
-        .run();
+    /** Jobs waiting in line (unfinished, unleased, their prompt's current job), oldest first. */
+    queued(limit: number): QueuedJob[] {
+      return db
+        .select({ jobId: jobs.id, width: prompts.width, height: prompts.height })
+        .from(jobs)
+        .innerJoin(prompts, and(eq(prompts.id, jobs.promptId), eq(prompts.jobId, jobs.id)))
+        .where(and(inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
+        .orderBy(asc(jobs.createdAt))
+        .limit(limit)
+        .all();
     },
 
-    /** Applies a generator's status message. Messages for finished or unknown jobs are ignored. */
-    applyStatus(status: StatusMessage): boolean {
+    /**
+     * Leases a job in line to `generatorId`: a compare-and-set, so a job is never leased twice.
+     * Returns false when the job is no longer in line.
+     */
+    grantLease(jobId: string, generatorId: string): boolean {
+      return (
+        db
+          .update(jobs)
+          .set({
+            leaseGeneratorId: generatorId,
+            leaseExpiresAt: leaseEnd(),
+            blockedReason: null,
+            publishCount: sql`${jobs.publishCount} + 1`,
+            lastPublishedAt: new Date(now()),
+          })
+          .where(and(eq(jobs.id, jobId), inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
+          .run().changes === 1
+      );
+    },
+
+    /** Notes why no online generator can take a job (null: one can). */
+    markBlocked(jobId: string, reason: string | null): void {
+      db.update(jobs).set({ blockedReason: reason }).where(eq(jobs.id, jobId)).run();
+    },
+
+    /** The unfinished jobs whose lease `generatorId` holds. */
+    leasesOf(generatorId: string): string[] {
+      return db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
+        .all()
+        .map((row) => row.id);
+    },
+
+    /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
+    holderOf(jobId: string): string | null | undefined {
+      const job = statements.jobById.get({ id: jobId });
+      return job && isUnfinished(job.state) ? job.leaseGeneratorId : undefined;
+    },
+
+    /** A heartbeat: extends the leases `generatorId` holds among `jobIds`. */
+    extendLeases(generatorId: string, jobIds: string[]): number {
+      let extended = 0;
+      for (let start = 0; start < jobIds.length; start += 500) {
+        extended += db
+          .update(jobs)
+          .set({ leaseExpiresAt: leaseEnd() })
+          .where(and(inArray(jobs.id, jobIds.slice(start, start + 500)), eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
+          .run().changes;
+      }
+      return extended;
+    },
+
+    /**
+     * Ends `generatorId`'s lease on a job (if it holds it); the job goes back in line. Not while
+     * its result is being written: the generator acknowledged it and rightly no longer lists it.
+     */
+    release(jobId: string, generatorId: string): boolean {
+      return db.transaction(
+        () => {
+          const job = statements.jobById.get({ id: jobId });
+          if (!job || job.leaseGeneratorId !== generatorId || !isUnfinished(job.state) || storing.has(jobId)) return false;
+          requeue(job.id, job.promptId);
+          return true;
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /** Leases that ran out: their jobs go back in line. Returns them with their former holders. */
+    expireLeases(): Array<{ jobId: string; generatorId: string }> {
+      return db.transaction(
+        (tx) => {
+          const expired = tx
+            .select({ jobId: jobs.id, promptId: jobs.promptId, generatorId: jobs.leaseGeneratorId })
+            .from(jobs)
+            .where(and(inArray(jobs.state, UNFINISHED), lt(jobs.leaseExpiresAt, new Date(now()))))
+            .all()
+            .filter((job) => !storing.has(job.jobId));
+          for (const job of expired) requeue(job.jobId, job.promptId);
+          return expired.map(({ jobId, generatorId }) => ({ jobId, generatorId: generatorId! }));
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /** At start: every lease gets one full period for its holder to reconnect and say it still has the job. */
+    renewAllLeases(): number {
+      return db.update(jobs).set({ leaseExpiresAt: leaseEnd() }).where(and(inArray(jobs.state, UNFINISHED), sql`${jobs.leaseGeneratorId} IS NOT NULL`)).run().changes;
+    },
+
+    /** Applies a status from `fromGeneratorId`; only the lease holder's count. */
+    applyStatus(status: StatusMessage, fromGeneratorId: string): "applied" | "not-holder" | "finished" {
       return db.transaction(
         () => {
           const job = statements.jobById.get({ id: status.jobId });
-          if (!job || !UNFINISHED.includes(job.state)) return false;
+          if (!job || !isUnfinished(job.state)) return "finished";
+          if (job.leaseGeneratorId !== fromGeneratorId) return "not-holder";
           if (status.state === "failed") {
             finish(job.id, { state: "failed", reason: status.reason });
-            return true;
+            return "applied";
           }
+          if (status.state === "released") {
+            requeue(job.id, job.promptId);
+            return "applied";
+          }
+          statements.extendLease.run({ id: job.id, expiresAt: leaseEnd().getTime() });
           // "accepted" may arrive after "started" (both QoS 1, separate publishes): never go backwards.
-          if (status.state === "accepted" && job.state === "started") return false;
+          if (status.state === "accepted" && job.state === "started") return "applied";
           if (status.state === "accepted") {
-            statements.markAccepted.run({ id: job.id, generatorId: status.generatorId });
+            statements.markAccepted.run({ id: job.id, generatorId: fromGeneratorId });
           } else {
-            statements.markStarted.run({ id: job.id, generatorId: status.generatorId });
+            statements.markStarted.run({ id: job.id, generatorId: fromGeneratorId });
             statements.markGenerating.run({ promptId: job.promptId, jobId: job.id });
           }
-          return true;
+          return "applied";
         },
         { behavior: "immediate" },
       );
@@ -144,12 +269,13 @@ export function createJobService(db: Db, imageDir: string) {
      * file, never a row without its image. A second result for a job is ignored, also while
      * the first is still being written (`storing`).
      */
-    async storeResult(result: ResultMessage): Promise<{ outcome: ResultOutcome; reason?: string }> {
+    async storeResult(result: ResultMessage, fromGeneratorId: string): Promise<{ outcome: ResultOutcome; reason?: string }> {
       const job = statements.jobById.get({ id: result.jobId });
       if (!job) return { outcome: "unknown-job" };
       if (job.state === "done" || storing.has(job.id)) return { outcome: "duplicate" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
       if (prompt.jobId !== job.id) return { outcome: "stale" };
+      if (job.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" };
       const png = Buffer.from(result.imagePng, "base64");
       const size = readPngSize(png);
       const problem = !size
@@ -157,10 +283,9 @@ export function createJobService(db: Db, imageDir: string) {
         : size.width !== prompt.width || size.height !== prompt.height
           ? `the generator sent a ${size.width}×${size.height} image for a ${prompt.width}×${prompt.height} prompt`
           : null;
-      if (problem) {
-        db.transaction(() => finish(job.id, { state: "failed", reason: problem }), { behavior: "immediate" });
-        return { outcome: "rejected", reason: problem };
-      }
+      // Refused, but the job stays the holder's: it may still send a fitting image, and if it has
+      // given up on the job its heartbeats stop and the lease puts the job back in line.
+      if (problem) return { outcome: "rejected", reason: problem };
 
       storing.add(job.id);
       try {
@@ -183,9 +308,12 @@ export function createJobService(db: Db, imageDir: string) {
           await directory.close();
         }
 
-        return db.transaction(
+        const stored = db.transaction(
           () => {
-            if (statements.jobById.get({ id: job.id })?.state === "done") return { outcome: "duplicate" as const };
+            const current = statements.jobById.get({ id: job.id });
+            if (current?.state === "done") return { outcome: "duplicate" as const };
+            // The lease may have ended while the file was written (expired, or the holder went offline).
+            if (current?.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" as const };
             if (statements.promptById.get({ id: prompt.id })?.jobId !== job.id) return { outcome: "stale" as const };
             statements.insertImage.run({
               promptId: prompt.id,
@@ -206,6 +334,9 @@ export function createJobService(db: Db, imageDir: string) {
           },
           { behavior: "immediate" },
         );
+        // A result that lost the race keeps no file behind.
+        if (stored.outcome !== "stored") await unlink(finalPath).catch(() => undefined);
+        return stored;
       } finally {
         storing.delete(job.id);
       }

@@ -24,6 +24,8 @@ export interface OwnPrompt {
   createdAt: string;
   /** Set once the admin has revealed the image. */
   imageUrl: string | null;
+  /** Why an approved prompt is not being made ("no generator can make this …"), while that lasts. */
+  notice: string | null;
 }
 
 export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
@@ -55,7 +57,11 @@ function promptFields(row: typeof prompts.$inferSelect) {
 }
 
 /** The author's view: the image only once revealed. */
-const ownView = (row: typeof prompts.$inferSelect): OwnPrompt => ({ ...promptFields(row), imageUrl: row.revealedAt ? imageUrlFor(row.id) : null });
+const ownView = (row: typeof prompts.$inferSelect, notice: string | null = null): OwnPrompt => ({
+  ...promptFields(row),
+  imageUrl: row.revealedAt ? imageUrlFor(row.id) : null,
+  notice,
+});
 
 /** States from which a prompt may be (re-)approved: a fresh job is created. */
 const APPROVABLE: PromptStatus[] = ["pending", "denied"];
@@ -159,31 +165,34 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
 
     listOwn(visitorId: number): OwnPrompt[] {
       return db
-        .select()
+        .select({ prompt: prompts, notice: jobs.blockedReason })
         .from(prompts)
+        .leftJoin(jobs, eq(jobs.id, prompts.jobId))
         .where(eq(prompts.visitorId, visitorId))
         .orderBy(desc(prompts.id))
         .all()
-        .map(ownView);
+        .map((row) => ownView(row.prompt, row.notice));
     },
 
     /** Every prompt, newest first, for the admin; `onlyDone` for the reveal. */
     listAll(options: { onlyDone?: boolean } = {}): ModeratedPrompt[] {
       return db
-        .select({ prompt: prompts, hex: visitors.hex, muted: visitors.muted, image: images })
+        .select({ prompt: prompts, hex: visitors.hex, muted: visitors.muted, image: images, notice: jobs.blockedReason })
         .from(prompts)
         .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
         .leftJoin(images, eq(images.promptId, prompts.id))
+        .leftJoin(jobs, eq(jobs.id, prompts.jobId))
         .where(options.onlyDone ? eq(prompts.status, "done") : undefined)
         .orderBy(options.onlyDone ? prompts.id : desc(prompts.id))
         .all()
-        .map(({ prompt: row, hex, muted, image }) => ({
+        .map(({ prompt: row, hex, muted, image, notice }) => ({
           ...promptFields(row),
           decidedAt: row.decidedAt?.toISOString() ?? null,
           revealedAt: row.revealedAt?.toISOString() ?? null,
           failureReason: row.failureReason,
           author: { id: row.visitorId, name: colourFor(row.visitorId).name, ...swatchOf(hex), muted },
           held: row.held,
+          notice,
           flaggedBy: row.flaggedBy,
           imageUrl: image ? imageUrlFor(row.id) : null,
           image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },

@@ -56,7 +56,7 @@ beforeAll(async () => {
   websocket = await mqtt.connectAsync(`ws://127.0.0.1:${server.httpPort}/mqtt`, options("hostile-ws"));
   observer = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, options("hostile-observer"));
   observer.on("message", (_topic, payload) => void observedJobs.push(payload));
-  await observer.subscribeAsync(topics.jobs, { qos: 1 });
+  await observer.subscribeAsync(`${TOPIC_ROOT}/generators/+/jobs`, { qos: 1 });
 });
 afterAll(async () => {
   await Promise.all([tcp, websocket, observer].map((client) => client?.endAsync(true)));
@@ -81,24 +81,26 @@ const mostly = <T,>(valid: T, ...hostile: T[]) => fc.oneof({ weight: 4, arbitrar
 const knownJobId = fc.nat(APPROVED - 1).map((i) => jobIds[i]!);
 const jobId = fc.oneof({ weight: 3, arbitrary: knownJobId }, fc.uuid(), fc.constantFrom("", "not-a-uuid", "..", "1", "00000000-0000-0000-0000-000000000000"));
 const generatorId = fc.oneof({ weight: 3, arbitrary: fc.constant("hostile-gen") }, fc.constantFrom("gpu-box-1", "", "x".repeat(200), "with space", "ünïcode"), fc.string({ maxLength: 12 }));
+/** A generator id as a topic level: no wildcards, separators or NUL. */
+const topicGenerator = generatorId.filter((id) => id.length > 0 && !/[+#/\u0000]/.test(id));
 const dimension = mostly(64, 72, 0, -64, 1e9, 2 ** 53 + 1, 64.5, 4096);
 const at = mostly(new Date().toISOString(), "yesterday", "", "2026-13-45T99:99:99Z");
 
-const statusMessage = (id: string) =>
+const statusMessage = (gen: string, id: string) =>
   fc.record({
-    schemaVersion: mostly<number>(SCHEMA_VERSION, 0, 2),
+    schemaVersion: mostly<number>(SCHEMA_VERSION, 0, 1),
     jobId: fc.oneof({ weight: 4, arbitrary: fc.constant(id) }, jobId),
-    generatorId,
-    state: fc.constantFrom("accepted", "started", "failed", "failed", "done", ""),
+    generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(gen) }, generatorId),
+    state: fc.constantFrom("accepted", "started", "failed", "failed", "released", "done", ""),
     reason: mostly("CUDA out of memory", "", "r".repeat(2_001), "r".repeat(100_000)),
     at,
   });
 
-const resultMessage = (id: string) =>
+const resultMessage = (gen: string, id: string) =>
   fc.record({
-    schemaVersion: mostly<number>(SCHEMA_VERSION, 0, 2),
+    schemaVersion: mostly<number>(SCHEMA_VERSION, 0, 1),
     jobId: fc.oneof({ weight: 4, arbitrary: fc.constant(id) }, jobId),
-    generatorId,
+    generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(gen) }, generatorId),
     // Half of them a fitting PNG, so results are stored too; the rest refused as not (this) PNG.
     imagePng: fc.oneof(fc.constant(IMAGES.fits), fc.constantFrom(...Object.values(IMAGES))),
     seed: fc.oneof({ weight: 4, arbitrary: fc.integer() }, fc.constantFrom(2 ** 53 + 1, 1e308, -0, 0.5)),
@@ -110,14 +112,24 @@ const resultMessage = (id: string) =>
     finishedAt: at,
   });
 
-const presenceMessage = (id: string) =>
+const presenceMessage = (gen: string) =>
   fc.record({
-    schemaVersion: mostly<number>(SCHEMA_VERSION, 2),
-    generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(id) }, generatorId),
+    schemaVersion: mostly<number>(SCHEMA_VERSION, 1),
+    generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(gen) }, generatorId),
     state: fc.constantFrom("online", "offline", "busy"),
     inFlight: fc.array(jobId, { maxLength: 4 }),
     concurrency: mostly(1, 0, -1, 1e9, 1.5),
     backend: mostly("test", ""),
+    maxPixels: mostly(4096 * 4096, 0, -1, 1e308),
+    healthy: mostly<unknown>(true, false, "yes"),
+  });
+
+const heartbeatMessage = (gen: string) =>
+  fc.record({
+    schemaVersion: mostly<number>(SCHEMA_VERSION, 1),
+    generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(gen) }, generatorId),
+    jobIds: fc.array(jobId, { maxLength: 4 }),
+    at,
   });
 
 /** A message as JSON text, valid or mutated: one field hostile, one missing, or keys added. */
@@ -135,41 +147,55 @@ const mutated = (message: fc.Arbitrary<Record<string, unknown>>) =>
 /** Topic levels a client may legally publish to (no wildcards, no NUL), including nonsense. */
 const topicLevel = fc.string({ maxLength: 16 }).filter((level) => !/[+#/\u0000-\u001f\ud800-\udfff]/.test(level));
 
-type Kind = "status" | "result" | "presence" | "other";
-const target = fc.oneof(
-  fc.record({ kind: fc.constant<Kind>("status"), id: jobId }),
-  fc.record({ kind: fc.constant<Kind>("result"), id: jobId }),
-  fc.record({ kind: fc.constant<Kind>("presence"), id: generatorId.filter((id) => !/[+#/\u0000]/.test(id)) }),
+type Kind = "status" | "result" | "presence" | "heartbeat" | "other";
+interface Target {
+  kind: Kind;
+  gen: string;
+  id: string;
+}
+const target: fc.Arbitrary<Target> = fc.oneof(
+  fc.record({ kind: fc.constant<Kind>("status"), gen: topicGenerator, id: jobId.filter((id) => id.length > 0 && !/[+#/]/.test(id)) }),
+  fc.record({ kind: fc.constant<Kind>("result"), gen: topicGenerator, id: jobId.filter((id) => id.length > 0 && !/[+#/]/.test(id)) }),
+  fc.record({ kind: fc.constant<Kind>("presence"), gen: topicGenerator, id: fc.constant("") }),
+  fc.record({ kind: fc.constant<Kind>("heartbeat"), gen: topicGenerator, id: fc.constant("") }),
   fc.record({
     kind: fc.constant<Kind>("other"),
+    gen: fc.constant(""),
     id: fc.oneof(
       fc.array(topicLevel, { minLength: 1, maxLength: 3 }).map((levels) => `${TOPIC_ROOT}/${levels.join("/")}`),
-      fc.constantFrom(`${TOPIC_ROOT}/status/a/b`, `${TOPIC_ROOT}/results`, `${TOPIC_ROOT}/`, "promptgate/v2/jobs", "promptgate", "/", "a/b/c"),
+      fc.constantFrom(`${TOPIC_ROOT}/generators/a/status/b/c`, `${TOPIC_ROOT}/generators/a/results`, `${TOPIC_ROOT}/`, "promptgate/v1/jobs", "promptgate", "/", "a/b/c"),
       topicLevel.filter((level) => level.length > 0),
     ),
   }),
 );
 
-const topicOf = ({ kind, id }: { kind: Kind; id: string }) =>
-  kind === "status" ? topics.status(id) : kind === "result" ? topics.result(id) : kind === "presence" ? topics.presence(id) : id;
+const topicOf = ({ kind, gen, id }: Target) =>
+  kind === "status" ? topics.status(gen, id) : kind === "result" ? topics.result(gen, id) : kind === "presence" ? topics.presence(gen) : kind === "heartbeat" ? topics.heartbeat(gen) : id;
 
-const payloadFor = ({ kind, id }: { kind: Kind; id: string }): fc.Arbitrary<Buffer> =>
+const payloadFor = ({ kind, gen, id }: Target): fc.Arbitrary<Buffer> =>
   fc.oneof(
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes) => Buffer.from(bytes)) },
     { weight: 1, arbitrary: notJsonText.map((text) => Buffer.from(text)) },
     { weight: 1, arbitrary: hostileJsonText.map((text) => Buffer.from(text)) },
     {
       weight: 5,
-      arbitrary: (kind === "status" ? mutated(statusMessage(id)) : kind === "result" ? mutated(resultMessage(id)) : kind === "presence" ? mutated(presenceMessage(id)) : fc.oneof(mutated(statusMessage(id)), mutated(resultMessage(id)))).map((text) =>
-        Buffer.from(text),
-      ),
+      arbitrary: (kind === "status"
+        ? mutated(statusMessage(gen, id))
+        : kind === "result"
+          ? mutated(resultMessage(gen, id))
+          : kind === "presence"
+            ? mutated(presenceMessage(gen))
+            : kind === "heartbeat"
+              ? mutated(heartbeatMessage(gen))
+              : fc.oneof(mutated(statusMessage("hostile-gen", id)), mutated(resultMessage("hostile-gen", id)))
+      ).map((text) => Buffer.from(text)),
     },
   );
 
 /** Publishes on the result and presence topics: the server logs exactly one line for each. */
 const published = { result: 0, presence: 0 };
 const RESULT_LINE = /^(warn|info) (dropped a malformed result on |job \S+ stored|job \S+ rejected|ignored a \S+ result for job )/;
-const PRESENCE_LINE = /^(warn|info) (dropped a malformed presence on |generator \S+ is (online|offline)$)/;
+const PRESENCE_LINE = /^(warn|debug) (dropped a malformed presence on |presence of \S+: (online|offline)$)/;
 const countLines = (pattern: RegExp) => server.log.lines.filter((line) => pattern.test(line)).length;
 
 test("random and hostile payloads on every topic are dropped or applied, never crash the server", async () => {
@@ -180,8 +206,8 @@ test("random and hostile payloads on every topic are dropped or applied, never c
       const errors = errorLines(server).length;
       const client = via === "tcp" ? tcp : websocket;
       await client.publishAsync(topic, payload, { qos });
-      if (/^promptgate\/v1\/results\/[^/]*$/.test(topic)) published.result++;
-      if (/^promptgate\/v1\/generators\/[^/]*$/.test(topic)) published.presence++;
+      if (/^promptgate\/v2\/generators\/[^/]+\/results\/[^/]+$/.test(topic)) published.result++;
+      if (/^promptgate\/v2\/generators\/[^/]+\/presence$/.test(topic)) published.presence++;
       expect(client.connected).toBe(true);
       await expectHealthy(server, errors);
     }),
@@ -190,18 +216,18 @@ test("random and hostile payloads on every topic are dropped or applied, never c
   // Everything handed to the server has been handled (result files written, or refused).
   await waitFor("every result to be handled", () => countLines(RESULT_LINE) >= published.result);
   await waitFor("every presence to be handled", () => countLines(PRESENCE_LINE) >= published.presence);
-  const sentinel = topics.status("sentinel");
+  const sentinel = topics.status("sentinel", "sentinel");
   await tcp.publishAsync(sentinel, Buffer.from("sentinel"), { qos: 1 });
   await waitFor("the status sentinel to be dropped", () => server.log.lines.some((line) => line.startsWith(`warn dropped a malformed status on ${sentinel}`)));
   console.log(`MQTT: ${published.result} results, ${published.presence} presences published; prompts now ${JSON.stringify(server.services.prompts.counts())}`);
 });
 
 test("racing results for one job store one image at most, and only a fitting one", async () => {
-  const result = (jobId: string, imagePng: string, seed: number) =>
+  const result = (holder: string, jobId: string, imagePng: string, seed: number) =>
     encode({
       schemaVersion: SCHEMA_VERSION,
       jobId,
-      generatorId: "racer",
+      generatorId: holder,
       imagePng,
       seed,
       width: 64,
@@ -211,6 +237,11 @@ test("racing results for one job store one image at most, and only a fitting one
       timing: { queuedMs: 0, generationMs: 1 },
       finishedAt: new Date().toISOString(),
     });
+  await tcp.publishAsync(
+    topics.presence("racer"),
+    encode({ schemaVersion: SCHEMA_VERSION, generatorId: "racer", state: "online", inFlight: [], concurrency: 64, backend: "test", maxPixels: 64 * 64, healthy: true }),
+    { qos: 1 },
+  );
   const racers = fc.array(fc.record({ via: fc.constantFrom("tcp", "websocket"), image: fc.constantFrom(IMAGES.fits, IMAGES.wrongSize, IMAGES.garbage), seed: fc.nat() }), { minLength: 2, maxLength: 5 });
   let race = 0;
   await assertProperty(
@@ -220,8 +251,10 @@ test("racing results for one job store one image at most, and only a fitting one
       const id = await submit(`race ${++race}`);
       expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
       const { jobId } = sqlite().prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string };
-      await Promise.all(results.map(({ via, image, seed }) => (via === "tcp" ? tcp : websocket).publishAsync(topics.result(jobId), result(jobId, image, seed), { qos: 1 })));
-      const handled = new RegExp(`^(info|warn) (job ${jobId} (stored|rejected)|ignored a \\S+ result for job ${jobId}$|dropped a malformed result on ${topics.result(jobId)}:)`);
+      // The results race as the job's lease holder would send them (a "racer" is online to hold it).
+      const holder = await waitFor(`job ${jobId} to be leased`, () => (sqlite().prepare("SELECT lease_generator_id AS g FROM jobs WHERE id = ?").get(jobId) as { g: string | null }).g);
+      await Promise.all(results.map(({ via, image, seed }) => (via === "tcp" ? tcp : websocket).publishAsync(topics.result(holder, jobId), result(holder, jobId, image, seed), { qos: 1 })));
+      const handled = new RegExp(`^(info|warn) (job ${jobId} (stored|rejected)|ignored a \\S+ result for job ${jobId} from |dropped a malformed result on ${topics.result(holder, jobId)}:)`);
       await waitFor(`${results.length} results for job ${jobId} to be handled`, () => countLines(handled) >= results.length);
       const images = (sqlite().prepare("SELECT count(*) AS n FROM images WHERE prompt_id = ?").get(id) as { n: number }).n;
       expect(images).toBe(results.some(({ image }) => image === IMAGES.fits) ? 1 : 0);
@@ -248,7 +281,7 @@ test("a network client that publishes on the jobs topic is disconnected and inje
       const url = via === "tcp" ? `mqtt://127.0.0.1:${server.mqttPort}` : `ws://127.0.0.1:${server.httpPort}/mqtt`;
       const impostor = await mqtt.connectAsync(url, { clientId: `impostor-${++attempt}`, username: "impostor", password: server.mqttToken, reconnectPeriod: 0 });
       const closed = new Promise<void>((resolve) => impostor.once("close", () => resolve()));
-      impostor.publish(topics.jobs, payload, { qos });
+      impostor.publish(topics.jobs("hostile-gen"), payload, { qos });
       await closed;
       await impostor.endAsync(true);
       await expectHealthy(server, errors);

@@ -1,6 +1,8 @@
 /** The MQTT link: contract enforcement, de-duplication, failures and retries, transports. */
 import mqtt from "mqtt";
 import { SCHEMA_VERSION, encode, topics, type ResultMessage } from "../../broker/contract";
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
+import { startGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
@@ -40,6 +42,8 @@ const blackResult = (jobId: string, generatorId: string): ResultMessage => ({
   finishedAt: new Date().toISOString(),
 });
 
+const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 const credentials = () => ({ username: "test-client", password: server.mqttToken });
 
 async function submitAndApprove(prompt: string, size = 64): Promise<number> {
@@ -70,12 +74,14 @@ test("malformed payloads on every topic are logged and dropped; both server and 
   const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client", ...credentials() });
   try {
     const garbage = [Buffer.from("not json"), Buffer.from("{}"), Buffer.from(JSON.stringify({ schemaVersion: 99 })), Buffer.alloc(0)];
+    const someJob = "00000000-0000-4000-8000-000000000000";
     for (const payload of garbage) {
-      await rogue.publishAsync(topics.status("00000000-0000-4000-8000-000000000000"), payload, { qos: 1 });
-      await rogue.publishAsync(topics.result("00000000-0000-4000-8000-000000000000"), payload, { qos: 1 });
+      await rogue.publishAsync(topics.status("rogue", someJob), payload, { qos: 1 });
+      await rogue.publishAsync(topics.result("rogue", someJob), payload, { qos: 1 });
       await rogue.publishAsync(topics.presence("rogue"), payload, { qos: 1 });
+      await rogue.publishAsync(topics.heartbeat("rogue"), payload, { qos: 1 });
     }
-    await waitFor("malformed messages to be logged", () => server.log.lines.filter((line) => line.includes("dropped a malformed")).length >= garbage.length * 3);
+    await waitFor("malformed messages to be logged", () => server.log.lines.filter((line) => line.includes("dropped a malformed")).length >= garbage.length * 4);
   } finally {
     await rogue.endAsync();
   }
@@ -83,14 +89,18 @@ test("malformed payloads on every topic are logged and dropped; both server and 
   await untilStatus(id, "done");
 });
 
-test("a network client may not publish jobs: the broker disconnects it and nothing is generated", async () => {
-  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "impostor", reconnectPeriod: 0, ...credentials() });
+test.each(["jobs", "control"] as const)("a network client may not publish on a generator's %s topic: the broker disconnects it and nothing is generated", async (kind) => {
+  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: `impostor-${kind}`, reconnectPeriod: 0, ...credentials() });
   const closed = new Promise((resolve) => impostor.once("close", () => resolve(undefined)));
   const callsBefore = sd.calls.length;
-  impostor.publish(topics.jobs, Buffer.from(JSON.stringify({ schemaVersion: SCHEMA_VERSION, jobId: "11111111-1111-4111-8111-111111111111", prompt: "injected", negativePrompt: "", width: 64, height: 64, authorColour: "#000000", approvedAt: new Date().toISOString() })), { qos: 1 });
+  const target = server.services.link.generators().find((generator) => generator.state === "online")!.generatorId;
+  const forged = { schemaVersion: SCHEMA_VERSION, jobId: "11111111-1111-4111-8111-111111111111", prompt: "injected", negativePrompt: "", width: 64, height: 64, authorColour: "#000000", approvedAt: new Date().toISOString(), leaseMs: 30_000 };
+  impostor.publish(kind === "jobs" ? topics.jobs(target) : topics.control(target), Buffer.from(JSON.stringify(forged)), { qos: 1 });
   await closed;
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  expect(sd.calls.slice(callsBefore).map((call) => call.body.prompt)).not.toContain("injected");
+  // The generator still works, and never saw the forged job: the next real job is the next SD call.
+  const id = await submitAndApprove(`after a forged ${kind} message`);
+  await untilStatus(id, "done");
+  expect(sd.calls.slice(callsBefore).map((call) => call.body.prompt)).toEqual([`after a forged ${kind} message`]);
   await impostor.endAsync(true);
 });
 
@@ -101,9 +111,9 @@ test("a second result for the same job is ignored, and results for unknown jobs 
 
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator", ...credentials() });
   const duplicate = blackResult(jobId, "late-generator");
-  await late.publishAsync(topics.result(jobId), encode(duplicate), { qos: 1 });
+  await late.publishAsync(topics.result("late-generator", jobId), encode(duplicate), { qos: 1 });
   const unknownJob = "22222222-2222-4222-8222-222222222222";
-  await late.publishAsync(topics.result(unknownJob), encode({ ...duplicate, jobId: unknownJob }), { qos: 1 });
+  await late.publishAsync(topics.result("late-generator", unknownJob), encode({ ...duplicate, jobId: unknownJob }), { qos: 1 });
   await late.endAsync();
   await waitFor("the duplicate to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a duplicate result for job ${jobId}`)));
   await waitFor("the unknown job to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a unknown-job result for job ${unknownJob}`)));
@@ -125,20 +135,21 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
   // A late result of the replaced job never overwrites the current image.
   const imageBefore = server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id);
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "stale-generator", ...credentials() });
-  await late.publishAsync(topics.result(failed.jobId), encode(blackResult(failed.jobId, "stale-generator")), { qos: 1 });
+  await late.publishAsync(topics.result("stale-generator", failed.jobId), encode(blackResult(failed.jobId, "stale-generator")), { qos: 1 });
   await late.endAsync();
   await waitFor("the stale result to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a stale result for job ${failed.jobId}`)));
   expect(server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id)).toEqual(imageBefore);
 });
 
-test("MQTT over WebSocket at /mqtt reaches the same broker", async () => {
-  const received = new Promise<string>((resolve) => {
-    const viaWs = mqtt.connect(`ws://127.0.0.1:${server.httpPort}/mqtt`, { clientId: "ws-observer", ...credentials() });
-    viaWs.on("connect", () => void viaWs.subscribeAsync(topics.jobs, { qos: 1 }).then(() => submitAndApprove("seen over websocket")));
-    viaWs.on("message", (_topic, payload) => {
-      resolve(JSON.parse(payload.toString()).prompt);
-      viaWs.end();
-    });
-  });
-  expect(await received).toBe("seen over websocket");
+test("a generator connected by MQTT over WebSocket at /mqtt gets jobs like any other", async () => {
+  // The local generator steps aside while another is online (LOCAL_GENERATOR=auto).
+  const viaWebSocket = await startGenerator({ ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `ws://127.0.0.1:${server.httpPort}/mqtt`, MQTT_PASSWORD: server.mqttToken, GENERATOR_ID: "ws-generator" })) }, quietLog);
+  try {
+    await waitFor("the WebSocket generator to be online", () => server.services.link.generators().some((g) => g.generatorId === "ws-generator" && g.state === "online"));
+    const id = await submitAndApprove("made over websocket");
+    await untilStatus(id, "done");
+    expect(server.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").get(id)).toEqual({ g: "ws-generator" });
+  } finally {
+    await viaWebSocket.close();
+  }
 });

@@ -76,6 +76,7 @@ test("a server killed (SIGKILL) mid-generation loses nothing and the job is gene
   server = await runEntry("server/main.ts", env, /listening on/);
   await waitFor("the job to be done after the crash", async () => (await ownStatus(visitor)) === "done", 20_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
+  if (sd.calls.length !== 1) console.log(generatorLog.lines.join("\n"), "\n---\n", server.output());
   expect(sd.calls).toHaveLength(1);
   const db = new Database(path.join(dataDir, "promptgate.db"), { readonly: true });
   expect(db.prepare("SELECT count(*) AS n FROM images").get()).toEqual({ n: 1 });

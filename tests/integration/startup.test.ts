@@ -55,7 +55,7 @@ test("bad environment values are all named, with what is allowed", async () => {
   expect(text).toMatch(/PORT="abc": expected a whole number/);
   expect(text).toMatch(/GENERATOR_CONCURRENCY="0": expected at least 1/);
   expect(text).toMatch(/SD_API_URL="not a url": expected the base URL/);
-  expect(text).toMatch(/LOCAL_GENERATOR="maybe": expected true or false/);
+  expect(text).toMatch(/LOCAL_GENERATOR="maybe": expected auto, true or false/);
 });
 
 test("the first start generates the admin password once; secrets, database and images are owner-only", async () => {

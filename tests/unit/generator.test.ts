@@ -43,7 +43,7 @@ test("placeholder rendering copes with the extremes: 64×64, 2048×2048, 1000 ch
 });
 
 describe("contract decode", () => {
-  const job = { schemaVersion: SCHEMA_VERSION, jobId: "5b0c1c2e-7c1a-4d7e-9b1a-0c2d3e4f5a6b", prompt: "p", negativePrompt: "", width: 512, height: 512, authorColour: "#abcdef", approvedAt: new Date().toISOString() };
+  const job = { schemaVersion: SCHEMA_VERSION, jobId: "5b0c1c2e-7c1a-4d7e-9b1a-0c2d3e4f5a6b", prompt: "p", negativePrompt: "", width: 512, height: 512, authorColour: "#abcdef", approvedAt: new Date().toISOString(), leaseMs: 30_000 };
 
   test("accepts a valid job", () => {
     expect(decode(JobMessageSchema, JSON.stringify(job))).toEqual({ ok: true, value: job });
@@ -51,7 +51,8 @@ describe("contract decode", () => {
 
   test.each([
     ["not JSON", "{"],
-    ["another schema version", JSON.stringify({ ...job, schemaVersion: 2 })],
+    ["another schema version", JSON.stringify({ ...job, schemaVersion: 1 })],
+    ["no lease", JSON.stringify({ ...job, leaseMs: undefined })],
     ["a bad width", JSON.stringify({ ...job, width: 100 })],
     ["a job id that is not a UUID", JSON.stringify({ ...job, jobId: "1" })],
     ["an empty payload", ""],

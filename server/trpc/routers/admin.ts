@@ -79,7 +79,7 @@ export const adminRouter = router({
   /** Approves a prompt and publishes its job; approving twice publishes once. */
   approve: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
     const jobId = ctx.services.prompts.approve(input.id);
-    if (jobId) await ctx.services.link.publish([jobId]);
+    if (jobId) await ctx.services.link.dispatch();
     return { published: jobId !== null };
   }),
 
@@ -90,7 +90,8 @@ export const adminRouter = router({
 
   /** Sends a failed prompt to the generators again. */
   retry: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
-    await ctx.services.link.publish([ctx.services.prompts.retry(input.id)]);
+    ctx.services.prompts.retry(input.id);
+    await ctx.services.link.dispatch();
     return { published: true as const };
   }),
 

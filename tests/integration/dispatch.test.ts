@@ -1,0 +1,213 @@
+/**
+ * Leased dispatch (ADR 008) with real generators, a real broker and the A1111 emulator: one SD
+ * call per approved job, whoever is online, whatever drops out. Each test ends by counting the
+ * SD calls and images of its own prompts.
+ */
+import mqtt from "mqtt";
+import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, encode, topics, type ResultMessage } from "../../broker/contract";
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
+import { startGenerator, type RunningGenerator } from "../../generator/generator";
+import { encodePng } from "../../generator/png";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { TestClient } from "../helpers/client";
+import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+let sd: SdEmulator;
+let server: TestServer;
+let visitor: TestClient;
+let admin: TestClient;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  sd = await startSdEmulator();
+  // Short leases, so that a silent generator is noticed within the test's patience.
+  server = await startTestServer({ LOCAL_GENERATOR: "false", JOB_LEASE_SECONDS: "2", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  visitor = new TestClient(server.url, { userAgent: "dispatch tests" });
+  await visitor.page("/");
+  admin = new TestClient(server.url, { userAgent: "dispatch admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  sd.setDelay(0);
+});
+afterAll(async () => {
+  await server?.close();
+  await sd?.close();
+  removeDataDir(server.dataDir);
+});
+
+const sql = <T>(query: string, ...params: unknown[]) => server.services.db.$client.prepare(query).get(...params) as T;
+const online = (generatorId: string) => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online" && g.healthy);
+
+async function generator(generatorId: string, env: Record<string, string> = {}): Promise<RunningGenerator> {
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }));
+  const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
+  let closed = false;
+  cleanups.push(() => closed || running.close());
+  await waitFor(`${generatorId} to be online`, () => online(generatorId));
+  return { ...running, close: () => ((closed = true), running.close()) };
+}
+
+async function approve(prompt: string, size = 64): Promise<number> {
+  const { id } = (await visitor.mutate("prompt.submit", { prompt, width: size, height: size })).body.result.data;
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  return id;
+}
+
+const madeBy = (id: number) => sql<{ g: string } | undefined>("SELECT generator_id AS g FROM images WHERE prompt_id = ?", id)?.g;
+const allDone = (ids: number[]) => waitFor(`${ids.length} prompt(s) to be done`, () => ids.every((id) => madeBy(id) !== undefined), 20_000);
+const sdCallsFor = (prefix: string) => sd.calls.filter((call) => String(call.body.prompt).startsWith(prefix)).length;
+
+test("two generators share 12 jobs: 12 SD calls, 12 images, both used", async () => {
+  sd.setDelay(40);
+  await generator("share-a");
+  await generator("share-b");
+  const ids = [];
+  for (let i = 0; i < 12; i++) ids.push(await approve(`shared job ${i}`));
+  await allDone(ids);
+  expect(sdCallsFor("shared job")).toBe(12);
+  expect(sql("SELECT count(*) AS n FROM images WHERE prompt_id IN (" + ids.join(",") + ")")).toEqual({ n: 12 });
+  expect(new Set(ids.map(madeBy))).toEqual(new Set(["share-a", "share-b"]));
+});
+
+test("a generator that was offline while 20 jobs were done elsewhere renders none of them when it comes back", async () => {
+  const away = await generator("comes-back");
+  await generator("stays");
+  await away.close();
+  await waitFor("comes-back to be offline", () => !online("comes-back"));
+  const ids = [];
+  for (let i = 0; i < 20; i++) ids.push(await approve(`while away ${i}`));
+  await allDone(ids);
+  await generator("comes-back");
+  // One more job after its return: once it is done, everything the return could trigger has run.
+  const after = await approve("while away, after the return");
+  await allDone([after]);
+  expect(sdCallsFor("while away")).toBe(21);
+  expect(ids.every((id) => madeBy(id) === "stays")).toBe(true);
+});
+
+/** A generator that takes jobs and then says nothing: no heartbeat, no status, no result. */
+async function silentGenerator(generatorId: string) {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, username: generatorId, password: server.mqttToken });
+  cleanups.push(() => client.endAsync(true));
+  const jobs: string[] = [];
+  const cancels: string[] = [];
+  client.on("message", (topic, payload) => {
+    if (topic === topics.jobs(generatorId)) jobs.push((decode(JobMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
+    if (topic === topics.control(generatorId)) cancels.push((decode(ControlMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
+  });
+  await client.subscribeAsync([topics.jobs(generatorId), topics.control(generatorId)], { qos: 1 });
+  await client.publishAsync(
+    topics.presence(generatorId),
+    encode({ schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+    { qos: 1 },
+  );
+  await waitFor(`${generatorId} to be online`, () => online(generatorId));
+  return { client, jobs, cancels };
+}
+
+test("a generator that falls silent loses its job after the lease; another makes it, once", async () => {
+  const silent = await silentGenerator("falls-silent");
+  const id = await approve("held by a silent generator");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("the silent generator to get the job", () => silent.jobs.includes(jobId));
+  await generator("takes-over");
+  await allDone([id]);
+  expect(madeBy(id)).toBe("takes-over");
+  expect(silent.cancels).toContain(jobId);
+  expect(sdCallsFor("held by a silent generator")).toBe(1);
+  // Silent since: it gets nothing more until it speaks again.
+  const next = await approve("after the silence");
+  await allDone([next]);
+  expect(madeBy(next)).toBe("takes-over");
+  expect(silent.jobs).toEqual([jobId]);
+});
+
+test("status and results from a generator that does not hold the lease are ignored", async () => {
+  sd.setDelay(600);
+  await generator("rightful");
+  const id = await approve("someone else's job");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("the rightful generator to start", () => sdCallsFor("someone else's job") === 1);
+  const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", username: "forger", password: server.mqttToken });
+  cleanups.push(() => forger.endAsync(true));
+  await forger.publishAsync(topics.status("forger", jobId), encode({ schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
+  const forged: ResultMessage = {
+    schemaVersion: SCHEMA_VERSION,
+    jobId,
+    generatorId: "forger",
+    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
+    seed: 1,
+    width: 64,
+    height: 64,
+    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 1 },
+    backend: "forged",
+    timing: { queuedMs: 0, generationMs: 0 },
+    finishedAt: new Date().toISOString(),
+  };
+  await forger.publishAsync(topics.result("forger", jobId), encode(forged), { qos: 1 });
+  await waitFor("the forgeries to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a not-holder result for job ${jobId} from forger`)));
+  await allDone([id]);
+  expect(madeBy(id)).toBe("rightful");
+  expect(sql("SELECT status, failure_reason AS reason FROM prompts WHERE id = ?", id)).toEqual({ status: "done", reason: null });
+  expect(server.log.lines.some((line) => line.includes(`ignored "failed" for job ${jobId} from forger`))).toBe(true);
+});
+
+test("a job too large for every online generator is flagged to the admin and its author, then made once one can", async () => {
+  await generator("small-box", { GENERATOR_MAX_PIXELS: String(512 * 512) });
+  const id = await approve("a very large picture", 1024);
+  const reason = "No generator can make this: 1024×1024 is larger than any online generator takes (262,144 pixels at most).";
+  await waitFor("the author to be told", async () => (await visitor.query("prompt.mine")).body.result.data.find((p: { id: number }) => p.id === id)?.notice === reason);
+  const dashboard = (await admin.query("admin.dashboard")).body.result.data;
+  expect(dashboard.prompts.find((p: { id: number }) => p.id === id).notice).toBe(reason);
+  await generator("big-box");
+  await allDone([id]);
+  expect(madeBy(id)).toBe("big-box");
+  expect((await visitor.query("prompt.mine")).body.result.data.find((p: { id: number }) => p.id === id).notice).toBeNull();
+});
+
+test("closing a generator drains it: the running job is finished, the waiting one goes to another, nothing twice", async () => {
+  sd.setDelay(500);
+  const draining = await generator("drains");
+  const first = await approve("drain: running");
+  const second = await approve("drain: waiting");
+  // Its slots are one running and one waiting job.
+  await waitFor("both jobs to be with the draining generator", () => server.services.jobs.leasesOf("drains").length === 2);
+  await waitFor("the first to be at the backend", () => sdCallsFor("drain:") === 1);
+  const closed = draining.close();
+  await generator("after-drain");
+  await closed;
+  await allDone([first, second]);
+  expect(madeBy(first)).toBe("drains");
+  expect(madeBy(second)).toBe("after-drain");
+  expect(sdCallsFor("drain:")).toBe(2);
+  expect(online("drains")).toBe(false);
+});
+
+test("the built-in generator steps aside while a GPU box is online, and takes over again when it leaves (LOCAL_GENERATOR=auto)", async () => {
+  const party = await startTestServer({ LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  cleanups.push(() => removeDataDir(party.dataDir));
+  cleanups.push(() => party.close());
+  const guest = new TestClient(party.url, { userAgent: "auto guest" });
+  await guest.page("/");
+  const host = new TestClient(party.url, { userAgent: "auto host" });
+  await host.loginAsAdmin(ADMIN_PASSWORD);
+  const approveHere = async (prompt: string) => {
+    const { id } = (await guest.mutate("prompt.submit", { prompt, width: 64, height: 64 })).body.result.data;
+    expect((await host.mutate("admin.approve", { id })).status).toBe(200);
+    return id;
+  };
+  const maker = (id: number) => waitFor(`prompt ${id} to be made`, () => (party.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").get(id) as { g: string } | undefined)?.g, 20_000);
+
+  expect(await maker(await approveHere("before the GPU box"))).toBe("promptgate-local");
+  const box = await startGenerator(
+    generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${party.mqttPort}`, MQTT_PASSWORD: party.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box" })),
+    collectingLogger(),
+  );
+  await waitFor("the GPU box to be online", () => party.services.link.generators().some((g) => g.generatorId === "gpu-box" && g.state === "online"));
+  const during = [await approveHere("with the GPU box 1"), await approveHere("with the GPU box 2"), await approveHere("with the GPU box 3")];
+  for (const id of during) expect(await maker(id)).toBe("gpu-box");
+  await box.close();
+  expect(await maker(await approveHere("after the GPU box"))).toBe("promptgate-local");
+});
