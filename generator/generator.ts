@@ -11,6 +11,7 @@
  * - a job is held until the broker has acknowledged its result, so a result that is
  *   still in mqtt.js's outgoing store when the server restarts is never regenerated.
  */
+import { performance } from "node:perf_hooks";
 import mqtt from "mqtt";
 import PQueue from "p-queue";
 import {
@@ -25,7 +26,8 @@ import {
   type SamplingParameters,
   type StatusMessage,
 } from "../broker/contract";
-import { TransientBackendError, createA1111Backend, createPlaceholderBackend, type Backend } from "./backends";
+import { createA1111Backend } from "./a1111";
+import { createPlaceholderBackend, renderWhenAvailable, type Backend } from "./backends";
 import type { GeneratorConfig } from "./env";
 
 export interface Logger {
@@ -43,12 +45,25 @@ export interface RunningGenerator {
 
 export function createBackend(config: GeneratorConfig): Backend {
   return config.sdApiUrl
-    ? createA1111Backend({ baseUrl: config.sdApiUrl, auth: config.sdApiAuth, timeoutMs: config.sdTimeoutMs })
+    ? createA1111Backend({
+        baseUrl: config.sdApiUrl,
+        auth: config.sdApiAuth,
+        timeoutMs: config.sdTimeoutMs,
+        sampler: config.defaults.samplerName,
+        model: config.sdModel,
+        maxAttempts: config.maxAttempts,
+        retryDelaysMs: config.retryDelaysMs,
+      })
     : createPlaceholderBackend();
 }
 
 export async function startGenerator(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
   const backend = createBackend(config);
+  const warning = await backend.check();
+  if (warning) log.warn(warning);
+  backend.onHealthChange((health) =>
+    health.healthy ? log.info("the SD server answers again") : log.warn(`the SD server is unhealthy: ${health.reason}; jobs wait for it`),
+  );
   const queue = new PQueue({ concurrency: config.concurrency });
   const held = new Set<string>();
   const shutdown = new AbortController();
@@ -78,28 +93,18 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       ...status,
     } as StatusMessage).catch((error) => log.warn(`status ${status.state} for job ${job.jobId} not sent: ${error}`));
 
-  async function renderWithRetries(job: JobMessage, parameters: SamplingParameters) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await backend.render(job, parameters, shutdown.signal);
-      } catch (error) {
-        const delay = config.retryDelaysMs[attempt];
-        if (!(error instanceof TransientBackendError) || delay === undefined || shutdown.signal.aborted) throw error;
-        log.warn(`job ${job.jobId}: ${error.message}; retrying in ${delay / 1000} s`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
   /** Only the backend call takes a p-queue slot: sending a result must not keep the GPU idle. */
   async function run(job: JobMessage, receivedAt: number) {
     const parameters: SamplingParameters = { ...config.defaults, seed: -1, ...job.parameters };
     try {
       const { image, startedAt, finishedAt } = await queue.add(async () => {
-        const startedAt = Date.now();
+        const startedAt = performance.now();
         void sendStatus(job, { state: "started" });
-        const image = await renderWithRetries(job, parameters);
-        return { image, startedAt, finishedAt: Date.now() };
+        const image = await renderWhenAvailable(backend, job, parameters, {
+          signal: shutdown.signal,
+          onAttemptFailed: ({ message, retryInMs }) => log.warn(`job ${job.jobId}: ${message}; retrying in ${retryInMs / 1000} s`),
+        });
+        return { image, startedAt, finishedAt: performance.now() };
       });
       await publish(topics.result(job.jobId), {
         schemaVersion: SCHEMA_VERSION,
@@ -111,10 +116,10 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
         height: job.height,
         parameters: { ...parameters, seed: image.seed },
         backend: backend.name,
-        timing: { queuedMs: startedAt - receivedAt, generationMs: finishedAt - startedAt },
-        finishedAt: new Date(finishedAt).toISOString(),
+        timing: { queuedMs: Math.round(startedAt - receivedAt), generationMs: Math.round(finishedAt - startedAt) },
+        finishedAt: now(),
       });
-      log.info(`job ${job.jobId} done in ${finishedAt - startedAt} ms (${job.width}×${job.height}, seed ${image.seed})`);
+      log.info(`job ${job.jobId} done in ${Math.round(finishedAt - startedAt)} ms (${job.width}×${job.height}, seed ${image.seed})`);
     } catch (error) {
       if (shutdown.signal.aborted) return; // not a job failure: the server re-sends it to the next generator
       const reason = error instanceof Error ? error.message : String(error);
@@ -136,7 +141,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     if (held.has(job.jobId) || shutdown.signal.aborted) return;
     held.add(job.jobId);
     void sendStatus(job, { state: "accepted" });
-    const receivedAt = Date.now();
+    const receivedAt = performance.now();
     void run(job, receivedAt);
   });
 
