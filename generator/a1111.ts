@@ -88,6 +88,7 @@ export function createA1111Backend(options: A1111Options): Backend {
   if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString("base64")}`;
   const tracker = healthTracker();
   const pollMs = options.progressPollMs ?? 250;
+  const controlTimeoutMs = Math.min(CONTROL_TIMEOUT_MS, options.timeoutMs);
 
   const unreachable = (error: unknown) => {
     const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
@@ -102,7 +103,7 @@ export function createA1111Backend(options: A1111Options): Backend {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+        signal: AbortSignal.timeout(controlTimeoutMs),
       });
       return { status: response.status, text: await response.text() };
     } catch (error) {
@@ -116,9 +117,9 @@ export function createA1111Backend(options: A1111Options): Backend {
    * task active. A1111 cannot drop a queued request (the abandoned HTTP call stays in its
    * queue), so a queued task is watched until it becomes active and then interrupted, for
    * at most one timeout: the task ahead of it should not need longer. A server that cannot
-   * be asked has nothing of ours to stop.
+   * be asked has nothing of ours to stop, and is reported: false.
    */
-  async function stopTask(taskId: string) {
+  async function stopTask(taskId: string): Promise<boolean> {
     const deadline = performance.now() + options.timeoutMs;
     for (;;) {
       let progress: z.infer<typeof TaskProgressSchema>;
@@ -126,11 +127,11 @@ export function createA1111Backend(options: A1111Options): Backend {
         const { text } = await call("POST", "internal/progress", { id_task: taskId, id_live_preview: -1 });
         progress = TaskProgressSchema.parse(JSON.parse(text));
       } catch {
-        return;
+        return false;
       }
       // The gap between these two calls is A1111's: its API has no "interrupt task X".
-      if (progress.active) return void (await call("POST", "sdapi/v1/interrupt").catch(() => undefined));
-      if (!progress.queued || performance.now() > deadline) return;
+      if (progress.active) return Boolean(await call("POST", "sdapi/v1/interrupt").catch(() => false));
+      if (!progress.queued || performance.now() > deadline) return true;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
@@ -167,8 +168,10 @@ export function createA1111Backend(options: A1111Options): Backend {
     } catch (error) {
       if (!both.aborted) throw new AttemptFailure(unreachable(error), true, true);
       // An interrupted txt2img still answers 200 with a half-done image: never a result.
-      await stopTask(job.jobId);
+      const answered = await stopTask(job.jobId);
       if (signal.aborted) throw signal.reason;
+      // A server that does not even answer /internal/progress hangs: it is down, not slow.
+      if (!answered) throw new AttemptFailure(`cannot reach ${origin}: no answer within ${options.timeoutMs / 1000} s`, true, true);
       throw new AttemptFailure(`no image within ${options.timeoutMs / 1000} s (the SD server's task was interrupted)`, true, false);
     }
     if (status < 200 || status > 299) {

@@ -1,5 +1,6 @@
 /** The A1111 backend against the emulator over real HTTP: retries and seeds, health, interrupts, the start-up check. */
 import { randomUUID } from "node:crypto";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { SCHEMA_VERSION, type JobMessage, type SamplingParameters } from "../../broker/contract";
 import { createA1111Backend, type A1111Options } from "../../generator/a1111";
 import { BackendConfigError, BackendUnavailableError, renderWhenAvailable, type BackendHealth } from "../../generator/backends";
@@ -144,6 +145,22 @@ describe("interrupting its own task", () => {
     expect(sd.interrupts).toEqual([{ activeTask: the.jobId }]);
     const otherInfo = JSON.parse(((await (await other).json()) as { info: string }).info) as { seed: number };
     expect(otherInfo.seed).toBeGreaterThanOrEqual(0);
+  });
+
+  test("a server that accepts connections but never answers counts as down, not as a slow job", async () => {
+    const sockets: Socket[] = [];
+    const hung = createNetServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => hung.close(resolve));
+    });
+    const port = (hung.address() as AddressInfo).port;
+    const { backend } = backendFor({ url: `http://127.0.0.1:${port}` }, { timeoutMs: 200, maxAttempts: 1 });
+    const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}: no answer within 0.2 s`);
+    expect(backend.health().healthy).toBe(false);
   });
 });
 
