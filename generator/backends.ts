@@ -1,9 +1,26 @@
 /**
- * Image backends: AUTOMATIC1111's txt2img API, or the built-in placeholder renderer.
- * Both take a job plus resolved sampling parameters and return a PNG and the seed used.
+ * Image backends behind one interface: AUTOMATIC1111's txt2img API (a1111.ts) or the
+ * built-in placeholder renderer. The MQTT side (generator.ts) only calls this interface:
+ *
+ * - `check()` once at start: a bad sampler or model throws a BackendConfigError (one line,
+ *   the generator must not start); an unreachable backend returns a warning and starts
+ *   unhealthy, because the SD server may simply come up later.
+ * - `render(job, parameters, { signal })` does a whole job: it retries transient failures
+ *   with backoff, using one concrete seed for every attempt so a retry gives the same
+ *   picture. It settles in one of four ways:
+ *     - a RenderedImage;
+ *     - the signal's reason, when the caller aborted (shutdown, a lost lease, a cancel):
+ *       by then the backend's own work on this job has been interrupted;
+ *     - a BackendUnavailableError: the SD server could not be reached or answered like a
+ *       proxy with nothing behind it (refused, reset, 502, 503, 504) on every attempt. Not
+ *       the job's fault: hand the job back or keep it for later, never fail it;
+ *     - any other Error: the job failed, and its message is the backend's own (a 4xx, a
+ *       500 such as "HTTP 500: OutOfMemoryError: CUDA out of memory", a timeout on every
+ *       attempt, an answer that is not an image).
+ * - `health()` / `onHealthChange()`: unhealthy from the first unreachable answer until the
+ *   SD server answers again; `whenHealthy(signal)` probes until then.
  */
 import { randomInt } from "node:crypto";
-import { z } from "zod";
 import type { JobMessage, SamplingParameters } from "../broker/contract";
 import { renderPlaceholder } from "./placeholder";
 
@@ -12,110 +29,95 @@ export interface RenderedImage {
   seed: number;
 }
 
+export interface BackendHealth {
+  healthy: boolean;
+  /** Why it is unhealthy: the last failure, e.g. "cannot reach http://gpu:7860: ECONNREFUSED". */
+  reason?: string;
+}
+
+export interface RenderOptions {
+  signal: AbortSignal;
+  /** Called before each retry, e.g. to log it. */
+  onAttemptFailed?: (failure: { attempt: number; message: string; retryInMs: number }) => void;
+}
+
 export interface Backend {
   /** Reported in results and presence: "a1111" or "placeholder". */
   readonly name: string;
-  render(job: JobMessage, parameters: SamplingParameters, signal: AbortSignal): Promise<RenderedImage>;
+  /** Throws a BackendConfigError if the configuration cannot work; returns a warning to log, or null. */
+  check(): Promise<string | null>;
+  render(job: JobMessage, parameters: SamplingParameters, options: RenderOptions): Promise<RenderedImage>;
+  health(): BackendHealth;
+  /** Returns a function that removes the listener. */
+  onHealthChange(listener: (health: BackendHealth) => void): () => void;
+  /** Resolves once the backend answers (at once if healthy); rejects with the signal's reason. */
+  whenHealthy(signal: AbortSignal): Promise<void>;
 }
 
-/**
- * A failure worth another try (the backend is unreachable or overloaded), as opposed
- * to one that will fail the same way again (422, out of memory, a bad response).
- */
-export class TransientBackendError extends Error {
-  override name = "TransientBackendError";
+/** A start-up configuration the backend refuses (unknown sampler or model, wrong credentials). */
+export class BackendConfigError extends Error {
+  override name = "BackendConfigError";
 }
+
+/** Every attempt found the backend down: the job is not at fault (see the header). */
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
+}
+
+/** A seed as A1111 draws them (0 … 2³²−1). */
+export const randomSeed = () => randomInt(0, 2 ** 32);
 
 export function createPlaceholderBackend(): Backend {
   return {
     name: "placeholder",
+    async check() {
+      return null;
+    },
     async render(job, parameters) {
-      const seed = parameters.seed >= 0 ? parameters.seed : randomInt(0, 2 ** 32);
+      const seed = parameters.seed >= 0 ? parameters.seed : randomSeed();
       return {
         png: renderPlaceholder({ prompt: job.prompt, width: job.width, height: job.height, colour: job.authorColour, seed }),
         seed,
       };
     },
+    health: () => ({ healthy: true }),
+    onHealthChange: () => () => undefined,
+    whenHealthy: async () => undefined,
   };
 }
 
-/** The part of A1111's 200 response that we use; `info` is a JSON *string*. */
-const Txt2ImgResponseSchema = z.object({
-  images: z.array(z.string()).min(1),
-  info: z.string(),
-});
-const Txt2ImgInfoSchema = z.object({ seed: z.number().int() });
-
-/** Turns A1111's error bodies (422 `detail[]`, 500 `error`/`errors`) into one readable line. */
-function describeErrorBody(status: number, body: string): string {
-  try {
-    const json = JSON.parse(body) as { detail?: unknown; error?: unknown; errors?: unknown };
-    if (Array.isArray(json.detail)) {
-      const details = json.detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).join(".")}: ${d.msg ?? "invalid"}`);
-      return `HTTP ${status}: ${details.join("; ")}`;
-    }
-    const text = [json.error, json.errors ?? json.detail].filter((part) => typeof part === "string" && part).join(": ");
-    if (text) return `HTTP ${status}: ${text}`;
-  } catch {
-    // not JSON: fall through to the raw text
-  }
-  return `HTTP ${status}: ${body.slice(0, 300) || "no body"}`;
-}
-
-export function createA1111Backend(options: { baseUrl: string; auth?: string; timeoutMs: number }): Backend {
-  const endpoint = new URL("sdapi/v1/txt2img", options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString("base64")}`;
-
+/** Health state with change listeners, for backends that can be down. */
+export function healthTracker() {
+  let current: BackendHealth = { healthy: true };
+  const listeners = new Set<(health: BackendHealth) => void>();
+  const set = (next: BackendHealth) => {
+    const changed = next.healthy !== current.healthy;
+    current = next;
+    if (changed) for (const listener of listeners) listener(next);
+  };
   return {
-    name: "a1111",
-    async render(job, parameters, signal) {
-      const body = {
-        prompt: job.prompt,
-        negative_prompt: job.negativePrompt,
-        width: job.width,
-        height: job.height,
-        steps: parameters.steps,
-        cfg_scale: parameters.cfgScale,
-        sampler_name: parameters.samplerName,
-        restore_faces: parameters.restoreFaces,
-        seed: parameters.seed,
-        batch_size: 1,
-        n_iter: 1,
-        send_images: true,
-        // Images must not pile up on the GPU box: promptgate keeps the only copy.
-        save_images: false,
-        // Lets A1111's /internal/progress be matched to this job.
-        force_task_id: job.jobId,
-      };
-      let response: Response;
-      try {
-        response = await fetch(endpoint, {
-          method: "POST",
-          headers,
-          body: JSON.stringify(body),
-          signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
-        });
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const reason = error instanceof Error && error.name === "TimeoutError" ? `no answer within ${options.timeoutMs / 1000} s` : String((error as Error).cause ?? error);
-        throw new TransientBackendError(`cannot reach ${endpoint.origin}: ${reason}`);
-      }
-      const text = await response.text();
-      if (!response.ok) {
-        const message = describeErrorBody(response.status, text);
-        if (response.status === 502 || response.status === 503 || response.status === 504) throw new TransientBackendError(message);
-        throw new Error(message);
-      }
-      let parsed: z.infer<typeof Txt2ImgResponseSchema>;
-      let info: z.infer<typeof Txt2ImgInfoSchema>;
-      try {
-        parsed = Txt2ImgResponseSchema.parse(JSON.parse(text));
-        info = Txt2ImgInfoSchema.parse(JSON.parse(parsed.info));
-      } catch {
-        throw new Error("the SD server's answer is not a txt2img response (images[] and info)");
-      }
-      return { png: Buffer.from(parsed.images[0]!, "base64"), seed: info.seed };
+    health: () => current,
+    onHealthChange(listener: (health: BackendHealth) => void) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
+    up: () => set({ healthy: true }),
+    down: (reason: string) => set({ healthy: false, reason }),
   };
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -76,7 +76,11 @@ export const GeneratorEnvSchema = z.object({
   SD_CFG_SCALE: z.coerce.number({ message: "expected a number" }).min(1).max(30).default(5),
   SD_SAMPLER: z.string().min(1).default("DPM++ SDE Karras"),
   SD_RESTORE_FACES: envBoolean.default(true),
-  SD_TIMEOUT_SECONDS: envInteger(1, 3600).default(600),
+  /** A checkpoint title or name from A1111's /sdapi/v1/sd-models; unset: whatever A1111 has loaded. */
+  SD_MODEL: z.string().min(1).max(300).optional(),
+  /** Sized for a 2048×2048 image at 30 steps on a mid-range GPU (README "Configuration"). */
+  SD_TIMEOUT_SECONDS: envInteger(1, 3600).default(300),
+  GENERATOR_MAX_ATTEMPTS: envInteger(1, 10).default(3),
 });
 
 export type GeneratorEnv = z.infer<typeof GeneratorEnvSchema>;
@@ -93,11 +97,14 @@ export interface GeneratorConfig {
   /** Unset: the built-in placeholder renderer. */
   sdApiUrl?: string;
   sdApiAuth?: string;
+  sdModel?: string;
   sdTimeoutMs: number;
+  /** Attempts per job at the SD backend, the first included. */
+  maxAttempts: number;
   defaults: { steps: number; cfgScale: number; samplerName: string; restoreFaces: boolean };
   /** Delay between reconnection attempts to the broker. */
   reconnectMs: number;
-  /** Backoff before retrying a transient backend failure; its length is the number of retries. */
+  /** Backoff before retry n of a transient backend failure (the last one repeats), and between health probes. */
   retryDelaysMs: number[];
 }
 
@@ -111,7 +118,9 @@ export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
     maxPixels: env.GENERATOR_MAX_PIXELS,
     sdApiUrl: env.SD_API_URL,
     sdApiAuth: env.SD_API_AUTH,
+    sdModel: env.SD_MODEL,
     sdTimeoutMs: env.SD_TIMEOUT_SECONDS * 1000,
+    maxAttempts: env.GENERATOR_MAX_ATTEMPTS,
     defaults: {
       steps: env.SD_STEPS,
       cfgScale: env.SD_CFG_SCALE,

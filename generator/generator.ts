@@ -28,7 +28,8 @@ import {
   type SamplingParameters,
   type StatusMessage,
 } from "../broker/contract";
-import { TransientBackendError, createA1111Backend, createPlaceholderBackend, type Backend } from "./backends";
+import { createA1111Backend } from "./a1111";
+import { BackendUnavailableError, createPlaceholderBackend, type Backend } from "./backends";
 import type { GeneratorConfig } from "./env";
 
 export interface Logger {
@@ -46,7 +47,15 @@ export interface RunningGenerator {
 
 export function createBackend(config: GeneratorConfig): Backend {
   return config.sdApiUrl
-    ? createA1111Backend({ baseUrl: config.sdApiUrl, auth: config.sdApiAuth, timeoutMs: config.sdTimeoutMs })
+    ? createA1111Backend({
+        baseUrl: config.sdApiUrl,
+        auth: config.sdApiAuth,
+        timeoutMs: config.sdTimeoutMs,
+        sampler: config.defaults.samplerName,
+        model: config.sdModel,
+        maxAttempts: config.maxAttempts,
+        retryDelaysMs: config.retryDelaysMs,
+      })
     : createPlaceholderBackend();
 }
 
@@ -60,6 +69,8 @@ interface HeldJob {
 
 export async function startGenerator(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
   const backend = createBackend(config);
+  const warning = await backend.check();
+  if (warning) log.warn(warning);
   const queue = new PQueue({ concurrency: config.concurrency });
   const held = new Map<string, HeldJob>();
   /** Every job's run, from receipt until its result is acknowledged (or it failed or was cancelled). */
@@ -98,7 +109,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       concurrency: draining ? 0 : config.concurrency + 1,
       backend: backend.name,
       maxPixels: config.maxPixels,
-      healthy: true,
+      ...backend.health(),
     });
 
   /** Heartbeats every third of the shortest lease held, while anything is held. */
@@ -123,18 +134,22 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     scheduleHeartbeat();
   }
 
-  async function renderWithRetries(job: JobMessage, parameters: SamplingParameters, signal: AbortSignal) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await backend.render(job, parameters, signal);
-      } catch (error) {
-        const delay = config.retryDelaysMs[attempt];
-        if (!(error instanceof TransientBackendError) || delay === undefined || signal.aborted) throw error;
-        log.warn(`job ${job.jobId}: ${error.message}; retrying in ${delay / 1000} s`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+  /** Ends when this generator closes: stops waiting for a backend that is down. */
+  const closing = new AbortController();
+
+  // While the SD server is down this generator says so and gets no jobs; the server gives them
+  // to others, or keeps them until it answers again.
+  backend.onHealthChange((health) => {
+    if (health.healthy) log.info("the SD server answers again");
+    else log.warn(`the SD server is unhealthy: ${health.reason}; handing jobs back until it answers`);
+    if (client.connected) void announce().catch((error) => log.warn(`presence not sent: ${error}`));
+  });
+
+  /** Probes a backend found down until it answers (the health listener announces it). */
+  function awaitRecovery() {
+    backend.whenHealthy(closing.signal).catch(() => undefined);
   }
+  if (!backend.health().healthy) awaitRecovery();
 
   /** Only the backend call takes a p-queue slot: sending a result must not keep the GPU idle. */
   async function run(entry: HeldJob, receivedAt: number) {
@@ -147,7 +162,10 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
         entry.started = true;
         const startedAt = performance.now();
         void sendStatus(job.jobId, { state: "started" });
-        const image = await renderWithRetries(job, parameters, abort.signal);
+        const image = await backend.render(job, parameters, {
+          signal: abort.signal,
+          onAttemptFailed: ({ message, retryInMs }) => log.warn(`job ${job.jobId}: ${message}; retrying in ${retryInMs / 1000} s`),
+        });
         return { image, queuedMs: startedAt - receivedAt, generationMs: performance.now() - startedAt };
       });
       if (!rendered || abort.signal.aborted) return;
@@ -169,6 +187,12 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     } catch (error) {
       if (abort.signal.aborted) return; // cancelled by the server: the job is someone else's now
       const reason = error instanceof Error ? error.message : String(error);
+      if (error instanceof BackendUnavailableError) {
+        // Not the job's fault: another generator, or this one later, makes it.
+        await sendStatus(job.jobId, { state: "released", reason });
+        awaitRecovery();
+        return;
+      }
       log.error(`job ${job.jobId} failed: ${reason}`);
       await sendStatus(job.jobId, { state: "failed", reason });
     } finally {
@@ -233,6 +257,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     backend: backend.name,
     async close() {
       draining = true;
+      closing.abort();
       if (client.connected) await announce().catch(() => undefined);
       // Jobs still waiting go back to the server now; the running ones are finished.
       const waiting = [...held.values()].filter((entry) => !entry.started);

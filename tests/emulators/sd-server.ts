@@ -3,15 +3,27 @@
  * server's API shapes (../shared/notes/sd-api.md): strict pydantic-like validation with 422
  * `detail[]`, one job at a time behind a global lock, base64 PNGs and an `info` JSON string,
  * samplers from GET /sdapi/v1/samplers, optional --api-auth. Unknown fields are ignored, as
- * pydantic does by default.
+ * pydantic does by default. Like A1111 it tracks tasks by `force_task_id` (queued behind the
+ * lock, active, completed) for POST /internal/progress, and POST /sdapi/v1/interrupt stops
+ * whatever task is active, whoever sent it.
+ *
+ * Test controls: failNext (N answers with a status and body), resetNext (N connections cut),
+ * down/up (stop listening and come back on the same port), setDelay; counters: calls,
+ * interrupts (with the task that was active), seeds sent per force_task_id.
  */
 import { randomInt } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import { encodePng } from "../../generator/png";
 
 export interface Txt2ImgCall {
   body: Record<string, unknown>;
   receivedAt: number;
+}
+
+export interface InterruptCall {
+  /** The force_task_id that was active when the interrupt arrived (null: none). */
+  activeTask: string | null;
 }
 
 export interface SdEmulatorOptions {
@@ -40,9 +52,11 @@ interface Txt2ImgRequest {
   send_images: boolean;
   save_images: boolean;
   force_task_id: string | null;
+  override_settings: Record<string, unknown> | null;
+  override_settings_restore_afterwards: boolean;
 }
 
-type FieldType = "string" | "integer" | "number" | "boolean";
+type FieldType = "string" | "integer" | "number" | "boolean" | "object";
 /** The txt2img fields we validate, with A1111's types and defaults. */
 const FIELDS: Record<string, { type: FieldType; default: unknown }> = {
   prompt: { type: "string", default: "" },
@@ -59,7 +73,11 @@ const FIELDS: Record<string, { type: FieldType; default: unknown }> = {
   send_images: { type: "boolean", default: true },
   save_images: { type: "boolean", default: false },
   force_task_id: { type: "string", default: null },
+  override_settings: { type: "object", default: null },
+  override_settings_restore_afterwards: { type: "boolean", default: true },
 };
+
+const MODELS = [{ title: "emulator-v1.safetensors [6ce0161689]", model_name: "emulator-v1", hash: "6ce01616", sha256: null, filename: "/models/emulator-v1.safetensors", config: null }];
 
 function typeError(type: FieldType): { msg: string; type: string } {
   return {
@@ -67,6 +85,7 @@ function typeError(type: FieldType): { msg: string; type: string } {
     integer: { msg: "value is not a valid integer", type: "type_error.integer" },
     number: { msg: "value is not a valid float", type: "type_error.float" },
     boolean: { msg: "value could not be parsed to a boolean", type: "type_error.bool" },
+    object: { msg: "value is not a valid dict", type: "type_error.dict" },
   }[type];
 }
 
@@ -74,6 +93,7 @@ function matches(type: FieldType, value: unknown): boolean {
   if (type === "string") return typeof value === "string";
   if (type === "integer") return Number.isInteger(value);
   if (type === "number") return typeof value === "number" && Number.isFinite(value);
+  if (type === "object") return typeof value === "object" && value !== null && !Array.isArray(value);
   return typeof value === "boolean";
 }
 
@@ -90,13 +110,21 @@ function fakeImage(width: number, height: number, seed: number): Buffer {
   return encodePng(width, height, rgb);
 }
 
+/** A1111's answer to an HTTPException (its api_middleware handler): the class, the detail, and an empty str(e). */
+const httpException = (detail: string) => ({ error: "HTTPException", detail, body: "", errors: "" });
+
 export async function startSdEmulator(options: SdEmulatorOptions = {}) {
   const calls: Txt2ImgCall[] = [];
-  const queuedFailures: Array<{ status: number; body: unknown }> = [];
+  const interrupts: InterruptCall[] = [];
+  const seedsByTask = new Map<string, number[]>();
+  const queuedFailures: Array<{ status: number; body: unknown } | "reset"> = [];
   let lock: Promise<void> = Promise.resolve();
   let delayMs = options.delayMs ?? 0;
-  let current: { started: number; steps: number; taskId: string | null } | null = null;
+  let current: { started: number; steps: number; delayMs: number; taskId: string | null; interrupt: () => void } | null = null;
   let jobCount = 0;
+  // A1111's modules/progress.py: pending_tasks, current_task, finished_tasks (it keeps the last 16).
+  const pendingTasks = new Set<string>();
+  const finishedTasks: string[] = [];
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
@@ -125,26 +153,50 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
       .map(([name, field]) => ({ loc: ["body", name], ...typeError(field.type) }));
     if (detail.length) return send(res, 422, { detail });
     const request = Object.fromEntries(Object.entries(FIELDS).map(([name, field]) => [name, body[name] ?? field.default])) as unknown as Txt2ImgRequest;
-    if (!SAMPLERS.includes(request.sampler_name)) {
-      // A1111 answers an unknown sampler with a 404 from its own validation.
-      return send(res, 404, { detail: `Sampler not found: ${request.sampler_name}` });
-    }
+    // A1111's validate_sampler_name: HTTPException(404, "Sampler not found"), before any task exists.
+    if (!SAMPLERS.includes(request.sampler_name)) return send(res, 404, httpException("Sampler not found"));
     calls.push({ body, receivedAt: Date.now() });
+    const taskId = request.force_task_id;
+    if (taskId) seedsByTask.set(taskId, [...(seedsByTask.get(taskId) ?? []), request.seed]);
 
     const failure = queuedFailures.shift();
-    // One job at a time, like A1111's global queue lock.
+    if (failure === "reset") return void req.socket.destroy();
+    // One job at a time, like A1111's global queue lock; the task waits in pending_tasks.
+    if (taskId) pendingTasks.add(taskId);
     const previous = lock;
     let release!: () => void;
     lock = new Promise((resolve) => (release = resolve));
     jobCount++;
     await previous;
+    if (taskId) pendingTasks.delete(taskId);
     try {
       if (failure) return send(res, failure.status, failure.body);
-      current = { started: Date.now(), steps: request.steps, taskId: request.force_task_id };
-      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      let interrupted = false;
+      let cutShort = () => undefined as void;
+      current = {
+        started: performance.now(),
+        steps: request.steps,
+        delayMs,
+        taskId,
+        interrupt: () => {
+          interrupted = true;
+          cutShort();
+        },
+      };
+      if (delayMs) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          cutShort = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       const seed = request.seed === -1 ? randomInt(0, 2 ** 32) : request.seed;
       const count = request.batch_size * request.n_iter;
-      const images = Array.from({ length: count }, (_, i) => fakeImage(request.width, request.height, seed + i).toString("base64"));
+      // Interrupted, A1111 still answers 200: the loop stops early and the half-denoised latent
+      // is decoded, so the image is noise. Only the client knows it asked for the interrupt.
+      const images = Array.from({ length: count }, (_, i) => fakeImage(request.width, request.height, interrupted ? 0 : seed + i).toString("base64"));
       const info = {
         prompt: request.prompt,
         all_prompts: Array(count).fill(request.prompt),
@@ -165,54 +217,95 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
       send(res, 200, { images: request.send_images ? images : [], parameters: request, info: JSON.stringify(info) });
     } finally {
       current = null;
+      if (taskId) finishedTasks.splice(0, finishedTasks.push(taskId) - 16);
       jobCount--;
       release();
     }
   }
 
-  const server = createServer((req, res) => {
-    if (options.apiAuth && req.headers.authorization !== `Basic ${Buffer.from(options.apiAuth).toString("base64")}`) {
-      res.writeHead(401, { "content-type": "application/json", "www-authenticate": "Basic" });
-      return res.end(JSON.stringify({ detail: "Incorrect username or password" }));
+  /** modules/progress.py progressapi: per task; progress and eta only for the active one. */
+  async function taskProgress(req: IncomingMessage, res: ServerResponse) {
+    const body = (await readJson(req).catch(() => null)) as { id_task?: unknown } | null;
+    if (typeof body?.id_task !== "string") return send(res, 422, { detail: [{ loc: ["body", "id_task"], msg: "field required", type: "value_error.missing" }] });
+    const id = body.id_task;
+    const active = current?.taskId === id;
+    const queued = pendingTasks.has(id);
+    const completed = finishedTasks.includes(id);
+    if (!active || !current) {
+      return send(res, 200, { active, queued, completed, progress: null, eta: null, live_preview: null, id_live_preview: -1, textinfo: queued ? "In queue..." : "Waiting..." });
     }
+    const elapsed = (performance.now() - current.started) / 1000;
+    const progress = current.delayMs ? Math.min(1, (elapsed * 1000) / current.delayMs) : 0;
+    return send(res, 200, { active, queued, completed, progress, eta: progress > 0.01 ? elapsed / progress - elapsed : null, live_preview: null, id_live_preview: -1, textinfo: null });
+  }
+
+  const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://emulator");
+    // --api-auth guards /sdapi/* only; /internal/* belongs to the web UI (--gradio-auth).
+    const needsAuth = options.apiAuth && !url.pathname.startsWith("/internal/");
+    if (needsAuth && req.headers.authorization !== `Basic ${Buffer.from(options.apiAuth!).toString("base64")}`) {
+      res.writeHead(401, { "content-type": "application/json", "www-authenticate": "Basic" });
+      return res.end(JSON.stringify(httpException("Incorrect username or password")));
+    }
     if (req.method === "POST" && url.pathname === "/sdapi/v1/txt2img") return void txt2img(req, res);
+    if (req.method === "POST" && url.pathname === "/internal/progress") return void taskProgress(req, res);
+    if (req.method === "POST" && url.pathname === "/sdapi/v1/interrupt") {
+      // Global, like shared.state.interrupt(); with nothing running it changes nothing.
+      interrupts.push({ activeTask: current?.taskId ?? null });
+      current?.interrupt();
+      return send(res, 200, {});
+    }
     if (req.method === "GET" && url.pathname === "/sdapi/v1/samplers") {
       return send(res, 200, SAMPLERS.map((name) => ({ name, aliases: [name.toLowerCase().replace(/\W+/g, "_")], options: {} })));
     }
     if (req.method === "GET" && url.pathname === "/sdapi/v1/progress") {
-      const progress = current && delayMs ? Math.min(1, (Date.now() - current.started) / delayMs) : 0;
+      const progress = current && current.delayMs ? Math.min(1, (performance.now() - current.started) / current.delayMs) : 0;
       return send(res, 200, {
         progress,
-        eta_relative: current ? Math.max(0, (delayMs - (Date.now() - current.started)) / 1000) : 0,
+        eta_relative: current ? Math.max(0, (current.delayMs - (performance.now() - current.started)) / 1000) : 0,
         state: { job_count: jobCount, sampling_step: current ? Math.floor(progress * current.steps) : 0, sampling_steps: current?.steps ?? 0 },
         current_image: null,
       });
     }
-    if (req.method === "GET" && url.pathname === "/sdapi/v1/sd-models") {
-      return send(res, 200, [{ title: "emulator-v1.safetensors", model_name: "emulator-v1", hash: null, filename: "/models/emulator-v1.safetensors" }]);
-    }
+    if (req.method === "GET" && url.pathname === "/sdapi/v1/sd-models") return send(res, 200, MODELS);
     send(res, 404, { detail: "Not Found" });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  await listen(options.port ?? 0);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
 
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
-    /** The next txt2img call answers with this status and body (e.g. 500 out of memory). */
-    failNext(status: number, body: unknown) {
-      queuedFailures.push({ status, body });
+    interrupts,
+    /** The seed of every txt2img call, by force_task_id, in order. */
+    seedsByTask,
+    /** The force_task_id now holding the lock, if any. */
+    activeTask: () => current?.taskId ?? null,
+    /** Task ids waiting for the lock. */
+    queuedTasks: () => [...pendingTasks],
+    /** The next `times` txt2img calls answer with this status and body (e.g. 500 out of memory). */
+    failNext(status: number, body: unknown, times = 1) {
+      for (let i = 0; i < times; i++) queuedFailures.push({ status, body });
+    },
+    /** The next `times` txt2img calls have their connection cut (ECONNRESET at the client). */
+    resetNext(times = 1) {
+      for (let i = 0; i < times; i++) queuedFailures.push("reset");
     },
     setDelay(ms: number) {
       delayMs = ms;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    /** Stops listening and cuts open connections, like a stopped server (connections are refused). */
+    down: stop,
+    /** Listens again on the same port. */
+    up: () => listen(port),
+    close: stop,
   };
 }
 

@@ -58,13 +58,13 @@ test("a visitor's approved prompt is generated through A1111, stored, and shown 
     cfg_scale: 5,
     sampler_name: "DPM++ SDE Karras",
     restore_faces: true,
-    seed: -1,
     save_images: false,
   });
 
-  // The PNG is on disk under DATA_DIR with its metadata in the database.
+  // The PNG is on disk under DATA_DIR with its metadata in the database; the generator drew
+  // the seed itself (so a retry would make the same picture) and stored the one it sent.
   const image = server.services.db.$client.prepare("SELECT * FROM images WHERE prompt_id = ?").get(mine.id) as Record<string, unknown>;
-  expect(image).toMatchObject({ width: 640, height: 384, backend: "a1111" });
+  expect(image).toMatchObject({ width: 640, height: 384, backend: "a1111", seed: sd.calls[0]!.body.seed });
   expect(readPngSize(readFileSync(path.join(server.dataDir, "images", image.file_name as string)))).toEqual({ width: 640, height: 384 });
 
   // The admin can peek before the reveal.

@@ -1,10 +1,10 @@
-/** The generator against A1111 (emulated): retries, errors that should not be retried, --api-auth. */
+/** The generator against A1111 (emulated): start-up checks, waiting out a down server, errors that should not be retried, --api-auth. */
 import { createServer } from "node:http";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { freePort } from "../helpers/processes";
+import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let server: TestServer;
@@ -27,10 +27,14 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
+const configWith = (env: Record<string, string>) => ({
+  ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, ...env })),
+  retryDelaysMs: [20],
+});
+
 async function generatorWith(env: Record<string, string>) {
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, ...env }));
-  const generator = await startGenerator({ ...config, retryDelaysMs: [20, 20] }, log);
+  const generator = await startGenerator(configWith(env), log);
   cleanups.push(() => generator.close());
   return log;
 }
@@ -47,13 +51,22 @@ const settled = (id: number) =>
     return row.status === "done" || row.status === "failed" ? row : null;
   });
 
-test("an unreachable SD server is retried with backoff, then the prompt fails naming the server", async () => {
-  const port = await freePort();
-  const log = await generatorWith({ SD_API_URL: `http://127.0.0.1:${port}`, GENERATOR_ID: "unreachable" });
-  const result = await settled(await approvedPrompt("nobody home"));
-  expect(result.status).toBe("failed");
-  expect(result.reason).toContain(`cannot reach http://127.0.0.1:${port}`);
-  expect(log.lines.filter((line) => line.includes("retrying in"))).toHaveLength(2);
+test("an SD server that is down at start: the generator starts unhealthy, gets no job, and makes it once the server answers", async () => {
+  const sd = await startSdEmulator();
+  cleanups.push(() => sd.close());
+  await sd.down();
+  const log = await generatorWith({ SD_API_URL: sd.url, GENERATOR_ID: "waits-for-sd" });
+  expect(log.lines).toContain(`warn the SD server at ${sd.url} cannot be reached (cannot reach ${sd.url}: ECONNREFUSED); starting anyway, jobs wait until it answers`);
+  const unhealthy = await waitFor("the server to see it online but unhealthy", () =>
+    server.services.link.generators().find((g) => g.generatorId === "waits-for-sd" && g.state === "online" && !g.healthy),
+  );
+  expect(unhealthy.reason).toBe(`cannot reach ${sd.url}: ECONNREFUSED`);
+  const id = await approvedPrompt("patience");
+  // Nobody healthy: the job waits in line instead of failing.
+  expect(server.services.db.$client.prepare("SELECT lease_generator_id AS g FROM jobs WHERE prompt_id = ?").get(id)).toEqual({ g: null });
+  await sd.up();
+  expect(await settled(id)).toEqual({ status: "done", reason: null });
+  expect(log.lines).toContain("info the SD server answers again");
 });
 
 test("a 502 from a proxy in front of A1111 is retried and then succeeds", async () => {
@@ -65,13 +78,21 @@ test("a 502 from a proxy in front of A1111 is retried and then succeeds", async 
   expect(sd.calls).toHaveLength(2);
 });
 
-test("a sampler A1111 does not know fails at once with A1111's message, without retries", async () => {
+test("a sampler A1111 does not offer stops the generator's start, naming it and the valid ones", async () => {
   const sd = await startSdEmulator();
   cleanups.push(() => sd.close());
-  const log = await generatorWith({ SD_API_URL: sd.url, SD_SAMPLER: "Imaginary Sampler", GENERATOR_ID: "bad-sampler" });
-  const result = await settled(await approvedPrompt("wrong sampler"));
-  expect(result).toEqual({ status: "failed", reason: "HTTP 404: Sampler not found: Imaginary Sampler" });
-  expect(log.lines.filter((line) => line.includes("retrying"))).toEqual([]);
+  const refused = await startGenerator(configWith({ SD_API_URL: sd.url, SD_SAMPLER: "Imaginary Sampler", GENERATOR_ID: "bad-sampler" }), collectingLogger()).catch((e: Error) => e);
+  expect((refused as Error).message).toBe(`SD_SAMPLER "Imaginary Sampler" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM`);
+  expect(sd.calls).toEqual([]);
+});
+
+test("npm run generator with an unknown SD_SAMPLER prints one line and exits with 1", async () => {
+  const sd = await startSdEmulator();
+  cleanups.push(() => sd.close());
+  const child = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, SD_SAMPLER: "Foo" });
+  cleanups.push(() => child.kill());
+  expect(await child.exited).toBe(1);
+  expect(child.output()).toBe(`promptgate generator: SD_SAMPLER "Foo" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM\n`);
 });
 
 test("SD_API_AUTH is sent as HTTP Basic auth (A1111's --api-auth)", async () => {
@@ -81,16 +102,19 @@ test("SD_API_AUTH is sent as HTTP Basic auth (A1111's --api-auth)", async () => 
   expect((await settled(await approvedPrompt("behind a password"))).status).toBe("done");
 });
 
-test("without the credentials A1111 answers 401 and the prompt fails saying so", async () => {
+test("without the credentials A1111 answers 401 and the generator refuses to start, saying so", async () => {
   const sd = await startSdEmulator({ apiAuth: "artist:secret" });
   cleanups.push(() => sd.close());
-  await generatorWith({ SD_API_URL: sd.url, GENERATOR_ID: "without-auth" });
-  const result = await settled(await approvedPrompt("forgot the password"));
-  expect(result).toEqual({ status: "failed", reason: "HTTP 401: Incorrect username or password" });
+  const refused = await startGenerator(configWith({ SD_API_URL: sd.url, GENERATOR_ID: "without-auth" }), collectingLogger()).catch((e: Error) => e);
+  expect((refused as Error).message).toBe(`SD_API_AUTH is missing or wrong: ${sd.url} answered HTTP 401: Incorrect username or password`);
 });
 
 test("an answer that is not a txt2img response fails the job clearly", async () => {
-  const fake = createServer((_request, response) => response.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  // It lists the sampler (so the generator starts), then answers txt2img with "{}".
+  const samplers = JSON.stringify([{ name: "DPM++ SDE Karras", aliases: [], options: {} }]);
+  const fake = createServer((request, response) =>
+    response.writeHead(200, { "content-type": "application/json" }).end(request.url === "/sdapi/v1/samplers" ? samplers : "{}"),
+  );
   await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
   cleanups.push(() => {
     fake.closeAllConnections();

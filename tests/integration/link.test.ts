@@ -15,7 +15,8 @@ let admin: TestClient;
 
 beforeAll(async () => {
   sd = await startSdEmulator();
-  server = await startTestServer({ SD_API_URL: sd.url });
+  // One attempt per job: a single 500 must fail the prompt here (retries: sd-backend.test.ts).
+  server = await startTestServer({ SD_API_URL: sd.url, GENERATOR_MAX_ATTEMPTS: "1" });
   visitor = new TestClient(server.url, { userAgent: "link tests" });
   await visitor.page("/");
   admin = new TestClient(server.url, { userAgent: "link admin" });

@@ -2,6 +2,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { inflateSync } from "node:zlib";
 import { JobMessageSchema, SCHEMA_VERSION, decode } from "../../broker/contract";
+import { describeErrorBody } from "../../generator/a1111";
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { renderPlaceholder } from "../../generator/placeholder";
 import { encodePng, readPngSize } from "../../generator/png";
 import { ROOT } from "../helpers/processes";
@@ -59,4 +61,26 @@ describe("contract decode", () => {
   ])("refuses %s without throwing", (_name, payload) => {
     expect(decode(JobMessageSchema, Buffer.from(payload)).ok).toBe(false);
   });
+});
+
+describe("A1111 error bodies become one line with A1111's own words", () => {
+  test.each([
+    ["an HTTPException's detail, not its class", 404, { error: "HTTPException", detail: "Sampler not found", body: "", errors: "" }, "HTTP 404: Sampler not found"],
+    ["an exception's class and text", 500, { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" }, "HTTP 500: OutOfMemoryError: CUDA out of memory"],
+    ["pydantic's field errors", 422, { detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer", type: "type_error.integer" }] }, "HTTP 422: body.steps: value is not a valid integer"],
+    ["a proxy's plain detail", 502, { detail: "Bad Gateway" }, "HTTP 502: Bad Gateway"],
+  ])("%s", (_name, status, body, line) => {
+    expect(describeErrorBody(status, JSON.stringify(body))).toBe(line);
+  });
+
+  test("a body that is not JSON is quoted, shortened", () => {
+    expect(describeErrorBody(503, "<html>" + "x".repeat(400))).toBe(`HTTP 503: <html>${"x".repeat(294)}`);
+    expect(describeErrorBody(500, "")).toBe("HTTP 500: no body");
+  });
+});
+
+test("generator defaults: 300 s per txt2img call, 3 attempts, no model override", () => {
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, {}));
+  expect({ timeout: config.sdTimeoutMs, attempts: config.maxAttempts, model: config.sdModel }).toEqual({ timeout: 300_000, attempts: 3, model: undefined });
+  expect(() => parseEnvironment(GeneratorEnvSchema, { GENERATOR_MAX_ATTEMPTS: "0" })).toThrow('GENERATOR_MAX_ATTEMPTS="0": expected at least 1');
 });

@@ -1,0 +1,199 @@
+/** The A1111 backend against the emulator over real HTTP: retries and seeds, health, interrupts, the start-up check. */
+import { randomUUID } from "node:crypto";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { SCHEMA_VERSION, type JobMessage, type SamplingParameters } from "../../broker/contract";
+import { createA1111Backend, type A1111Options } from "../../generator/a1111";
+import { BackendConfigError, BackendUnavailableError, type BackendHealth } from "../../generator/backends";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { freePort } from "../helpers/processes";
+import { waitFor } from "../helpers/server";
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const OOM = { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" };
+const parameters: SamplingParameters = { steps: 30, cfgScale: 5, samplerName: "DPM++ SDE Karras", restoreFaces: false, seed: -1 };
+
+function job(prompt = "a lighthouse at dusk"): JobMessage {
+  return { schemaVersion: SCHEMA_VERSION, jobId: randomUUID(), prompt, negativePrompt: "", width: 64, height: 64, authorColour: "#336699", approvedAt: new Date().toISOString(), leaseMs: 30_000 };
+}
+
+async function emulator(options: Parameters<typeof startSdEmulator>[0] = {}) {
+  const sd = await startSdEmulator(options);
+  cleanups.push(() => sd.close());
+  return sd;
+}
+
+function backendFor(sd: Pick<SdEmulator, "url">, options: Partial<A1111Options> = {}) {
+  const backend = createA1111Backend({ baseUrl: sd.url, timeoutMs: 10_000, sampler: "DPM++ SDE Karras", maxAttempts: 3, retryDelaysMs: [20], progressPollMs: 20, ...options });
+  const changes: BackendHealth[] = [];
+  backend.onHealthChange((health) => changes.push(health));
+  return { backend, changes };
+}
+
+const never = new AbortController().signal;
+
+describe("retries", () => {
+  test("a 500 then success gives one image, and both calls used the same concrete seed", async () => {
+    const sd = await emulator();
+    sd.failNext(500, OOM);
+    const { backend } = backendFor(sd);
+    const failures: string[] = [];
+    const the = job();
+    const image = await backend.render(the, parameters, { signal: never, onAttemptFailed: ({ message }) => failures.push(message) });
+    const seeds = sd.seedsByTask.get(the.jobId)!;
+    expect(seeds).toHaveLength(2);
+    expect(seeds[0]).toBeGreaterThanOrEqual(0);
+    expect(seeds[1]).toBe(seeds[0]);
+    expect(image.seed).toBe(seeds[0]);
+    expect(failures).toEqual(["HTTP 500: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"]);
+  });
+
+  test("a persistent 500 fails after GENERATOR_MAX_ATTEMPTS with A1111's own message, and the backend stays healthy", async () => {
+    const sd = await emulator();
+    sd.failNext(500, OOM, 5);
+    const { backend, changes } = backendFor(sd, { maxAttempts: 3 });
+    const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toBe("HTTP 500: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB");
+    expect(sd.calls).toHaveLength(3);
+    expect(changes).toEqual([]);
+  });
+
+  test("reset connections and 503s are retried; health goes unhealthy, then healthy with the image", async () => {
+    const sd = await emulator();
+    sd.resetNext();
+    sd.failNext(503, { detail: "Service Unavailable" });
+    const { backend, changes } = backendFor(sd);
+    const image = await backend.render(job(), parameters, { signal: never });
+    expect(image.png.length).toBeGreaterThan(0);
+    expect(changes.map((health) => health.healthy)).toEqual([false, true]);
+    expect(changes[0]!.reason).toContain("cannot reach");
+  });
+
+  test("a server that stays down ends in BackendUnavailableError, naming it, not a job failure", async () => {
+    const port = await freePort();
+    const { backend } = backendFor({ url: `http://127.0.0.1:${port}` });
+    const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}: ECONNREFUSED`);
+    expect(backend.health()).toEqual({ healthy: false, reason: `cannot reach http://127.0.0.1:${port}: ECONNREFUSED` });
+  });
+
+  test("a server that is down is unhealthy until it answers again; then the job succeeds", async () => {
+    const sd = await emulator();
+    await sd.down();
+    const { backend, changes } = backendFor(sd, { maxAttempts: 2 });
+    const the = job();
+    await expect(backend.render(the, parameters, { signal: never })).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(backend.health().healthy).toBe(false);
+    const recovered = backend.whenHealthy(never);
+    await sd.up();
+    await recovered;
+    const image = await backend.render(the, parameters, { signal: never });
+    expect(sd.seedsByTask.get(the.jobId)).toEqual([image.seed]);
+    expect(changes.map((health) => health.healthy)).toEqual([false, true]);
+  });
+
+  test("an unknown sampler fails at once with A1111's 'Sampler not found', without retries", async () => {
+    const sd = await emulator();
+    const { backend } = backendFor(sd);
+    const error = await backend.render(job(), { ...parameters, samplerName: "Imaginary Sampler" }, { signal: never }).catch((e: Error) => e);
+    expect((error as Error).message).toBe("HTTP 404: Sampler not found");
+    expect(sd.calls).toHaveLength(0);
+    expect(backend.health().healthy).toBe(true);
+  });
+});
+
+describe("interrupting its own task", () => {
+  test("a timeout interrupts the task exactly once while it is the active one, and the half-done image is not a result", async () => {
+    const sd = await emulator({ delayMs: 5_000 });
+    const { backend } = backendFor(sd, { timeoutMs: 300, maxAttempts: 1 });
+    const the = job();
+    const error = await backend.render(the, parameters, { signal: never }).catch((e: Error) => e);
+    expect((error as Error).message).toBe("no image within 0.3 s (the SD server's task was interrupted)");
+    expect(sd.interrupts).toEqual([{ activeTask: the.jobId }]);
+    await waitFor("the interrupted task to end", () => sd.activeTask() === null);
+  });
+
+  test("a caller's abort (a lost lease) interrupts the active task before render settles", async () => {
+    const sd = await emulator({ delayMs: 5_000 });
+    const { backend } = backendFor(sd);
+    const the = job();
+    const lease = new AbortController();
+    const rendering = backend.render(the, parameters, { signal: lease.signal }).catch((e: Error) => e);
+    await waitFor("our task to be active", () => sd.activeTask() === the.jobId);
+    lease.abort(new Error("lease lost"));
+    expect(((await rendering) as Error).message).toBe("lease lost");
+    expect(sd.interrupts).toEqual([{ activeTask: the.jobId }]);
+  });
+
+  test("another client's active task is never interrupted: ours is interrupted once it gets the lock", async () => {
+    const sd = await emulator({ delayMs: 600 });
+    const other = fetch(`${sd.url}/sdapi/v1/txt2img`, { method: "POST", body: JSON.stringify({ prompt: "someone else's", width: 64, height: 64, force_task_id: "other-client" }) });
+    await waitFor("the other client's task to be active", () => sd.activeTask() === "other-client");
+    const { backend } = backendFor(sd);
+    const the = job();
+    const cancel = new AbortController();
+    const rendering = backend.render(the, parameters, { signal: cancel.signal }).catch((e: Error) => e);
+    await waitFor("our task to queue behind it", () => sd.queuedTasks().includes(the.jobId));
+    cancel.abort(new Error("cancelled"));
+    expect(((await rendering) as Error).message).toBe("cancelled");
+    expect(sd.interrupts).toEqual([{ activeTask: the.jobId }]);
+    const otherInfo = JSON.parse(((await (await other).json()) as { info: string }).info) as { seed: number };
+    expect(otherInfo.seed).toBeGreaterThanOrEqual(0);
+  });
+
+  test("a server that accepts connections but never answers counts as down, not as a slow job", async () => {
+    const sockets: Socket[] = [];
+    const hung = createNetServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => hung.close(resolve));
+    });
+    const port = (hung.address() as AddressInfo).port;
+    const { backend } = backendFor({ url: `http://127.0.0.1:${port}` }, { timeoutMs: 200, maxAttempts: 1 });
+    const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}: no answer within 0.2 s`);
+    expect(backend.health().healthy).toBe(false);
+  });
+});
+
+describe("start-up check", () => {
+  test("an unknown SD_SAMPLER is refused in one line naming it and the valid ones", async () => {
+    const sd = await emulator();
+    const { backend } = backendFor(sd, { sampler: "Foo" });
+    const error = await backend.check().catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendConfigError);
+    expect((error as Error).message).toBe(`SD_SAMPLER "Foo" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM`);
+  });
+
+  test("an unknown SD_MODEL is refused naming the checkpoints; a known one is sent with every txt2img call", async () => {
+    const sd = await emulator();
+    const error = await backendFor(sd, { model: "dreamshaper" }).backend.check().catch((e: Error) => e);
+    expect((error as Error).message).toBe(`SD_MODEL "dreamshaper" is not offered by ${sd.url}: use one of emulator-v1.safetensors [6ce0161689]`);
+
+    const { backend } = backendFor(sd, { model: "emulator-v1" });
+    expect(await backend.check()).toBeNull();
+    await backend.render(job(), parameters, { signal: never });
+    expect(sd.calls[0]!.body).toMatchObject({ override_settings: { sd_model_checkpoint: "emulator-v1" }, override_settings_restore_afterwards: false });
+  });
+
+  test("wrong credentials are refused at start, saying so", async () => {
+    const sd = await emulator({ apiAuth: "artist:secret" });
+    const error = await backendFor(sd, { auth: "artist:wrong" }).backend.check().catch((e: Error) => e);
+    expect((error as Error).message).toBe(`SD_API_AUTH is missing or wrong: ${sd.url} answered HTTP 401: Incorrect username or password`);
+  });
+
+  test("an unreachable SD server is not fatal: a warning, and the backend starts unhealthy", async () => {
+    const port = await freePort();
+    const { backend } = backendFor({ url: `http://127.0.0.1:${port}` });
+    expect(await backend.check()).toBe(`the SD server at http://127.0.0.1:${port} cannot be reached (cannot reach http://127.0.0.1:${port}: ECONNREFUSED); starting anyway, jobs wait until it answers`);
+    expect(backend.health().healthy).toBe(false);
+  });
+});
