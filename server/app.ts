@@ -34,7 +34,7 @@ import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
-import { connectLink } from "./link";
+import { aedesTransport, connectLink } from "./link";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
 import { StartupError } from "./startup-error";
@@ -138,7 +138,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }),
       prompts: createPromptService(db, { limits: config.limits, blocklist }),
       jobs,
-      link: await connectLink(broker.aedes, jobs, log, {
+      link: await connectLink(aedesTransport(broker.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),
       }),

@@ -1,12 +1,10 @@
 /**
- * The server's end of the MQTT link (ADR 008), on the embedded broker's own API: it leases each
- * job to one generator and publishes it on that generator's topic, keeps leases alive with the
- * holder's heartbeats and statuses, takes results only from the holder, and puts a job back in
- * line when its lease ends (expiry, release, the holder going offline). Using the broker's API,
- * not a network client, means the server's subscriptions exist before the broker accepts any
- * connection, so nothing a generator sends right after a restart goes unheard.
+ * The server's end of the MQTT link (ADR 008): it leases each job to one generator and
+ * publishes it on that generator's topic, keeps leases alive with the holder's heartbeats and
+ * statuses, takes results only from the holder, and puts a job back in line when its lease ends
+ * (expiry, release, the holder going offline).
  */
-import type { Aedes, AedesPublishPacket } from "aedes";
+import type { Aedes } from "aedes";
 import {
   CONTRACT_QOS,
   HeartbeatMessageSchema,
@@ -52,6 +50,33 @@ export interface Link {
   close(): void;
 }
 
+/**
+ * How the link reaches the broker: the embedded one through its own API (`aedesTransport`), or
+ * any MQTT 3.1.1 broker as a client. Messages are QoS 1, never retained.
+ */
+export interface LinkTransport {
+  publish(topic: string, payload: Buffer): Promise<void>;
+  /** Delivers every message on `filter` to `handle`; a message counts as handled when its promise settles. */
+  subscribe(filter: string, handle: (topic: string, payload: Buffer) => Promise<void>): Promise<void>;
+}
+
+/**
+ * The embedded broker's own API: the server's subscriptions exist before the broker accepts any
+ * connection, so nothing a generator sends right after a restart goes unheard.
+ */
+export function aedesTransport(aedes: Aedes): LinkTransport {
+  return {
+    publish: (topic, payload) =>
+      new Promise<void>((resolve, reject) =>
+        aedes.publish({ cmd: "publish", topic, payload, qos: CONTRACT_QOS, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
+      ),
+    subscribe: (filter, handle) =>
+      new Promise<void>((resolve) =>
+        aedes.subscribe(filter, (packet, done) => void handle(packet.topic, packet.payload as Buffer).finally(done), resolve),
+      ),
+  };
+}
+
 export interface LinkOptions {
   /** The built-in generator's id, if there is one: it serves only while no other generator is online. */
   localGeneratorId: string | null;
@@ -65,15 +90,10 @@ const SILENT = "stopped sending heartbeats";
 /** Weight of the newest measurement in a generator's moving average of seconds per megapixel. */
 const SPEED_SMOOTHING = 0.3;
 
-export async function connectLink(aedes: Aedes, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
+export async function connectLink(transport: LinkTransport, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
   const registry = new Map<string, GeneratorPresence>();
 
-  const publish = (topic: string, message: JobMessage | ControlMessage) =>
-    new Promise<void>((resolve, reject) =>
-      aedes.publish({ cmd: "publish", topic, payload: encode(message), qos: CONTRACT_QOS, retain: false, dup: false }, (error) =>
-        error ? reject(error) : resolve(),
-      ),
-    );
+  const publish = (topic: string, message: JobMessage | ControlMessage) => transport.publish(topic, encode(message));
 
   /** Tells a generator to stop working on a job that is no longer its own. */
   const cancel = (generatorId: string, jobId: string, reason: string) =>
@@ -173,21 +193,14 @@ export async function connectLink(aedes: Aedes, jobService: JobService, log: Log
     jobService.extendLeases(generatorId, inFlight);
   }
 
-  /** Subscribes `handle` to `topic`; a failing handler is logged (the message was already acked). */
-  const subscribe = (topic: string, handle: (packet: AedesPublishPacket, generatorId: string, jobId: string | null) => void | Promise<void>) =>
-    new Promise<void>((resolve) =>
-      aedes.subscribe(
-        topic,
-        (packet, done) => {
-          const named = parseGeneratorTopic(packet.topic);
-          Promise.resolve()
-            .then(() => (named ? handle(packet, named.generatorId, named.jobId) : undefined))
-            .catch((error) => log.error(`handling ${packet.topic} failed: ${(error as Error).stack ?? error}`))
-            .finally(done);
-        },
-        resolve,
-      ),
-    );
+  /** Subscribes `handle` to a generator topic filter; a failing handler is logged, never thrown. */
+  const subscribe = (filter: string, handle: (packet: { topic: string; payload: Buffer }, generatorId: string, jobId: string | null) => void | Promise<void>) =>
+    transport.subscribe(filter, (topic, payload) => {
+      const named = parseGeneratorTopic(topic);
+      return Promise.resolve()
+        .then(() => (named ? handle({ topic, payload }, named.generatorId, named.jobId) : undefined))
+        .catch((error) => log.error(`handling ${topic} failed: ${(error as Error).stack ?? error}`));
+    });
 
   /** A generator marked silent that speaks again is back in service. */
   function heard(generatorId: string) {
