@@ -216,7 +216,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     payload.generatorId !== generatorId ? "generatorId does not match the topic" : jobId !== null && payload.jobId !== jobId ? "jobId does not match the topic" : null;
 
   await subscribe(topics.presenceWildcard, (packet, generatorId) => {
-    const message = decode(PresenceMessageSchema, packet.payload as Buffer);
+    const message = decode(PresenceMessageSchema, packet.payload);
     const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
     if (!message.ok || problem) return void log.warn(`dropped a malformed presence on ${packet.topic}: ${problem}`);
     const value = message.value;
@@ -246,7 +246,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   });
 
   await subscribe(topics.heartbeatWildcard, (packet, generatorId) => {
-    const message = decode(HeartbeatMessageSchema, packet.payload as Buffer);
+    const message = decode(HeartbeatMessageSchema, packet.payload);
     const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
     if (!message.ok || problem) return void log.warn(`dropped a malformed heartbeat on ${packet.topic}: ${problem}`);
     heard(generatorId);
@@ -258,7 +258,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   });
 
   await subscribe(topics.statusWildcard, (packet, generatorId, jobId) => {
-    const status = decode(StatusMessageSchema, packet.payload as Buffer);
+    const status = decode(StatusMessageSchema, packet.payload);
     const problem = status.ok ? mismatch(status.value, generatorId, jobId) : status.error;
     if (!status.ok || problem) return void log.warn(`dropped a malformed status on ${packet.topic}: ${problem}`);
     const value = status.value;
@@ -280,7 +280,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   });
 
   await subscribe(topics.resultWildcard, async (packet, generatorId, jobId) => {
-    const result = decode(ResultMessageSchema, packet.payload as Buffer);
+    const result = decode(ResultMessageSchema, packet.payload);
     const problem = result.ok ? mismatch(result.value, generatorId, jobId) : result.error;
     if (!result.ok || problem) return void log.warn(`dropped a malformed result on ${packet.topic}: ${problem}`);
     const value = result.value;
