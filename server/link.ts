@@ -40,12 +40,21 @@ export interface GeneratorPresence {
   /** Measured seconds per megapixel (moving average), null before its first result. */
   secondsPerMegapixel: number | null;
   lastError: string | null;
+  /** Jobs failed in a row (reset by a stored result). */
+  failuresInARow: number;
+  /** When it last failed a job (ms since the epoch), 0 if never. */
+  lastFailureAt: number;
+}
+
+/** A generator as the admin sees it: its presence, and the prompts it is working on. */
+export interface GeneratorView extends GeneratorPresence {
+  workingOn: number[];
 }
 
 export interface Link {
   /** Leases jobs in line to generators with free slots; call after new jobs are approved. Coalesces calls. */
   dispatch(): Promise<void>;
-  generators(): GeneratorPresence[];
+  generators(): GeneratorView[];
   /** Stops the lease timer. */
   close(): void;
 }
@@ -84,6 +93,11 @@ export interface LinkOptions {
   sweepMs: number;
 }
 
+/** Failed jobs in a row after which a generator is used only when no sound one can make a job… */
+const FAILING_AFTER = 2;
+/** …for this long after its last failure; then it gets a job again, to see whether it recovered. */
+const FAILING_FOR_MS = 60_000;
+
 /** Why a generator that missed its heartbeats gets no jobs. */
 const SILENT = "stopped sending heartbeats";
 
@@ -110,6 +124,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
         freeSlots: generator.concurrency! - jobService.leasesOf(generator.generatorId).length,
         maxPixels: generator.maxPixels!,
         secondsPerMegapixel: generator.secondsPerMegapixel,
+        failing: generator.failuresInARow >= FAILING_AFTER && Date.now() - generator.lastFailureAt < FAILING_FOR_MS,
       }));
 
   /** Blocked reasons already written, so a pass rewrites only what changed. */
@@ -122,7 +137,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     // Enough of the line to fill every free slot even past jobs nobody can make.
     const line = jobService.queued(Math.max(100, online.reduce((sum, generator) => sum + Math.max(0, generator.freeSlots), 0) * 4));
     for (const job of line) {
-      const choice = chooseGenerator(job, online);
+      const choice = chooseGenerator(job, online.filter((generator) => !job.failedOn.includes(generator.generatorId)));
       if (choice.kind === "blocked") {
         if (blocked.get(job.jobId) !== choice.reason) {
           jobService.markBlocked(job.jobId, choice.reason);
@@ -202,6 +217,14 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
         .catch((error) => log.error(`handling ${topic} failed: ${(error as Error).stack ?? error}`));
     });
 
+  const recordError = (generatorId: string, reason: string) => {
+    const generator = registry.get(generatorId);
+    if (!generator) return;
+    generator.lastError = reason;
+    generator.failuresInARow++;
+    generator.lastFailureAt = Date.now();
+  };
+
   /** A generator marked silent that speaks again is back in service. */
   function heard(generatorId: string) {
     const generator = registry.get(generatorId);
@@ -235,6 +258,8 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       jobsDone: known?.jobsDone ?? 0,
       secondsPerMegapixel: known?.secondsPerMegapixel ?? null,
       lastError: known?.lastError ?? null,
+      failuresInARow: known?.failuresInARow ?? 0,
+      lastFailureAt: known?.lastFailureAt ?? 0,
     };
     registry.set(generatorId, presence);
     if (known?.state !== value.state || known.healthy !== presence.healthy) {
@@ -263,17 +288,24 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     if (!status.ok || problem) return void log.warn(`dropped a malformed status on ${packet.topic}: ${problem}`);
     const value = status.value;
     heard(generatorId);
-    const outcome = jobService.applyStatus(value, generatorId);
+    const outcome = jobService.applyStatus(value, generatorId, (failedOn, job) => {
+      const others = candidates().filter((generator) => !failedOn.includes(generator.generatorId));
+      return others.length > 0 && chooseGenerator(job, others).kind !== "blocked";
+    });
     if (outcome === "not-holder") {
       log.warn(`ignored "${value.state}" for job ${value.jobId} from ${generatorId}, which does not hold its lease`);
       if (value.state !== "failed" && value.state !== "released") void cancel(generatorId, value.jobId, "the lease on this job is not yours");
       return;
     }
+    if (outcome === "retried" && value.state === "failed") {
+      log.warn(`job ${value.jobId} failed on ${generatorId} (${value.reason}); trying another generator`);
+      recordError(generatorId, value.reason);
+      return void dispatch();
+    }
     if (outcome !== "applied") return;
     if (value.state === "failed") {
       log.warn(`job ${value.jobId} failed on ${generatorId}: ${value.reason}`);
-      const generator = registry.get(generatorId);
-      if (generator) generator.lastError = value.reason;
+      recordError(generatorId, value.reason);
     }
     if (value.state === "released") log.info(`job ${value.jobId} handed back by ${generatorId} (${value.reason}); back in line`);
     if (value.state === "failed" || value.state === "released") void dispatch();
@@ -290,6 +322,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       const generator = registry.get(generatorId);
       if (generator) {
         generator.jobsDone++;
+        generator.failuresInARow = 0;
         const seconds = value.timing.generationMs / 1000 / ((value.width * value.height) / 1_000_000);
         generator.secondsPerMegapixel = generator.secondsPerMegapixel === null ? seconds : generator.secondsPerMegapixel * (1 - SPEED_SMOOTHING) + seconds * SPEED_SMOOTHING;
       }
@@ -316,7 +349,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
 
   return {
     dispatch,
-    generators: () => [...registry.values()],
+    generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.promptsLeasedTo(generator.generatorId) })),
     close: () => clearInterval(sweep),
   };
 }

@@ -4,6 +4,7 @@ import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
 import { ColourChip } from "../components/colour-chip";
+import { GeneratorTable } from "../components/generator-table";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
@@ -29,6 +30,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (intent === "approve") await context.trpc.admin.approve({ id });
     else if (intent === "deny") await context.trpc.admin.deny({ id });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else if (intent === "retry-failed") await context.trpc.admin.retryFailed({});
+    else if (intent === "retry-selected") await context.trpc.admin.retryFailed({ ids: form.getAll("retryId").map(Number) });
     else if (intent === "mute") await context.trpc.admin.mute({ visitorId: Number(form.get("visitorId")) });
     else if (intent === "unmute") await context.trpc.admin.unmute({ visitorId: Number(form.get("visitorId")) });
     else return data({ message: `Unknown action ${String(intent)}.` }, { status: 400 });
@@ -70,6 +73,22 @@ export default function AdminPage() {
           {online.length} generator{online.length === 1 ? "" : "s"} online
         </span>
       </p>
+      <details className="generators-panel" open={online.length > 0 && online.some((generator) => !generator.healthy)}>
+        <summary>{`Generators (${online.length} online)`}</summary>
+        <GeneratorTable generators={generators} />
+      </details>
+      {counts.failed > 0 && (
+        <Form method="post" id="retry-selected" className="bulk-retry">
+          <input type="hidden" name="_csrf" value={csrfToken} />
+          <span>{`${counts.failed} failed:`}</span>
+          <button type="submit" name="intent" value="retry-failed">
+            Retry all failed
+          </button>
+          <button type="submit" name="intent" value="retry-selected" className="secondary">
+            Retry selected
+          </button>
+        </Form>
+      )}
       <details className="connect">
         <summary>Connect a GPU generator</summary>
         <p className="hint">On the machine next to AUTOMATIC1111 (started with --api), in a checkout of promptgate:</p>
@@ -119,7 +138,16 @@ function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: str
       <tbody>
         {prompts.map((prompt) => (
           <tr key={prompt.id} data-prompt-id={prompt.id}>
-            <td>{prompt.id}</td>
+            <td>
+              {prompt.status === "failed" ? (
+                <label className="select-failed">
+                  <input type="checkbox" name="retryId" value={prompt.id} form="retry-selected" aria-label={`Select #${prompt.id} to retry`} />
+                  {prompt.id}
+                </label>
+              ) : (
+                prompt.id
+              )}
+            </td>
             <td>
               <ColourChip colour={prompt.author} />
               <Form method="post" className="mute">

@@ -152,6 +152,8 @@ export const jobs = sqliteTable(
     leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
     /** Why no online generator can take the job (too large for all of them), shown until one can. */
     blockedReason: text("blocked_reason"),
+    /** JSON array of the generators that reported this job failed: it is not given to them again. */
+    failedOn: text("failed_on", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   },
   (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId), index("jobs_lease").on(table.leaseGeneratorId)],
 );

@@ -5,7 +5,7 @@
  *   a GPU box takes over the moment it connects.
  * - Among those with a free slot, the fastest measured (seconds per megapixel) wins; one not yet
  *   measured goes first, so it gets measured. Faster generators free their slots sooner and so
- *   get more work.
+ *   get more work. One whose last jobs failed lately is used only when no sound one can make it.
  */
 
 export interface DispatchCandidate {
@@ -17,6 +17,8 @@ export interface DispatchCandidate {
   maxPixels: number;
   /** Measured seconds per megapixel; null before its first result. */
   secondsPerMegapixel: number | null;
+  /** Its last jobs failed lately: it gets work only when no other online generator can make the job. */
+  failing: boolean;
 }
 
 export type DispatchChoice =
@@ -34,7 +36,9 @@ export function chooseGenerator(job: { width: number; height: number }, online: 
     const largest = Math.max(...serving.map((generator) => generator.maxPixels));
     return { kind: "blocked", reason: `No generator can make this: ${job.width}×${job.height} is larger than any online generator takes (${largest.toLocaleString("en")} pixels at most).` };
   }
-  const pool = able.filter((generator) => generator.freeSlots > 0);
+  // A failing generator would waste the job's turn: it waits for a sound one, even a busy one.
+  const sound = able.filter((generator) => !generator.failing);
+  const pool = (sound.length ? sound : able).filter((generator) => generator.freeSlots > 0);
   if (!pool.length) return { kind: "wait" };
   const speed = (generator: DispatchCandidate) => generator.secondsPerMegapixel ?? 0;
   const best = pool.reduce((a, b) => (speed(b) < speed(a) || (speed(b) === speed(a) && b.freeSlots > a.freeSlots) ? b : a));

@@ -26,6 +26,8 @@ export interface QueuedJob {
   jobId: string;
   width: number;
   height: number;
+  /** Generators that reported it failed: it goes to others. */
+  failedOn: string[];
 }
 
 export interface JobServiceOptions {
@@ -132,7 +134,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
     /** Jobs waiting in line (unfinished, unleased, their prompt's current job), oldest first. */
     queued(limit: number): QueuedJob[] {
       return db
-        .select({ jobId: jobs.id, width: prompts.width, height: prompts.height })
+        .select({ jobId: jobs.id, width: prompts.width, height: prompts.height, failedOn: jobs.failedOn })
         .from(jobs)
         .innerJoin(prompts, and(eq(prompts.id, jobs.promptId), eq(prompts.jobId, jobs.id)))
         .where(and(inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
@@ -174,6 +176,16 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
         .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
         .all()
         .map((row) => row.id);
+    },
+
+    /** The prompts whose jobs `generatorId` holds now, for the admin. */
+    promptsLeasedTo(generatorId: string): number[] {
+      return db
+        .select({ promptId: jobs.promptId })
+        .from(jobs)
+        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
+        .all()
+        .map((row) => row.promptId);
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
@@ -233,14 +245,30 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       return db.update(jobs).set({ leaseExpiresAt: leaseEnd() }).where(and(inArray(jobs.state, UNFINISHED), sql`${jobs.leaseGeneratorId} IS NOT NULL`)).run().changes;
     },
 
-    /** Applies a status from `fromGeneratorId`; only the lease holder's count. */
-    applyStatus(status: StatusMessage, fromGeneratorId: string): "applied" | "not-holder" | "finished" {
+    /**
+     * Applies a status from `fromGeneratorId`; only the lease holder's count. A failure fails the
+     * job only when `anotherCanTry(generatorsThatFailedIt, job)` says no other generator could
+     * make it; otherwise the job goes back in line for one that has not failed it ("retried"),
+     * so a broken generator cannot fail what a healthy one can do.
+     */
+    applyStatus(
+      status: StatusMessage,
+      fromGeneratorId: string,
+      anotherCanTry: (failedOn: string[], job: { width: number; height: number }) => boolean = () => false,
+    ): "applied" | "retried" | "not-holder" | "finished" {
       return db.transaction(
         () => {
           const job = statements.jobById.get({ id: status.jobId });
           if (!job || !isUnfinished(job.state)) return "finished";
           if (job.leaseGeneratorId !== fromGeneratorId) return "not-holder";
           if (status.state === "failed") {
+            const failedOn = [...new Set([...job.failedOn, fromGeneratorId])];
+            const prompt = statements.promptById.get({ id: job.promptId })!;
+            if (anotherCanTry(failedOn, prompt)) {
+              db.update(jobs).set({ failedOn }).where(eq(jobs.id, job.id)).run();
+              requeue(job.id, job.promptId);
+              return "retried";
+            }
             finish(job.id, { state: "failed", reason: status.reason });
             return "applied";
           }

@@ -243,6 +243,11 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
       );
     },
 
+    /** The ids of every failed prompt, for "retry all failed". */
+    failedIds(): number[] {
+      return db.select({ id: prompts.id }).from(prompts).where(eq(prompts.status, "failed")).orderBy(prompts.id).all().map((row) => row.id);
+    },
+
     /** The reveal has shown this image: from now on its author sees it too. */
     markRevealed(id: number): void {
       const row = get(id);

@@ -211,3 +211,50 @@ test("the built-in generator steps aside while a GPU box is online, and takes ov
   await box.close();
   expect(await maker(await approveHere("after the GPU box"))).toBe("promptgate-local");
 });
+
+test("a generator whose backend always fails cannot fail a job that a healthy one can make; with nobody else, the job fails with the reason", async () => {
+  const broken = await startSdEmulator();
+  cleanups.push(() => broken.close());
+  broken.failNext(500, { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" }, 1000);
+  await generator("broken-box", { SD_API_URL: broken.url, GENERATOR_MAX_ATTEMPTS: "1" });
+  const alone = await approve("only the broken box is here");
+  await waitFor("the job to fail", () => sql<{ status: string }>("SELECT status FROM prompts WHERE id = ?", alone).status === "failed");
+  expect(sql("SELECT failure_reason AS reason FROM prompts WHERE id = ?", alone)).toEqual({ reason: "HTTP 500: OutOfMemoryError: CUDA out of memory" });
+
+  await generator("healthy-box");
+  const ids = [];
+  for (let i = 0; i < 6; i++) ids.push(await approve(`broken or healthy ${i}`));
+  await allDone(ids);
+  expect(ids.every((id) => madeBy(id) === "healthy-box")).toBe(true);
+  expect(sql("SELECT count(*) AS n FROM prompts WHERE status = 'failed' AND prompt LIKE 'broken or healthy%'")).toEqual({ n: 0 });
+  expect(sdCallsFor("broken or healthy")).toBe(6);
+  // After two failures in a row the broken box gets nothing a sound one can make: the waste stays bounded.
+  expect(broken.calls.filter((call) => String(call.body.prompt).startsWith("broken or healthy")).length).toBeLessThanOrEqual(2);
+  expect(server.services.link.generators().find((g) => g.generatorId === "broken-box")).toMatchObject({ lastError: "HTTP 500: OutOfMemoryError: CUDA out of memory" });
+});
+
+test("the admin sees each generator's state and retries failed prompts in one click, selected or all", async () => {
+  const broken = await startSdEmulator();
+  cleanups.push(() => broken.close());
+  broken.failNext(500, { error: "RuntimeError", detail: "", body: "", errors: "model not loaded" }, 1000);
+  const failing = await generator("fails-all", { SD_API_URL: broken.url, GENERATOR_MAX_ATTEMPTS: "1" });
+  const ids = [await approve("retry me a"), await approve("retry me b"), await approve("retry me c")];
+  await waitFor("the three to fail", () => ids.every((id) => sql<{ status: string }>("SELECT status FROM prompts WHERE id = ?", id).status === "failed"));
+  const view = (await admin.query("admin.dashboard")).body.result.data.generators.find((g: { generatorId: string }) => g.generatorId === "fails-all");
+  expect(view).toMatchObject({ state: "online", healthy: true, jobsDone: 0, lastError: "HTTP 500: RuntimeError: model not loaded", workingOn: [] });
+  const page = await admin.page("/admin");
+  expect(page.html.includes("HTTP 500: RuntimeError: model not loaded"), "the last error on the admin page").toBe(true);
+  expect(new RegExp(`name="retryId" form="retry-selected"[^>]*value="${ids[0]}"`).test(page.html), "a checkbox to select the failed prompt").toBe(true);
+
+  await failing.close();
+  await generator("fixes-all");
+  // Without JavaScript: the checkbox of one failed prompt, then "Retry selected".
+  expect((await admin.postForm("/admin?index", { intent: "retry-selected", retryId: String(ids[0]) })).status).toBe(200);
+  await allDone([ids[0]!]);
+  expect(sql("SELECT status FROM prompts WHERE id = ?", ids[1])).toEqual({ status: "failed" });
+  const all = await admin.mutate("admin.retryFailed", {});
+  expect(all.body.result.data.retried).toBeGreaterThanOrEqual(2);
+  await allDone(ids);
+  expect(ids.map(madeBy)).toEqual(["fixes-all", "fixes-all", "fixes-all"]);
+  expect((await admin.mutate("admin.retryFailed", { ids: [ids[0]] })).body.result.data).toEqual({ retried: 0 });
+});

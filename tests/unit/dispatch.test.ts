@@ -6,6 +6,7 @@ const gpu = (generatorId: string, overrides: Partial<DispatchCandidate> = {}): D
   freeSlots: 1,
   maxPixels: 2048 * 2048,
   secondsPerMegapixel: 10,
+  failing: false,
   ...overrides,
 });
 const job = { width: 512, height: 512 };
@@ -39,4 +40,12 @@ test("a job larger than every online generator takes is blocked with a reason; s
   });
   expect(chooseGenerator({ width: 1024, height: 1024 }, [small, gpu("big", { freeSlots: 0 })])).toEqual({ kind: "wait" });
   expect(chooseGenerator(job, [small, gpu("big", { secondsPerMegapixel: 1 })])).toEqual({ kind: "lease", generatorId: "big" });
+});
+
+test("a generator whose last jobs failed gets work only when no sound generator can make the job, busy or not", () => {
+  const failing = gpu("failing", { secondsPerMegapixel: 1, failing: true });
+  expect(chooseGenerator(job, [failing, gpu("steady", { secondsPerMegapixel: 20 })])).toEqual({ kind: "lease", generatorId: "steady" });
+  expect(chooseGenerator(job, [failing, gpu("steady", { freeSlots: 0 })])).toEqual({ kind: "wait" });
+  expect(chooseGenerator({ width: 2048, height: 2048 }, [failing, gpu("small", { maxPixels: 512 * 512 })])).toEqual({ kind: "lease", generatorId: "failing" });
+  expect(chooseGenerator(job, [failing])).toEqual({ kind: "lease", generatorId: "failing" });
 });

@@ -95,6 +95,16 @@ export const adminRouter = router({
     return { published: true as const };
   }),
 
+  /** Sends failed prompts to the generators again: the ones given, or every failed one. Returns how many went. */
+  retryFailed: adminProcedure.input(z.object({ ids: z.array(z.coerce.number().int().positive()).max(10_000).optional() })).mutation(async ({ ctx, input }) => {
+    const wanted = new Set(input.ids ?? ctx.services.prompts.failedIds());
+    // Only failed ones: a selection that changed meanwhile (one already retried) is skipped, not an error.
+    const ids = ctx.services.prompts.failedIds().filter((id) => wanted.has(id));
+    for (const id of ids) ctx.services.prompts.retry(id);
+    await ctx.services.link.dispatch();
+    return { retried: ids.length };
+  }),
+
   /** Holds a visitor's pending and new prompts apart from the queue. */
   mute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.setMuted(input.visitorId, true);
