@@ -11,7 +11,7 @@ type Colour = { name: string; hex: string; text: string };
 export interface IdentityPanelProps {
   me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string; qrVersion: string } };
   /** The visitor page's last action result; the panel shows what concerns identity. */
-  result?: { kind: string; intent?: string; message?: string; colour?: Colour };
+  result?: { kind: string; intent?: string; message?: string; colour?: Colour; recovery?: IdentityPanelProps["me"]["recovery"] };
   csrfToken: string;
 }
 
@@ -23,6 +23,7 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
   const answered = result?.kind === "recovered" || result?.kind === "declined";
   const colour = (result?.kind === "recovered" && result.colour) || me.colour;
   const offer = answered ? null : me.offer;
+  const recovery = (result?.kind === "renewed" && result.recovery) || me.recovery;
   return (
     <header className="identity">
       <p>
@@ -66,17 +67,17 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
       )}
 
       <p className="hint recovery-line">
-        Your recovery code: <strong className="recovery-code">{me.recovery.code}</strong> — it brings your colour back if this browser forgets it.
+        Your recovery code: <strong className="recovery-code">{recovery.code}</strong> — it brings your colour back if this browser forgets it.
       </p>
       <details className="recovery">
         <summary>Use my colour on another device</summary>
         <p className="hint">Open this link (or scan the code) on the other device. Anyone with it can be {me.colour.name}: keep it to yourself.</p>
         <p>
-          <a href={me.recovery.link} className="recovery-link">
-            {me.recovery.link}
+          <a href={recovery.link} className="recovery-link">
+            {recovery.link}
           </a>
         </p>
-        <img src={`/me/recovery-qr.svg?v=${me.recovery.qrVersion}`} alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
+        <img src={`/me/recovery-qr.svg?v=${recovery.qrVersion}`} alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
         <Form method="post">
           {csrf}
           <button type="submit" name="intent" value="renew-recovery" className="secondary">

@@ -47,7 +47,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       return { kind: "recovered" as const, colour };
     });
   }
-  if (intent === "renew-recovery") return identityAction(async () => (await context.trpc.visitor.renewRecovery(), { kind: "renewed" as const }));
+  if (intent === "renew-recovery") return identityAction(async () => ({ kind: "renewed" as const, ...(await context.trpc.visitor.renewRecovery()) }));
   if (intent !== "submit") throw new Response(`Unknown action ${intent}.`, { status: 400 });
 
   const values = { prompt: text("prompt"), negativePrompt: text("negativePrompt"), width: text("width"), height: text("height") };
@@ -60,7 +60,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
-type IdentityResult = { kind: "declined" } | { kind: "recovered"; colour: { name: string; hex: string; text: string } } | { kind: "renewed" };
+type IdentityResult =
+  | { kind: "declined" }
+  | { kind: "recovered"; colour: { name: string; hex: string; text: string } }
+  | { kind: "renewed"; recovery: { code: string; link: string; qrVersion: string } };
 type FieldErrors = Record<string, string[] | undefined>;
 
 export default function VisitorPage() {

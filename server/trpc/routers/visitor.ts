@@ -1,28 +1,30 @@
 import { z } from "zod";
-import { recoveryLinkHash, recoveryLinkPath } from "../../domain/recovery";
+import { recoveryLinkHash, recoveryLinkPath, type RecoveryProof } from "../../domain/recovery";
 import { publicProcedure, router, visitorProcedure } from "../init";
 
 /** A recovery link's secret: 32 bytes in base64url. */
 const LinkSecretSchema = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/, { message: "This is not a recovery link." }) });
+
+/** What the owner's page shows of a recovery proof. */
+function recoveryView(publicOrigin: string, proof: RecoveryProof) {
+  return {
+    code: proof.code,
+    link: `${publicOrigin}${recoveryLinkPath(proof.linkSecret)}`,
+    // Changes with the link, so the page asks for the new QR code after a renewal or recovery.
+    qrVersion: recoveryLinkHash(proof.linkSecret).slice(0, 8),
+  };
+}
 
 export const visitorRouter = router({
   /**
    * Who am I: the caller's identity (created on a first visit), an open "are you Teal?" offer,
    * and the code and link that let them take their colour to another browser.
    */
-  me: visitorProcedure.query(({ ctx }) => {
-    const proof = ctx.services.visitors.recoveryProof(ctx.visitor.id);
-    return {
-      colour: ctx.visitor.colour,
-      offer: ctx.offer?.colour ?? null,
-      recovery: {
-        code: proof.code,
-        link: `${ctx.publicOrigin}${recoveryLinkPath(proof.linkSecret)}`,
-        // Changes with the link, so the page asks for the new QR code after a renewal or recovery.
-        qrVersion: recoveryLinkHash(proof.linkSecret).slice(0, 8),
-      },
-    };
-  }),
+  me: visitorProcedure.query(({ ctx }) => ({
+    colour: ctx.visitor.colour,
+    offer: ctx.offer?.colour ?? null,
+    recovery: recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
+  })),
 
   /** "I'm new": the offer is withdrawn and its fingerprint never offers anyone again. */
   declineOffer: publicProcedure.mutation(({ ctx }) => {
@@ -55,6 +57,6 @@ export const visitorRouter = router({
   /** A new code and link; the old ones stop working and every other browser using this colour is signed out. */
   renewRecovery: visitorProcedure.mutation(({ ctx }) => {
     ctx.identity.replaceRecovery(ctx.visitor.id);
-    return { ok: true as const };
+    return { recovery: recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)) };
   }),
 });
