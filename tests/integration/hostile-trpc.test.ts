@@ -408,6 +408,44 @@ test("every other route answers hostile paths below 500", async () => {
   );
 });
 
+test("legal but hostile prompt texts are stored exactly as normalised, never altered or lost", async () => {
+  // Markup, SQL, quotes, emoji with joiners, right-to-left text with its marks, combining accents,
+  // the longest allowed: all legal, all must round-trip (NFC, trimmed, CRLF as LF).
+  const legalText = fc.oneof(
+    fc.constantFrom(
+      "<script>alert(1)</script>",
+      "'; DROP TABLE prompts; --",
+      '"quoted" and \\back\\slashes',
+      "👩‍🚀 on the 🌕",
+      "\u200fمرحبا بالعالم\u200e",
+      "e\u0301toile",
+      "line one\r\nline two\ttabbed",
+      "x".repeat(1000),
+    ),
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: 80 }),
+  );
+  const visitorOwnIds = new Set<number>();
+  await assertProperty(
+    "prompt.submit × legal hostile text",
+    fc.asyncProperty(legalText, async (text) => {
+      const expected = text.replace(/\r\n/g, "\n").normalize("NFC").trim();
+      const response = await visitor.mutate("prompt.submit", { prompt: text, width: 64, height: 64 });
+      if (!expected || /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(expected)) {
+        expect(response.status, JSON.stringify(text)).toBe(400);
+        return;
+      }
+      expect(response.status, JSON.stringify(text)).toBe(200);
+      submits++;
+      const { id } = response.body.result.data;
+      visitorOwnIds.add(id);
+      const stored = server.services.db.$client.prepare("SELECT prompt FROM prompts WHERE id = ?").get(id) as { prompt: string };
+      expect(stored.prompt).toBe(expected);
+    }),
+    60,
+  );
+  expect(visitorOwnIds.size).toBeGreaterThan(20);
+});
+
 test("afterwards the database is intact and holds exactly the prompts the server accepted", () => {
   console.log(`hostile tRPC: ${submits} prompts accepted (seed ${SEED})`);
   expect(errorLines(server)).toEqual([]);
