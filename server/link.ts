@@ -186,7 +186,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
 
   /** Releases every lease of a generator that went away; its jobs go back in line. */
   function releaseAllOf(generatorId: string, why: string) {
-    const released = jobService.leasesOf(generatorId).filter((jobId) => jobService.release(jobId, generatorId));
+    const released = jobService.leasesOf(generatorId).filter(({ jobId }) => jobService.release(jobId, generatorId));
     if (released.length) log.info(`${released.length} job(s) of ${generatorId} back in line (${why})`);
   }
 
@@ -197,7 +197,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
    */
   function reconcile(generatorId: string, inFlight: string[]) {
     const listed = new Set(inFlight);
-    for (const jobId of jobService.leasesOf(generatorId)) {
+    for (const { jobId } of jobService.leasesOf(generatorId)) {
       if (!listed.has(jobId) && jobService.release(jobId, generatorId)) log.info(`job ${jobId} back in line: ${generatorId} no longer has it`);
     }
     for (const jobId of listed) {
@@ -349,7 +349,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
 
   return {
     dispatch,
-    generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.promptsLeasedTo(generator.generatorId) })),
+    generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.leasesOf(generator.generatorId).map((lease) => lease.promptId) })),
     close: () => clearInterval(sweep),
   };
 }

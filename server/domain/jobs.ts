@@ -168,24 +168,13 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       db.update(jobs).set({ blockedReason: reason }).where(eq(jobs.id, jobId)).run();
     },
 
-    /** The unfinished jobs whose lease `generatorId` holds. */
-    leasesOf(generatorId: string): string[] {
+    /** The unfinished jobs whose lease `generatorId` holds, with their prompts. */
+    leasesOf(generatorId: string): Array<{ jobId: string; promptId: number }> {
       return db
-        .select({ id: jobs.id })
+        .select({ jobId: jobs.id, promptId: jobs.promptId })
         .from(jobs)
         .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
-        .all()
-        .map((row) => row.id);
-    },
-
-    /** The prompts whose jobs `generatorId` holds now, for the admin. */
-    promptsLeasedTo(generatorId: string): number[] {
-      return db
-        .select({ promptId: jobs.promptId })
-        .from(jobs)
-        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
-        .all()
-        .map((row) => row.promptId);
+        .all();
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */

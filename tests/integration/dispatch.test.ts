@@ -4,12 +4,12 @@
  * SD calls and images of its own prompts.
  */
 import mqtt from "mqtt";
-import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, encode, topics, type ResultMessage } from "../../broker/contract";
+import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
-import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
+import { blackResult } from "../helpers/results";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
@@ -133,20 +133,7 @@ test("status and results from a generator that does not hold the lease are ignor
   const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", username: "forger", password: server.mqttToken });
   cleanups.push(() => forger.endAsync(true));
   await forger.publishAsync(topics.status("forger", jobId), encode({ schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
-  const forged: ResultMessage = {
-    schemaVersion: SCHEMA_VERSION,
-    jobId,
-    generatorId: "forger",
-    imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
-    seed: 1,
-    width: 64,
-    height: 64,
-    parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 1 },
-    backend: "forged",
-    timing: { queuedMs: 0, generationMs: 0 },
-    finishedAt: new Date().toISOString(),
-  };
-  await forger.publishAsync(topics.result("forger", jobId), encode(forged), { qos: 1 });
+  await forger.publishAsync(topics.result("forger", jobId), encode(blackResult(jobId, "forger")), { qos: 1 });
   await waitFor("the forgeries to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a not-holder result for job ${jobId} from forger`)));
   await allDone([id]);
   expect(madeBy(id)).toBe("rightful");

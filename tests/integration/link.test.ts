@@ -3,9 +3,9 @@ import mqtt from "mqtt";
 import { SCHEMA_VERSION, encode, topics, type ResultMessage } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
-import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
+import { blackResult } from "../helpers/results";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
@@ -28,20 +28,6 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
-/** A valid result for a 64×64 job: a black square, as a rogue or late generator would send. */
-const blackResult = (jobId: string, generatorId: string): ResultMessage => ({
-  schemaVersion: SCHEMA_VERSION,
-  jobId,
-  generatorId,
-  imagePng: encodePng(64, 64, new Uint8Array(64 * 64 * 3)).toString("base64"),
-  seed: 42,
-  width: 64,
-  height: 64,
-  parameters: { steps: 1, cfgScale: 1, samplerName: "Euler", restoreFaces: false, seed: 42 },
-  backend: "test",
-  timing: { queuedMs: 0, generationMs: 0 },
-  finishedAt: new Date().toISOString(),
-});
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
