@@ -1,6 +1,6 @@
 /** The MQTT link: contract enforcement, de-duplication, failures and retries, transports. */
 import mqtt from "mqtt";
-import { SCHEMA_VERSION, encode, topics, type ResultMessage } from "../../broker/contract";
+import { SCHEMA_VERSION, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
