@@ -4,7 +4,7 @@
  * SD calls and images of its own prompts.
  */
 import mqtt from "mqtt";
-import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, encode, topics, type ResultMessage } from "../../broker/contract";
+import { ControlMessageSchema, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, SCHEMA_VERSION, StatusMessageSchema, decode, encode, topics, type ResultMessage } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
@@ -95,12 +95,14 @@ async function silentGenerator(generatorId: string) {
   const cancels: string[] = [];
   client.on("message", (topic, payload) => {
     if (topic === topics.jobs(generatorId)) jobs.push((decode(JobMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
-    if (topic === topics.control(generatorId)) cancels.push((decode(ControlMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
+    if (topic !== topics.control(generatorId)) return;
+    const control = decode(ControlMessageSchema, payload);
+    if (control.ok && control.value.command === "cancel") cancels.push(control.value.jobId);
   });
   await client.subscribeAsync([topics.jobs(generatorId), topics.control(generatorId)], { qos: 1 });
   await client.publishAsync(
     topics.presence(generatorId),
-    encode({ schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
     { qos: 1 },
   );
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
@@ -132,7 +134,7 @@ test("status and results from a generator that does not hold the lease are ignor
   await waitFor("the rightful generator to start", () => sdCallsFor("someone else's job") === 1);
   const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", username: "forger", password: server.mqttToken });
   cleanups.push(() => forger.endAsync(true));
-  await forger.publishAsync(topics.status("forger", jobId), encode({ schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
+  await forger.publishAsync(topics.status("forger", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
   const forged: ResultMessage = {
     schemaVersion: SCHEMA_VERSION,
     jobId,
@@ -146,7 +148,7 @@ test("status and results from a generator that does not hold the lease are ignor
     timing: { queuedMs: 0, generationMs: 0 },
     finishedAt: new Date().toISOString(),
   };
-  await forger.publishAsync(topics.result("forger", jobId), encode(forged), { qos: 1 });
+  await forger.publishAsync(topics.result("forger", jobId), encode(ResultMessageSchema, forged), { qos: 1 });
   await waitFor("the forgeries to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a not-holder result for job ${jobId} from forger`)));
   await allDone([id]);
   expect(madeBy(id)).toBe("rightful");
