@@ -73,7 +73,8 @@ export const GeneratorIdSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[^/+#\p{Cc}]+$/u, "anything but '/', '+', '#' and control characters");
+  // The control characters spelt out (not \p{Cc}): the JSON Schema pattern must work in any regex dialect.
+  .regex(/^[^/+#\x00-\x1f\x7f-\x9f]+$/, "anything but '/', '+', '#' and control characters");
 const generatorId = GeneratorIdSchema;
 /**
  * Any RFC 3339 date-time: `Z` or an offset such as `+00:00`, with or without fractions of a
