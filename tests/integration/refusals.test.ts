@@ -9,15 +9,18 @@ import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, topics,
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
+let sd: SdEmulator;
 let server: TestServer;
 let visitor: TestClient;
 let admin: TestClient;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
+  sd = await startSdEmulator();
   server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
   visitor = new TestClient(server.url, { userAgent: "refusal tests" });
   await visitor.page("/");
@@ -29,6 +32,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await server?.close();
+  await sd?.close();
   if (server) removeDataDir(server.dataDir);
 });
 
@@ -156,14 +160,19 @@ test("a flood of garbage gets at most 5 refusals a second; topics outside the co
 });
 
 test("promptgate's own generator logs a refusal it is sent, naming the topic and the reason", async () => {
+  // Time for the lease to end while the image is made.
+  sd.setDelay(2000);
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, GENERATOR_ID: "told-off" }));
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, GENERATOR_ID: "told-off", SD_API_URL: sd.url }));
   const generator = await startGenerator(config, log);
   cleanups.push(() => generator.close());
-  // With one shared token anyone may speak for it; the refusal still goes to its control topic.
-  const impostor = await handGenerator("impostor");
-  await impostor.send(topics.heartbeat("told-off"), "not json");
-  await waitFor("the generator to log the refusal", () =>
-    log.lines.includes(`warn the server refused what this generator sent on ${topics.heartbeat("told-off")}: malformed heartbeat: payload is not JSON`),
+  await waitFor("told-off to be online", () => server.services.link.generators().some((g) => g.generatorId === "told-off" && g.state === "online"));
+  const id = await approve("its lease ends while the image is made");
+  await untilStatus(id, "generating");
+  // The lease ends under it (as when it expires while the result is on its way, crossing the cancel).
+  const { jobId } = server.services.db.$client.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string };
+  expect(server.services.jobs.release(jobId, "told-off")).toBe(true);
+  await waitFor("the generator to log the refusal of its result", () =>
+    log.lines.includes(`warn the server refused what this generator sent on ${topics.result("told-off", jobId)}: ${"the lease on this job is not yours (it ran out, or the job went to another generator)"}`),
   );
 });
