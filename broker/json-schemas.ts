@@ -11,7 +11,8 @@ import { ControlMessageSchema, HeartbeatMessageSchema, JobMessageSchema, Presenc
 
 export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../docs/schemas");
 
-const MESSAGES: Record<string, { schema: z.ZodType; title: string; description: string }> = {
+/** Every payload of the contract, by the short name its schema file and docs/protocol.md use. */
+export const MESSAGES: Record<string, { schema: z.ZodType; title: string; description: string }> = {
   job: { schema: JobMessageSchema, title: "JobMessage", description: "server → generator on promptgate/v2/generators/<id>/jobs: a job leased to this generator." },
   control: {
     schema: ControlMessageSchema,
