@@ -10,8 +10,8 @@
  * - a job id already held is ignored (QoS 1 may deliver twice);
  * - while it holds jobs it sends a heartbeat every third of their lease, listing them;
  * - `cancel` on its control topic makes it drop the job (aborting the backend call); `refused`
- *   there means the server did not take something it sent: logged (the server has already failed
- *   the job if it was a result it cannot take);
+ *   there means the server did not take something it sent: logged (a result it could not take
+ *   from the job's holder has already failed that job, with the reason);
  * - everything it publishes is checked against the contract first, so a bug here is a clear
  *   local error, never a silent drop at the server;
  * - it holds a job until the broker has acknowledged its result;

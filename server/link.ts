@@ -135,9 +135,9 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
 
   /**
    * Tells the generator of `topic` why the server did not take what it sent there (the caller
-   * logs it), on its control topic, so a generator never believes it delivered what was dropped. Only topics of the contract
-   * (a valid generator id, a job id that is one) get an answer, at most REFUSALS_PER_SECOND a
-   * second per generator id.
+   * logs it), on its control topic, so a generator never believes it delivered what was dropped.
+   * Only topics of the contract (a valid generator id; a job id that is one) get an answer, at
+   * most REFUSALS_PER_SECOND a second per generator id.
    */
   function refuse(topic: string, reason: string) {
     const named = parseGeneratorTopic(topic);
