@@ -3,7 +3,7 @@
  * p-queue into an image backend, and publishes status, heartbeats and results back (see
  * broker/contract.ts).
  *
- * Rules (README "MQTT contract", docs/decisions/008-leased-dispatch.md):
+ * Rules (docs/protocol.md, docs/decisions/008-leased-dispatch.md):
  * - it subscribes to its own `jobs` and `control` topics, then announces itself `online` with
  *   its capabilities and the jobs it holds; `offline` is its will. `clean: true`: the server's
  *   database, not the broker's session, knows which jobs are whose;
