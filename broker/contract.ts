@@ -3,7 +3,7 @@
  *
  * This is the only module that the server and the generator share: topic names,
  * QoS levels and one zod schema per payload. A third-party generator only needs
- * what is documented here (and in the README's "MQTT contract" section).
+ * docs/protocol.md and the JSON Schemas generated from these (docs/schemas/, `npm run schemas`).
  *
  * Every payload is JSON and carries `schemaVersion`, so a future contract can be
  * introduced next to this one instead of silently breaking old generators.
@@ -31,7 +31,7 @@ const generatorRoot = (generatorId: string) => `${TOPIC_ROOT}/generators/${gener
 export const topics = {
   /** server → one generator: a job leased to it. */
   jobs: (generatorId: string) => `${generatorRoot(generatorId)}/jobs`,
-  /** server → one generator: instructions about jobs it holds (cancel). */
+  /** server → one generator: instructions about jobs it holds (cancel), and refusals of what it sent. */
   control: (generatorId: string) => `${generatorRoot(generatorId)}/control`,
   /** generator → server: "online" with capabilities after subscribing; "offline" as the MQTT will. */
   presence: (generatorId: string) => `${generatorRoot(generatorId)}/presence`,
@@ -64,7 +64,27 @@ export function parseGeneratorTopic(topic: string): { generatorId: string; kind:
 }
 
 const jobId = z.string().uuid();
-const generatorId = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'");
+/**
+ * A generator id is one level of its topics and its MQTT client id: anything an MQTT topic level
+ * may hold (so spaces too), but no '/', '+' or '#', and no control characters, which would
+ * forge log lines.
+ */
+export const GeneratorIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  // The control characters spelt out (not \p{Cc}): the JSON Schema pattern must work in any regex dialect.
+  .regex(/^[^/+#\x00-\x1f\x7f-\x9f]+$/, "anything but '/', '+', '#' and control characters");
+const generatorId = GeneratorIdSchema;
+/**
+ * Any RFC 3339 date-time: `Z` or an offset such as `+00:00`, with or without fractions of a
+ * second; RFC 3339 allows `t` and `z` in lower case too.
+ */
+const rfc3339 = z.iso.datetime({ offset: true });
+const timestamp = z
+  .string()
+  .refine((value) => rfc3339.safeParse(value.toUpperCase()).success, "expected an RFC 3339 date-time such as 2026-11-25T19:19:38Z or 2026-11-25T20:19:38.5+01:00")
+  .meta({ format: "date-time" });
 /** Width and height: what A1111's UI allows (64–2048 in steps of 8). */
 export const IMAGE_DIMENSION = { min: 64, max: 2048, step: 8 } as const;
 export const imageDimension = z
@@ -72,16 +92,23 @@ export const imageDimension = z
   .int()
   .min(IMAGE_DIMENSION.min)
   .max(IMAGE_DIMENSION.max)
-  .refine((n) => n % IMAGE_DIMENSION.step === 0, `must be a multiple of ${IMAGE_DIMENSION.step}`);
+  .multipleOf(IMAGE_DIMENSION.step, `must be a multiple of ${IMAGE_DIMENSION.step}`);
 
-/** Sampling parameters that the generator sends to the SD backend (and echoes in the result). */
+/** The largest seed A1111 draws or takes (its seeds are 32-bit). */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * Sampling parameters that the generator sends to the SD backend (and echoes in the result), in
+ * the ranges A1111 takes: steps as its UI (1–150); CFG scale 0–30, since turbo and LCM models
+ * want 0 or 1 (the API takes any float; its UI slider starts at 1).
+ */
 export const SamplingParametersSchema = z.object({
   steps: z.number().int().min(1).max(150),
-  cfgScale: z.number().min(1).max(30),
+  cfgScale: z.number().min(0).max(30),
   samplerName: z.string().min(1).max(100),
   restoreFaces: z.boolean(),
   /** -1 asks the backend for a random seed; the result carries the seed actually used. */
-  seed: z.number().int().min(-1),
+  seed: z.number().int().min(-1).max(MAX_SEED),
 });
 export type SamplingParameters = z.infer<typeof SamplingParametersSchema>;
 
@@ -96,7 +123,7 @@ export const JobMessageSchema = z.object({
   authorColour: z.string().regex(/^#[0-9a-f]{6}$/),
   /** Overrides of the generator's own sampling defaults; absent fields use the generator's. */
   parameters: SamplingParametersSchema.partial().optional(),
-  approvedAt: z.string().datetime(),
+  approvedAt: timestamp,
   /**
    * The lease: the job is this generator's while it sends a heartbeat (or a status) for it at
    * least every `leaseMs`; send one every third of it. Silence past it gives the job to another.
@@ -105,6 +132,9 @@ export const JobMessageSchema = z.object({
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
+/** The longest reason a `released` or `failed` status carries. */
+export const STATUS_REASON_MAX = 2000;
+
 export const StatusMessageSchema = z.discriminatedUnion("state", [
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
@@ -112,7 +142,7 @@ export const StatusMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     /** The job is in the generator's queue; nothing has been sent to the SD backend yet. */
     state: z.literal("accepted"),
-    at: z.string().datetime(),
+    at: timestamp,
   }),
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
@@ -120,7 +150,7 @@ export const StatusMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     /** The SD backend is generating the image. */
     state: z.literal("started"),
-    at: z.string().datetime(),
+    at: timestamp,
   }),
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
@@ -128,8 +158,8 @@ export const StatusMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     /** Handed back unfinished (draining, backend unreachable): the server gives it to another. */
     state: z.literal("released"),
-    reason: z.string().min(1).max(2000),
-    at: z.string().datetime(),
+    reason: z.string().min(1).max(STATUS_REASON_MAX),
+    at: timestamp,
   }),
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
@@ -137,8 +167,8 @@ export const StatusMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     /** The job cannot be generated; `reason` is shown to the admin. */
     state: z.literal("failed"),
-    reason: z.string().min(1).max(2000),
-    at: z.string().datetime(),
+    reason: z.string().min(1).max(STATUS_REASON_MAX),
+    at: timestamp,
   }),
 ]);
 export type StatusMessage = z.infer<typeof StatusMessageSchema>;
@@ -162,7 +192,7 @@ export const ResultMessageSchema = z.object({
     /** Time the backend took. */
     generationMs: z.number().nonnegative(),
   }),
-  finishedAt: z.string().datetime(),
+  finishedAt: timestamp,
 });
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
 
@@ -196,22 +226,50 @@ export const HeartbeatMessageSchema = z.object({
   generatorId,
   /** Every job the generator holds: their leases are extended. */
   jobIds: z.array(jobId).max(1000),
-  at: z.string().datetime(),
+  at: timestamp,
 });
 export type HeartbeatMessage = z.infer<typeof HeartbeatMessageSchema>;
 
-export const ControlMessageSchema = z.object({
-  schemaVersion: z.literal(SCHEMA_VERSION),
-  /** Stop working on the job and forget it: its lease ended (it went elsewhere, or is gone). */
-  command: z.literal("cancel"),
-  jobId,
-  reason: z.string().min(1).max(500),
-});
+/** The longest reason a refusal carries; a longer one is cut. */
+export const REFUSAL_REASON_MAX = 1000;
+
+export const ControlMessageSchema = z.discriminatedUnion("command", [
+  z.object({
+    schemaVersion: z.literal(SCHEMA_VERSION),
+    /** Stop working on the job and forget it: its lease ended (it went elsewhere, or is gone). */
+    command: z.literal("cancel"),
+    jobId,
+    reason: z.string().min(1).max(500),
+  }),
+  z.object({
+    schemaVersion: z.literal(SCHEMA_VERSION),
+    /**
+     * The server did not take a message this generator sent on `topic` (malformed, or about a job
+     * that is not its own), for `reason`. A refused result of a job it holds also fails that job
+     * with the reason, so nothing waits for an image that will never come.
+     */
+    command: z.literal("refused"),
+    topic: z.string().min(1).max(300),
+    /** The job the refused topic names (status and results). */
+    jobId: jobId.optional(),
+    reason: z.string().min(1).max(REFUSAL_REASON_MAX),
+  }),
+]);
 export type ControlMessage = z.infer<typeof ControlMessageSchema>;
 
-/** Serialises a payload for the wire. */
-export function encode(message: JobMessage | StatusMessage | ResultMessage | PresenceMessage | HeartbeatMessage | ControlMessage): Buffer {
-  return Buffer.from(JSON.stringify(message));
+/** A message that does not fit the contract, found before it was published. */
+export class ContractError extends Error {
+  override name = "ContractError";
+}
+
+/**
+ * Serialises `message` for the wire after checking it with `schema`, the same one the receiver
+ * uses: a bug in the sender becomes a clear error here rather than a refusal over there.
+ */
+export function encode<S extends z.ZodType>(schema: S, message: z.input<S>): Buffer {
+  const parsed = schema.safeParse(message);
+  if (!parsed.success) throw new ContractError(`an outgoing message breaks the contract: ${z.prettifyError(parsed.error)}`);
+  return Buffer.from(JSON.stringify(parsed.data));
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { hostname } from "node:os";
 import { z } from "zod";
+import { GeneratorIdSchema } from "../broker/contract";
 
 /** A start-up configuration error: its message names every bad variable and what is allowed. */
 export class EnvError extends Error {
@@ -60,10 +61,8 @@ export const GeneratorEnvSchema = z.object({
   MQTT_USERNAME: z.string().min(1).max(128).optional(),
   /** The server's MQTT token (shown on its admin page, kept in its DATA_DIR/secrets.json). */
   MQTT_PASSWORD: z.string().min(1).optional(),
-  GENERATOR_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,128}$/, { message: "expected 1–128 letters, digits, '.', '_' or '-'" })
-    .default(defaultGeneratorId),
+  /** One level of its MQTT topics, as the contract allows. */
+  GENERATOR_ID: GeneratorIdSchema.default(defaultGeneratorId),
   SD_API_URL: z.string().url({ message: "expected the base URL of an AUTOMATIC1111 server, e.g. http://127.0.0.1:7860" }).optional(),
   SD_API_AUTH: z
     .string()
@@ -73,7 +72,7 @@ export const GeneratorEnvSchema = z.object({
   /** The largest image this generator takes (width × height); larger jobs go to others. */
   GENERATOR_MAX_PIXELS: envInteger(64 * 64, 2048 * 2048).default(2048 * 2048),
   SD_STEPS: envInteger(1, 150).default(30),
-  SD_CFG_SCALE: z.coerce.number({ message: "expected a number" }).min(1).max(30).default(5),
+  SD_CFG_SCALE: z.coerce.number({ message: "expected a number" }).min(0).max(30).default(5),
   SD_SAMPLER: z.string().min(1).default("DPM++ SDE Karras"),
   SD_RESTORE_FACES: envBoolean.default(true),
   /** A checkpoint title or name from A1111's /sdapi/v1/sd-models; unset: whatever A1111 has loaded. */

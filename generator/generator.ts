@@ -3,23 +3,34 @@
  * p-queue into an image backend, and publishes status, heartbeats and results back (see
  * broker/contract.ts).
  *
- * Rules (README "MQTT contract", docs/decisions/008-leased-dispatch.md):
+ * Rules (docs/protocol.md, docs/decisions/008-leased-dispatch.md):
  * - it subscribes to its own `jobs` and `control` topics, then announces itself `online` with
  *   its capabilities and the jobs it holds; `offline` is its will. `clean: true`: the server's
  *   database, not the broker's session, knows which jobs are whose;
  * - a job id already held is ignored (QoS 1 may deliver twice);
  * - while it holds jobs it sends a heartbeat every third of their lease, listing them;
- * - `cancel` on its control topic makes it drop the job (aborting the backend call);
+ * - `cancel` on its control topic makes it drop the job (aborting the backend call); `refused`
+ *   there means the server did not take something it sent: logged (a result it could not take
+ *   from the job's holder has already failed that job, with the reason);
+ * - everything it publishes is checked against the contract first, so a bug here is a clear
+ *   local error, never a silent drop at the server;
  * - it holds a job until the broker has acknowledged its result;
  * - closing (SIGTERM) drains it: no new jobs, queued ones handed back, the running ones finished.
  */
 import mqtt from "mqtt";
 import PQueue from "p-queue";
+import type { z } from "zod";
 import {
   CONTRACT_QOS,
+  ContractError,
   ControlMessageSchema,
+  HeartbeatMessageSchema,
   JobMessageSchema,
+  PresenceMessageSchema,
+  ResultMessageSchema,
   SCHEMA_VERSION,
+  STATUS_REASON_MAX,
+  StatusMessageSchema,
   decode,
   encode,
   topics,
@@ -88,18 +99,28 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     reconnectPeriod: config.reconnectMs,
     connectTimeout: 10_000,
     // The broker publishes this if the connection drops without a DISCONNECT (crash, network loss).
-    will: { topic: topics.presence(own), payload: encode(offline), qos: CONTRACT_QOS, retain: false },
+    will: { topic: topics.presence(own), payload: encode(PresenceMessageSchema, offline), qos: CONTRACT_QOS, retain: false },
   });
 
-  const publish = (topic: string, message: Parameters<typeof encode>[0]) => client.publishAsync(topic, encode(message), { qos: CONTRACT_QOS });
+  /** Rejects with a ContractError, before anything is sent, when `message` does not fit `schema`. */
+  const publish = async <S extends z.ZodType>(topic: string, schema: S, message: z.input<S>) =>
+    client.publishAsync(topic, encode(schema, message), { qos: CONTRACT_QOS });
+
+  /** A message that breaks the contract is a bug here; a lost connection is not. */
+  const notSent = (what: string) => (error: unknown) =>
+    error instanceof ContractError ? log.error(`${what} not sent: ${error.message}`) : log.warn(`${what} not sent: ${error}`);
 
   const sendStatus = (jobId: string, status: { state: "accepted" | "started" } | { state: "failed" | "released"; reason: string }) =>
-    publish(topics.status(own, jobId), { schemaVersion: SCHEMA_VERSION, jobId, generatorId: own, at: now(), ...status } as StatusMessage).catch((error) =>
-      log.warn(`status ${status.state} for job ${jobId} not sent: ${error}`),
-    );
+    publish(topics.status(own, jobId), StatusMessageSchema, {
+      schemaVersion: SCHEMA_VERSION,
+      jobId,
+      generatorId: own,
+      at: now(),
+      ...("reason" in status ? { ...status, reason: status.reason.slice(0, STATUS_REASON_MAX) } : status),
+    } as StatusMessage).catch(notSent(`status ${status.state} for job ${jobId}`));
 
   const announce = () =>
-    publish(topics.presence(own), {
+    publish(topics.presence(own), PresenceMessageSchema, {
       schemaVersion: SCHEMA_VERSION,
       generatorId: own,
       state: "online",
@@ -123,8 +144,8 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     if (!wanted) return;
     heartbeat = setInterval(() => {
       if (!client.connected || !held.size) return;
-      void publish(topics.heartbeat(own), { schemaVersion: SCHEMA_VERSION, generatorId: own, jobIds: [...held.keys()], at: now() }).catch((error) =>
-        log.warn(`heartbeat not sent: ${error}`),
+      void publish(topics.heartbeat(own), HeartbeatMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: own, jobIds: [...held.keys()], at: now() }).catch(
+        notSent("heartbeat"),
       );
     }, wanted);
   }
@@ -142,7 +163,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   backend.onHealthChange((health) => {
     if (health.healthy) log.info("the SD server answers again");
     else log.warn(`the SD server is unhealthy: ${health.reason}; handing jobs back until it answers`);
-    if (client.connected) void announce().catch((error) => log.warn(`presence not sent: ${error}`));
+    if (client.connected) void announce().catch(notSent("presence"));
   });
 
   /** Probes a backend found down until it answers (the health listener announces it). */
@@ -170,7 +191,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       });
       if (!rendered || abort.signal.aborted) return;
       const { image, queuedMs, generationMs } = rendered;
-      await publish(topics.result(own, job.jobId), {
+      await publish(topics.result(own, job.jobId), ResultMessageSchema, {
         schemaVersion: SCHEMA_VERSION,
         jobId: job.jobId,
         generatorId: own,
@@ -217,11 +238,13 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   function onControl(payload: Buffer) {
     const decoded = decode(ControlMessageSchema, payload);
     if (!decoded.ok) return void log.warn(`dropped a malformed control message: ${decoded.error}`);
-    const entry = held.get(decoded.value.jobId);
+    const control = decoded.value;
+    if (control.command === "refused") return void log.warn(`the server refused what this generator sent on ${control.topic}: ${control.reason}`);
+    const entry = held.get(control.jobId);
     if (!entry) return;
-    log.info(`job ${decoded.value.jobId} cancelled by the server: ${decoded.value.reason}`);
+    log.info(`job ${control.jobId} cancelled by the server: ${control.reason}`);
     entry.abort.abort();
-    forget(decoded.value.jobId);
+    forget(control.jobId);
   }
 
   client.on("message", (topic, payload) => {
@@ -269,7 +292,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       // Running jobs finish, and their results are acknowledged, before "offline".
       await Promise.all(runs);
       clearInterval(heartbeat);
-      if (client.connected) await publish(topics.presence(own), offline).catch(() => undefined);
+      if (client.connected) await publish(topics.presence(own), PresenceMessageSchema, offline).catch(() => undefined);
       await client.endAsync();
     },
   };

@@ -2,15 +2,22 @@
  * The server's end of the MQTT link (ADR 008): it leases each job to one generator and
  * publishes it on that generator's topic, keeps leases alive with the holder's heartbeats and
  * statuses, takes results only from the holder, and puts a job back in line when its lease ends
- * (expiry, release, the holder going offline).
+ * (expiry, release, the holder going offline). Whatever it does not take from a generator is
+ * answered with a `refused` on that generator's control topic (docs/protocol.md).
  */
 import type { Aedes } from "aedes";
 import {
   CONTRACT_QOS,
+  ContractError,
+  ControlMessageSchema,
+  GeneratorIdSchema,
   HeartbeatMessageSchema,
+  JobMessageSchema,
   PresenceMessageSchema,
+  REFUSAL_REASON_MAX,
   ResultMessageSchema,
   SCHEMA_VERSION,
+  STATUS_REASON_MAX,
   StatusMessageSchema,
   decode,
   encode,
@@ -18,6 +25,7 @@ import {
   topics,
   type ControlMessage,
   type JobMessage,
+  type StatusMessage,
 } from "../broker/contract";
 import { chooseGenerator, type DispatchCandidate } from "./domain/dispatch";
 import type { JobService } from "./domain/jobs";
@@ -104,16 +112,72 @@ const SILENT = "stopped sending heartbeats";
 /** Weight of the newest measurement in a generator's moving average of seconds per megapixel. */
 const SPEED_SMOOTHING = 0.3;
 
+/** Why a well-formed result was not taken, as its generator is told. */
+const IGNORED_RESULT: Record<"duplicate" | "stale" | "unknown-job" | "not-holder", string> = {
+  duplicate: "the job already has its image",
+  stale: "the job was replaced (its prompt was retried): this result is no longer wanted",
+  "unknown-job": "no such job",
+  "not-holder": "the lease on this job is not yours (it ran out, or the job went to another generator)",
+};
+
+/** Refusals one generator id is sent per second; a flood of garbage past it is only logged. */
+const REFUSALS_PER_SECOND = 5;
+
 export async function connectLink(transport: LinkTransport, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
   const registry = new Map<string, GeneratorPresence>();
 
-  const publish = (topic: string, message: JobMessage | ControlMessage) => transport.publish(topic, encode(message));
+  /** Rejects with a ContractError, before anything is sent, when the message does not fit the contract. */
+  const publish = async (topic: string, message: { job: JobMessage } | { control: ControlMessage }) =>
+    transport.publish(topic, "job" in message ? encode(JobMessageSchema, message.job) : encode(ControlMessageSchema, message.control));
 
   /** Tells a generator to stop working on a job that is no longer its own. */
   const cancel = (generatorId: string, jobId: string, reason: string) =>
-    publish(topics.control(generatorId), { schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason }).catch((error) =>
+    publish(topics.control(generatorId), { control: { schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason } }).catch((error) =>
       log.warn(`cancel of job ${jobId} for ${generatorId} not sent: ${error}`),
     );
+
+  /** Fails a job that `generatorId` holds, as if it had said so; nothing else would ever finish it. */
+  function failOnBehalfOf(generatorId: string, jobId: string, reason: string) {
+    const failed: StatusMessage = { schemaVersion: SCHEMA_VERSION, jobId, generatorId, state: "failed", reason: reason.slice(0, STATUS_REASON_MAX), at: new Date().toISOString() };
+    const outcome = jobService.applyStatus(failed, generatorId, anotherCanTry);
+    if (outcome !== "applied" && outcome !== "retried") return;
+    log.warn(outcome === "retried" ? `job ${jobId}: ${reason}; trying another generator` : `job ${jobId} failed: ${reason}`);
+    recordError(generatorId, reason);
+    void dispatch();
+  }
+
+  /** Whether a generator other than those that failed a job could make it: then a failure moves it, not fails it. */
+  function anotherCanTry(failedOn: string[], job: { width: number; height: number }): boolean {
+    const others = candidates().filter((generator) => !failedOn.includes(generator.generatorId));
+    return others.length > 0 && chooseGenerator(job, others).kind !== "blocked";
+  }
+
+  /** Refusals sent in the current second, per generator id. */
+  const refusals = new Map<string, { second: number; sent: number }>();
+
+  /**
+   * Tells the generator of `topic` why the server did not take what it sent there (the caller
+   * logs it), on its control topic, so a generator never believes it delivered what was dropped.
+   * Only topics of the contract (a valid generator id; a job id that is one) get an answer, at
+   * most REFUSALS_PER_SECOND a second per generator id.
+   */
+  function refuse(topic: string, reason: string) {
+    const named = parseGeneratorTopic(topic);
+    if (!named || !GeneratorIdSchema.safeParse(named.generatorId).success) return;
+    const jobId = named.jobId ?? undefined;
+    if (jobId !== undefined && !JobMessageSchema.shape.jobId.safeParse(jobId).success) return;
+    const second = Math.floor(Date.now() / 1000);
+    const count = refusals.get(named.generatorId);
+    if (count?.second === second && count.sent >= REFUSALS_PER_SECOND) return;
+    if (count?.second === second) count.sent++;
+    else {
+      // Forget last second's counts before many ids pile up.
+      if (refusals.size >= 1000) for (const [id, entry] of refusals) if (entry.second !== second) refusals.delete(id);
+      refusals.set(named.generatorId, { second, sent: 1 });
+    }
+    const control: ControlMessage = { schemaVersion: SCHEMA_VERSION, command: "refused", topic, jobId, reason: reason.slice(0, REFUSAL_REASON_MAX) };
+    void publish(topics.control(named.generatorId), { control }).catch((error) => log.warn(`refusal for ${topic} not sent: ${error}`));
+  }
 
   const candidates = (): DispatchCandidate[] =>
     [...registry.values()]
@@ -157,8 +221,13 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     const messages = new Map(jobService.messagesFor(granted.map((grant) => grant.jobId)).map((message) => [message.jobId, message]));
     for (const { generatorId, jobId } of granted) {
       // A lost publish (the generator just dropped) is recovered by the lease: it expires, or the
-      // generator does not list the job when it comes back.
-      await publish(topics.jobs(generatorId), messages.get(jobId)!).catch((error) => log.warn(`job ${jobId} for ${generatorId} not sent: ${error}`));
+      // generator does not list the job when it comes back. A job that breaks the contract would
+      // be refused by every generator, lease after lease: it fails at once, with the reason.
+      await publish(topics.jobs(generatorId), { job: messages.get(jobId)! }).catch((error) => {
+        if (!(error instanceof ContractError)) return log.warn(`job ${jobId} for ${generatorId} not sent: ${error}`);
+        log.error(`job ${jobId} cannot be sent: ${error.message}`);
+        failOnBehalfOf(generatorId, jobId, `the job cannot be sent to a generator: ${error.message}`);
+      });
     }
     if (granted.length) log.debug(`leased ${granted.length} job(s): ${granted.map((grant) => `${grant.jobId}→${grant.generatorId}`).join(", ")}`);
   }
@@ -217,13 +286,13 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
         .catch((error) => log.error(`handling ${topic} failed: ${(error as Error).stack ?? error}`));
     });
 
-  const recordError = (generatorId: string, reason: string) => {
+  function recordError(generatorId: string, reason: string) {
     const generator = registry.get(generatorId);
     if (!generator) return;
     generator.lastError = reason;
     generator.failuresInARow++;
     generator.lastFailureAt = Date.now();
-  };
+  }
 
   /** A generator marked silent that speaks again is back in service. */
   function heard(generatorId: string) {
@@ -241,7 +310,10 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   await subscribe(topics.presenceWildcard, (packet, generatorId) => {
     const message = decode(PresenceMessageSchema, packet.payload);
     const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
-    if (!message.ok || problem) return void log.warn(`dropped a malformed presence on ${packet.topic}: ${problem}`);
+    if (!message.ok || problem) {
+      log.warn(`dropped a malformed presence on ${packet.topic}: ${problem}`);
+      return refuse(packet.topic, `malformed presence: ${problem}`);
+    }
     const value = message.value;
     log.debug(`presence of ${generatorId}: ${value.state}`);
     const known = registry.get(generatorId);
@@ -273,7 +345,10 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   await subscribe(topics.heartbeatWildcard, (packet, generatorId) => {
     const message = decode(HeartbeatMessageSchema, packet.payload);
     const problem = message.ok ? mismatch(message.value, generatorId, null) : message.error;
-    if (!message.ok || problem) return void log.warn(`dropped a malformed heartbeat on ${packet.topic}: ${problem}`);
+    if (!message.ok || problem) {
+      log.warn(`dropped a malformed heartbeat on ${packet.topic}: ${problem}`);
+      return refuse(packet.topic, `malformed heartbeat: ${problem}`);
+    }
     heard(generatorId);
     jobService.extendLeases(generatorId, message.value.jobIds);
     // A job it still works on but no longer holds (its lease ran out): stop the wasted work.
@@ -285,24 +360,29 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   await subscribe(topics.statusWildcard, (packet, generatorId, jobId) => {
     const status = decode(StatusMessageSchema, packet.payload);
     const problem = status.ok ? mismatch(status.value, generatorId, jobId) : status.error;
-    if (!status.ok || problem) return void log.warn(`dropped a malformed status on ${packet.topic}: ${problem}`);
+    if (!status.ok || problem) {
+      log.warn(`dropped a malformed status on ${packet.topic}: ${problem}`);
+      return refuse(packet.topic, `malformed status: ${problem}`);
+    }
     const value = status.value;
     heard(generatorId);
-    const outcome = jobService.applyStatus(value, generatorId, (failedOn, job) => {
-      const others = candidates().filter((generator) => !failedOn.includes(generator.generatorId));
-      return others.length > 0 && chooseGenerator(job, others).kind !== "blocked";
-    });
+    const outcome = jobService.applyStatus(value, generatorId, anotherCanTry);
     if (outcome === "not-holder") {
       log.warn(`ignored "${value.state}" for job ${value.jobId} from ${generatorId}, which does not hold its lease`);
+      // A cancel answers a generator still working on the job; a refusal answers the rest.
       if (value.state !== "failed" && value.state !== "released") void cancel(generatorId, value.jobId, "the lease on this job is not yours");
+      else refuse(packet.topic, "the lease on this job is not yours");
       return;
+    }
+    if (outcome === "finished") {
+      log.info(`ignored "${value.state}" for job ${value.jobId} from ${generatorId}: the job is finished or unknown`);
+      return refuse(packet.topic, "the job is finished or unknown");
     }
     if (outcome === "retried" && value.state === "failed") {
       log.warn(`job ${value.jobId} failed on ${generatorId} (${value.reason}); trying another generator`);
       recordError(generatorId, value.reason);
       return void dispatch();
     }
-    if (outcome !== "applied") return;
     if (value.state === "failed") {
       log.warn(`job ${value.jobId} failed on ${generatorId}: ${value.reason}`);
       recordError(generatorId, value.reason);
@@ -314,7 +394,12 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   await subscribe(topics.resultWildcard, async (packet, generatorId, jobId) => {
     const result = decode(ResultMessageSchema, packet.payload);
     const problem = result.ok ? mismatch(result.value, generatorId, jobId) : result.error;
-    if (!result.ok || problem) return void log.warn(`dropped a malformed result on ${packet.topic}: ${problem}`);
+    if (!result.ok || problem) {
+      log.warn(`dropped a malformed result on ${packet.topic}: ${problem}`);
+      refuse(packet.topic, `malformed result: ${problem}`);
+      if (jobId) failOnBehalfOf(generatorId, jobId, `the result from ${generatorId} was refused: malformed result: ${problem}`);
+      return;
+    }
     const value = result.value;
     const { outcome, reason } = await jobService.storeResult(value, generatorId);
     if (outcome === "stored") {
@@ -328,8 +413,11 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       }
     } else if (outcome === "rejected") {
       log.warn(`job ${value.jobId} rejected: ${reason}`);
+      refuse(packet.topic, reason!);
+      failOnBehalfOf(generatorId, value.jobId, `the result from ${generatorId} was refused: ${reason}`);
     } else {
       log.info(`ignored a ${outcome} result for job ${value.jobId} from ${generatorId}`);
+      refuse(packet.topic, IGNORED_RESULT[outcome]);
     }
     void dispatch();
   });

@@ -300,8 +300,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
         : size.width !== prompt.width || size.height !== prompt.height
           ? `the generator sent a ${size.width}×${size.height} image for a ${prompt.width}×${prompt.height} prompt`
           : null;
-      // Refused, but the job stays the holder's: it may still send a fitting image, and if it has
-      // given up on the job its heartbeats stop and the lease puts the job back in line.
+      // The link refuses it and fails the job with this reason (a generator that sends a wrong
+      // image would send it again, lease after lease).
       if (problem) return { outcome: "rejected", reason: problem };
 
       storing.add(job.id);

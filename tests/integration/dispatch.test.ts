@@ -4,12 +4,13 @@
  * SD calls and images of its own prompts.
  */
 import mqtt from "mqtt";
-import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, encode, topics } from "../../broker/contract";
+import { ControlMessageSchema, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, SCHEMA_VERSION, StatusMessageSchema, decode, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { blackResult } from "../helpers/results";
+import { encodePng } from "../../generator/png";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
@@ -95,12 +96,14 @@ async function silentGenerator(generatorId: string) {
   const cancels: string[] = [];
   client.on("message", (topic, payload) => {
     if (topic === topics.jobs(generatorId)) jobs.push((decode(JobMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
-    if (topic === topics.control(generatorId)) cancels.push((decode(ControlMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
+    if (topic !== topics.control(generatorId)) return;
+    const control = decode(ControlMessageSchema, payload);
+    if (control.ok && control.value.command === "cancel") cancels.push(control.value.jobId);
   });
   await client.subscribeAsync([topics.jobs(generatorId), topics.control(generatorId)], { qos: 1 });
   await client.publishAsync(
     topics.presence(generatorId),
-    encode({ schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
     { qos: 1 },
   );
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
@@ -132,8 +135,8 @@ test("status and results from a generator that does not hold the lease are ignor
   await waitFor("the rightful generator to start", () => sdCallsFor("someone else's job") === 1);
   const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", username: "forger", password: server.mqttToken });
   cleanups.push(() => forger.endAsync(true));
-  await forger.publishAsync(topics.status("forger", jobId), encode({ schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
-  await forger.publishAsync(topics.result("forger", jobId), encode(blackResult(jobId, "forger")), { qos: 1 });
+  await forger.publishAsync(topics.status("forger", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
+  await forger.publishAsync(topics.result("forger", jobId), encode(ResultMessageSchema, blackResult(jobId, "forger")), { qos: 1 });
   await waitFor("the forgeries to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a not-holder result for job ${jobId} from forger`)));
   await allDone([id]);
   expect(madeBy(id)).toBe("rightful");
@@ -244,4 +247,18 @@ test("the admin sees each generator's state and retries failed prompts in one cl
   await allDone(ids);
   expect(ids.map(madeBy)).toEqual(["fixes-all", "fixes-all", "fixes-all"]);
   expect((await admin.mutate("admin.retryFailed", { ids: [ids[0]] })).body.result.data).toEqual({ retried: 0 });
+});
+
+test("a result refused from the holder (the wrong size) moves the job to a generator that has not failed it", async () => {
+  const sloppy = await silentGenerator("sends-wrong-sizes");
+  const id = await approve("made at the wrong size first");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("the sloppy generator to get the job", () => sloppy.jobs.includes(jobId));
+  await generator("gets-it-right");
+  const wrongSize = { ...blackResult(jobId, "sends-wrong-sizes"), imagePng: encodePng(64, 72, new Uint8Array(64 * 72 * 3)).toString("base64") };
+  await sloppy.client.publishAsync(topics.result("sends-wrong-sizes", jobId), encode(ResultMessageSchema, wrongSize), { qos: 1 });
+  await allDone([id]);
+  expect(madeBy(id)).toBe("gets-it-right");
+  expect(sql("SELECT status, failure_reason AS reason FROM prompts WHERE id = ?", id)).toEqual({ status: "done", reason: null });
+  expect(sql<{ failedOn: string }>("SELECT failed_on AS failedOn FROM jobs WHERE id = ?", jobId).failedOn).toBe('["sends-wrong-sizes"]');
 });

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import mqtt, { type MqttClient } from "mqtt";
-import { SCHEMA_VERSION, TOPIC_ROOT, JobMessageSchema, encode, topics } from "../../broker/contract";
+import { SCHEMA_VERSION, TOPIC_ROOT, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, encode, topics } from "../../broker/contract";
 import { encodePng } from "../../generator/png";
 import { TestClient } from "../helpers/client";
 import { assertProperty, hostileJsonText, hostileKey, hostileLeafText, notJsonText, objectText } from "../helpers/hostile";
@@ -224,7 +224,7 @@ test("random and hostile payloads on every topic are dropped or applied, never c
 
 test("racing results for one job store one image at most, and only a fitting one", async () => {
   const result = (holder: string, jobId: string, imagePng: string, seed: number) =>
-    encode({
+    encode(ResultMessageSchema, {
       schemaVersion: SCHEMA_VERSION,
       jobId,
       generatorId: holder,
@@ -237,9 +237,14 @@ test("racing results for one job store one image at most, and only a fitting one
       timing: { queuedMs: 0, generationMs: 1 },
       finishedAt: new Date().toISOString(),
     });
+  // The racer is the only generator online, so a refused result has nowhere to move and fails the job.
+  for (const { generatorId } of server.services.link.generators().filter((g) => g.state === "online")) {
+    await tcp.publishAsync(topics.presence(generatorId), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId, state: "offline" }), { qos: 1 });
+  }
+  await waitFor("every fuzzed generator to be offline", () => server.services.link.generators().every((g) => g.state === "offline"));
   await tcp.publishAsync(
     topics.presence("racer"),
-    encode({ schemaVersion: SCHEMA_VERSION, generatorId: "racer", state: "online", inFlight: [], concurrency: 64, backend: "test", maxPixels: 64 * 64, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "racer", state: "online", inFlight: [], concurrency: 64, backend: "test", maxPixels: 64 * 64, healthy: true }),
     { qos: 1 },
   );
   const racers = fc.array(fc.record({ via: fc.constantFrom("tcp", "websocket"), image: fc.constantFrom(IMAGES.fits, IMAGES.wrongSize, IMAGES.garbage), seed: fc.nat() }), { minLength: 2, maxLength: 5 });
@@ -257,7 +262,12 @@ test("racing results for one job store one image at most, and only a fitting one
       const handled = new RegExp(`^(info|warn) (job ${jobId} (stored|rejected)|ignored a \\S+ result for job ${jobId} from |dropped a malformed result on ${topics.result(holder, jobId)}:)`);
       await waitFor(`${results.length} results for job ${jobId} to be handled`, () => countLines(handled) >= results.length);
       const images = (sqlite().prepare("SELECT count(*) AS n FROM images WHERE prompt_id = ?").get(id) as { n: number }).n;
-      expect(images).toBe(results.some(({ image }) => image === IMAGES.fits) ? 1 : 0);
+      const prompt = sqlite().prepare("SELECT status, failure_reason AS reason FROM prompts WHERE id = ?").get(id) as { status: string; reason: string | null };
+      // A refused result fails the job (its generator would only send it again): a fitting one
+      // that loses the race to it is not stored.
+      if (results.every(({ image }) => image === IMAGES.fits)) expect(images).toBe(1);
+      else if (images === 1) expect(prompt).toEqual({ status: "done", reason: null });
+      else expect(prompt).toEqual({ status: "failed", reason: expect.stringMatching(new RegExp(`^the result from ${holder} was refused: `)) });
       await expectHealthy(server, errors);
     }),
     15,

@@ -1,6 +1,6 @@
 /** The MQTT link: contract enforcement, de-duplication, failures and retries, transports. */
 import mqtt from "mqtt";
-import { SCHEMA_VERSION, encode, topics } from "../../broker/contract";
+import { ResultMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
@@ -98,9 +98,9 @@ test("a second result for the same job is ignored, and results for unknown jobs 
 
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator", ...credentials() });
   const duplicate = blackResult(jobId, "late-generator");
-  await late.publishAsync(topics.result("late-generator", jobId), encode(duplicate), { qos: 1 });
+  await late.publishAsync(topics.result("late-generator", jobId), encode(ResultMessageSchema, duplicate), { qos: 1 });
   const unknownJob = "22222222-2222-4222-8222-222222222222";
-  await late.publishAsync(topics.result("late-generator", unknownJob), encode({ ...duplicate, jobId: unknownJob }), { qos: 1 });
+  await late.publishAsync(topics.result("late-generator", unknownJob), encode(ResultMessageSchema, { ...duplicate, jobId: unknownJob }), { qos: 1 });
   await late.endAsync();
   await waitFor("the duplicate to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a duplicate result for job ${jobId}`)));
   await waitFor("the unknown job to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a unknown-job result for job ${unknownJob}`)));
@@ -122,7 +122,7 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
   // A late result of the replaced job never overwrites the current image.
   const imageBefore = server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id);
   const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "stale-generator", ...credentials() });
-  await late.publishAsync(topics.result("stale-generator", failed.jobId), encode(blackResult(failed.jobId, "stale-generator")), { qos: 1 });
+  await late.publishAsync(topics.result("stale-generator", failed.jobId), encode(ResultMessageSchema, blackResult(failed.jobId, "stale-generator")), { qos: 1 });
   await late.endAsync();
   await waitFor("the stale result to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a stale result for job ${failed.jobId}`)));
   expect(server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id)).toEqual(imageBefore);

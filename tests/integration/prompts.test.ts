@@ -1,6 +1,6 @@
 /** Submitting prompts, validation, isolation between visitors, CSRF, and moderation. */
 import mqtt from "mqtt";
-import { SCHEMA_VERSION, encode, topics } from "../../broker/contract";
+import { PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
@@ -249,7 +249,7 @@ describe("admin", () => {
     await subscriber.subscribeAsync(topics.jobs("test-observer-approve"), { qos: 1 });
     await subscriber.publishAsync(
       topics.presence("test-observer-approve"),
-      encode({ schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "online", inFlight: [], concurrency: 8, backend: "test", maxPixels: 2048 * 2048, healthy: true }),
+      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "online", inFlight: [], concurrency: 8, backend: "test", maxPixels: 2048 * 2048, healthy: true }),
       { qos: 1 },
     );
     try {
@@ -278,7 +278,7 @@ describe("admin", () => {
         ["approve me twice", "approved"],
       ]);
     } finally {
-      await subscriber.publishAsync(topics.presence("test-observer-approve"), encode({ schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "offline" }), { qos: 1 });
+      await subscriber.publishAsync(topics.presence("test-observer-approve"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "offline" }), { qos: 1 });
       await subscriber.endAsync();
     }
   });

@@ -1,0 +1,58 @@
+/** The wire contract's tolerances (what A1111 and RFC 3339 allow) and its check of outgoing messages. */
+import { ContractError, GeneratorIdSchema, MAX_SEED, ResultMessageSchema, SCHEMA_VERSION, SamplingParametersSchema, StatusMessageSchema, encode, type ResultMessage } from "../../broker/contract";
+import { GeneratorEnvSchema, parseEnvironment } from "../../generator/env";
+
+const status = (at: string) => ({ schemaVersion: SCHEMA_VERSION, jobId: "9b2d6f0e-3c4a-4e8b-9a1d-2f6c8e0b7a54", generatorId: "gpu-box-1", state: "started", at });
+
+test("a timestamp may be any RFC 3339 date-time: Z or an offset, with or without fractions, in either case", () => {
+  for (const at of ["2026-11-25T19:19:38Z", "2026-11-25T19:19:38.123Z", "2026-11-25T19:19:38+00:00", "2026-11-25T20:49:38.123456+01:30", "2026-11-25T14:19:38-05:00", "2026-11-25t19:19:38z"]) {
+    expect(StatusMessageSchema.safeParse(status(at)).success, at).toBe(true);
+  }
+  for (const at of ["yesterday", "", "2026-11-25", "2026-11-25T19:19:38", "2026-13-45T19:19:38Z", "2026-11-25T19:19Z", "1764098378"]) {
+    expect(StatusMessageSchema.safeParse(status(at)).success, at).toBe(false);
+  }
+});
+
+test("sampling parameters take what A1111 takes: CFG scale 0 to 30 (turbo models use 0 or 1), steps 1 to 150, seeds -1 to 2³²−1", () => {
+  const parameters = { steps: 30, cfgScale: 5, samplerName: "Euler a", restoreFaces: false, seed: -1 };
+  const accepts = (overrides: object) => SamplingParametersSchema.safeParse({ ...parameters, ...overrides }).success;
+  for (const accepted of [{ cfgScale: 0 }, { cfgScale: 1 }, { cfgScale: 1.5 }, { cfgScale: 30 }, { steps: 1 }, { steps: 150 }, { seed: 0 }, { seed: MAX_SEED }]) {
+    expect(accepts(accepted), JSON.stringify(accepted)).toBe(true);
+  }
+  for (const refused of [{ cfgScale: -0.5 }, { cfgScale: 31 }, { steps: 0 }, { steps: 151 }, { steps: 2.5 }, { seed: -2 }, { seed: MAX_SEED + 1 }, { seed: 1.5 }]) {
+    expect(accepts(refused), JSON.stringify(refused)).toBe(false);
+  }
+});
+
+test("a generator id may be anything an MQTT topic level holds, spaces included, but no '/', '+', '#' or control characters; GENERATOR_ID follows the same rule", () => {
+  for (const id of ["gpu-box-1", "gpu box 2", "Küche", "a.b_c", "x".repeat(128)]) {
+    expect(GeneratorIdSchema.safeParse(id).success, id).toBe(true);
+    expect(parseEnvironment(GeneratorEnvSchema, { GENERATOR_ID: id }).GENERATOR_ID).toBe(id);
+  }
+  for (const id of ["", "a/b", "a+b", "a#b", "line\nbreak", "nul\u0000", "bell\u0007", "x".repeat(129)]) {
+    expect(GeneratorIdSchema.safeParse(id).success, JSON.stringify(id)).toBe(false);
+    // An empty variable means unset: the default id.
+    if (id) expect(() => parseEnvironment(GeneratorEnvSchema, { GENERATOR_ID: id }), JSON.stringify(id)).toThrow(/GENERATOR_ID/);
+  }
+});
+
+test("encode refuses a message that breaks the contract before it is sent, naming the field", () => {
+  const result: ResultMessage = {
+    schemaVersion: SCHEMA_VERSION,
+    jobId: "9b2d6f0e-3c4a-4e8b-9a1d-2f6c8e0b7a54",
+    generatorId: "gpu-box-1",
+    imagePng: "iVBORw0KGgo=",
+    seed: 7,
+    width: 64,
+    height: 64,
+    parameters: { steps: 1, cfgScale: 0, samplerName: "Euler", restoreFaces: false, seed: 7 },
+    backend: "test",
+    timing: { queuedMs: 0, generationMs: 1 },
+    finishedAt: "2026-11-25T19:19:38+00:00",
+  };
+  expect(JSON.parse(encode(ResultMessageSchema, result).toString())).toEqual(result);
+  expect(() => encode(ResultMessageSchema, { ...result, width: 65 })).toThrow(ContractError);
+  expect(() => encode(ResultMessageSchema, { ...result, width: 65 })).toThrow(/width/);
+  const { seed: _missing, ...withoutSeed } = result;
+  expect(() => encode(ResultMessageSchema, withoutSeed as ResultMessage)).toThrow(/seed/);
+});
