@@ -64,7 +64,9 @@ export function parseGeneratorTopic(topic: string): { generatorId: string; kind:
 }
 
 const jobId = z.string().uuid();
-const generatorId = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'");
+/** A generator's id: also its MQTT username and client id, and its credential's name. */
+export const GeneratorIdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'");
+const generatorId = GeneratorIdSchema;
 /** Width and height: what A1111's UI allows (64–2048 in steps of 8). */
 export const IMAGE_DIMENSION = { min: 64, max: 2048, step: 8 } as const;
 export const imageDimension = z

@@ -1,0 +1,16 @@
+/**
+ * A generator reads only what the server sends it: its own `jobs` and `control` topics (issue 7
+ * §4). Any other filter (another's jobs, results, wildcards) gets SUBACK 0x80 [MQTT-3.9.3]; the
+ * connection stays, so a generator with a stray subscription keeps working.
+ */
+import type { AedesOptions } from "aedes";
+import { topics } from "./contract";
+import type { BrokerLog } from "./index";
+
+export function createAuthorizeSubscribe(log: BrokerLog): NonNullable<AedesOptions["authorizeSubscribe"]> {
+  return (client, subscription, callback) => {
+    if (subscription.topic === topics.jobs(client.id) || subscription.topic === topics.control(client.id)) return callback(null, subscription);
+    log.warn(`MQTT client ${client.id} may not subscribe to ${subscription.topic}: refused`);
+    callback(null, null);
+  };
+}
