@@ -9,7 +9,7 @@ import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { and, asc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
-import { readPngSize } from "../../generator/png";
+import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
 
@@ -277,9 +277,10 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       if (prompt.jobId !== job.id) return { outcome: "stale" };
       if (job.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" };
       const png = Buffer.from(result.imagePng, "base64");
-      const size = readPngSize(png);
-      const problem = !size
-        ? "the generator sent something that is not a PNG"
+      // Fully checked (chunks, CRCs, image data): a corrupt image is never stored as done.
+      const size = checkPng(png);
+      const problem = !size.ok
+        ? `the generator sent a broken PNG: ${size.problem}`
         : size.width !== prompt.width || size.height !== prompt.height
           ? `the generator sent a ${size.width}×${size.height} image for a ${prompt.width}×${prompt.height} prompt`
           : null;
@@ -320,8 +321,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
               jobId: job.id,
               fileName,
               bytes: png.length,
-              width: size!.width,
-              height: size!.height,
+              width: prompt.width,
+              height: prompt.height,
               seed: result.seed,
               backend: result.backend,
               generatorId: result.generatorId,
