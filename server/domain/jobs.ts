@@ -176,6 +176,16 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
         .map((row) => row.id);
     },
 
+    /** The unfinished jobs leased to `generatorId` whose message was sent before `before`. */
+    leasesSentBefore(generatorId: string, before: Date): string[] {
+      return db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED), lt(jobs.lastPublishedAt, before)))
+        .all()
+        .map((row) => row.id);
+    },
+
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
     holderOf(jobId: string): string | null | undefined {
       const job = statements.jobById.get({ id: jobId });
