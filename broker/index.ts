@@ -63,11 +63,10 @@ export async function createBroker({ verify, maxPacketBytes, log, onConnection }
     onConnection?.(client.id, "disconnected");
   });
 
+  const tooLarge = (remote: string, what: string) => log.warn(`MQTT client at ${remote} disconnected: it sent ${what}, over MQTT_MAX_PACKET_BYTES (${maxPacketBytes})`);
   const handle = (connection: Duplex, remote: string, request?: IncomingMessage) =>
     aedes.handle(
-      limitPacketSize(connection, maxPacketBytes, (error) =>
-        log.warn(`MQTT client at ${remote} disconnected: it sent a packet of ${error.bytes} bytes, over MQTT_MAX_PACKET_BYTES (${error.limit})`),
-      ),
+      limitPacketSize(connection, maxPacketBytes, (error) => tooLarge(remote, `a packet of ${error.bytes} bytes`)),
       request,
     );
   // noDelay: MQTT packets are small and latency-bound; Nagle + delayed ACKs would add ~40 ms per exchange.
@@ -75,7 +74,10 @@ export async function createBroker({ verify, maxPacketBytes, log, onConnection }
   // maxPayload: ws would otherwise buffer a frame of up to 100 MiB before the MQTT check sees it.
   const websockets = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes + MQTT_FIXED_HEADER_MAX });
   websockets.on("connection", (socket, request) => {
-    handle(createWebSocketStream(socket), `${request.socket.remoteAddress} (WebSocket)`, request);
+    const remote = `${request.socket.remoteAddress} (WebSocket)`;
+    // 1009: ws refused a frame over maxPayload before the MQTT check saw its packet.
+    socket.on("close", (code) => code === 1009 && tooLarge(remote, "a WebSocket frame larger than a packet may be"));
+    handle(createWebSocketStream(socket), remote, request);
   });
 
   return {
