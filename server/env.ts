@@ -18,6 +18,10 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   ADMIN_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).optional(),
   SESSION_SECRET: secret("SESSION_SECRET").optional(),
   FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
+  /** The shared token of earlier versions: set, it would let an operator believe generators still use it. */
+  MQTT_TOKEN: z
+    .undefined({ message: "is no longer used: every generator has its own token (`npm run admin -- generator add NAME`, README); unset MQTT_TOKEN" })
+    .optional(),
   /** Sized for the largest result: a 2048×2048 RGBA PNG of pure noise is 16.8 MB, 22.4 MB in base64 (README). */
   MQTT_MAX_PACKET_BYTES: envInteger(64 * 1024, 256 * 1024 * 1024).default(24 * 1024 * 1024),
   RECOVERY_SECRET: secret("RECOVERY_SECRET").optional(),
