@@ -1,21 +1,21 @@
 /**
- * Only the server writes to a generator's `jobs` and `control` topics (ADR 008). The server
- * publishes through the broker's own API (client === null), so a network client publishing
- * there is an impostor trying to inject work no admin approved, or to cancel another's job:
- * Aedes closes its connection.
- *
- * Per-generator credentials and topic rights are a later step (README roadmap).
+ * A generator writes only under its own name (ADR 008, issue 7 §4): its presence, heartbeat, and
+ * the status and result of a job. `jobs` and `control` are the server's, which publishes through
+ * the broker's own API (client === null). Whether the job is leased to it is the link's check
+ * (server/link.ts ignores non-holders). Anything else is refused, and Aedes closes the connection.
  */
 import type { AedesOptions } from "aedes";
-import { parseGeneratorTopic } from "./contract";
+import { generatorOfClientId, parseGeneratorTopic, type GeneratorTopicKind } from "./contract";
+import type { BrokerLog } from "./index";
 
-const SERVER_ONLY = new Set(["jobs", "control"]);
+const GENERATOR_WRITES = new Set<GeneratorTopicKind>(["presence", "heartbeat", "status", "results"]);
 
-export const authorizePublish: NonNullable<AedesOptions["authorizePublish"]> = (client, packet, callback) => {
-  const kind = parseGeneratorTopic(packet.topic)?.kind;
-  if (client && kind && SERVER_ONLY.has(kind)) {
+export function createAuthorizePublish(log: BrokerLog): NonNullable<AedesOptions["authorizePublish"]> {
+  return (client, packet, callback) => {
+    if (!client) return callback(null);
+    const named = parseGeneratorTopic(packet.topic);
+    if (named && named.generatorId === generatorOfClientId(client.id) && GENERATOR_WRITES.has(named.kind)) return callback(null);
+    log.warn(`MQTT client ${client.id} may not publish on ${packet.topic}: disconnected`);
     callback(new Error(`client ${client.id} may not publish on ${packet.topic}`));
-    return;
-  }
-  callback(null);
-};
+  };
+}

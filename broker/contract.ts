@@ -65,17 +65,18 @@ export function parseGeneratorTopic(topic: string): { generatorId: string; kind:
 
 const jobId = z.string().uuid();
 /**
- * A generator id is one level of its topics and its MQTT client id: anything an MQTT topic level
- * may hold (so spaces too), but no '/', '+' or '#', and no control characters, which would
- * forge log lines.
+ * A generator's id: one level of its topics, its MQTT username and client id, and its
+ * credential's name. Letters, digits, '.', '_' and '-' only: safe in topics, logs, URLs and shells.
  */
-export const GeneratorIdSchema = z
-  .string()
-  .min(1)
-  .max(128)
-  // The control characters spelt out (not \p{Cc}): the JSON Schema pattern must work in any regex dialect.
-  .regex(/^[^/+#\x00-\x1f\x7f-\x9f]+$/, "anything but '/', '+', '#' and control characters");
+export const GeneratorIdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'");
 const generatorId = GeneratorIdSchema;
+
+/**
+ * The generator an MQTT client id belongs to: the id itself, or what comes before its first '/'
+ * (`gpu-box-1/publisher`), so one generator may hold extra connections (a shell script's
+ * short-lived publishers) without closing its main one, which keeps the plain name.
+ */
+export const generatorOfClientId = (clientId: string) => clientId.split("/", 1)[0]!;
 /**
  * Any RFC 3339 date-time: `Z` or an offset such as `+00:00`, with or without fractions of a
  * second; RFC 3339 allows `t` and `z` in lower case too.

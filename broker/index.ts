@@ -1,14 +1,34 @@
 /**
  * The embedded MQTT broker (Aedes): MQTT over TCP on its own port and MQTT over
- * WebSocket at /mqtt on the web server (attached by server/app.ts).
+ * WebSocket at /mqtt on the web server (attached by server/app.ts). Every network client is a
+ * generator with its own credential and rights (authenticate.ts, authorize-*.ts); packets over
+ * `maxPacketBytes` are refused before they are buffered (packet-size-limit.ts).
  */
 import { createServer, type Server } from "node:net";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
-import { createAuthenticate } from "./authenticate";
-import { authorizePublish } from "./authorize-publish";
+import { generatorOfClientId } from "./contract";
+import { createAuthenticate, type VerifyGenerator } from "./authenticate";
+import { createAuthorizePublish } from "./authorize-publish";
+import { createAuthorizeSubscribe } from "./authorize-subscribe";
+import { limitPacketSize } from "./packet-size-limit";
+
+/** Where the broker reports refusals: the server's logger, or anything with these methods. */
+export interface BrokerLog {
+  warn(message: string): void;
+}
+
+export interface BrokerOptions {
+  /** Whether generator `username` presented its own token. */
+  verify: VerifyGenerator;
+  /** The largest MQTT packet accepted (its remaining length, in bytes). */
+  maxPacketBytes: number;
+  log: BrokerLog;
+  /** A generator connected or went away (for "last seen"). */
+  onConnection?(clientId: string, state: "connected" | "disconnected"): void;
+}
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes;
@@ -16,17 +36,49 @@ export interface EmbeddedBroker {
   listen(port: number, host: string): Promise<number>;
   /** Hands a WebSocket upgrade request to the broker (MQTT over WebSocket). */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** The generators connected now (by name, whatever their client ids' suffixes). */
+  connectedIds(): string[];
+  /** Closes every connection of a generator (its will is published); false if none is connected. */
+  disconnect(name: string): boolean;
   close(): Promise<void>;
 }
 
-/** `token`: the password every network client must present (see authenticate.ts). */
-export async function createBroker(token: string): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ authenticate: createAuthenticate(token), authorizePublish });
+/** A WebSocket frame carries at most one MQTT packet here: its header, at most 5 bytes, on top. */
+const MQTT_FIXED_HEADER_MAX = 5;
+
+export async function createBroker({ verify, maxPacketBytes, log, onConnection }: BrokerOptions): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker({
+    authenticate: createAuthenticate(verify, log),
+    authorizePublish: createAuthorizePublish(log),
+    authorizeSubscribe: createAuthorizeSubscribe(log),
+  });
+  const connected = new Map<string, Client>();
+  aedes.on("client", (client) => {
+    connected.set(client.id, client);
+    onConnection?.(client.id, "connected");
+  });
+  aedes.on("clientDisconnect", (client) => {
+    // A takeover by the same id closes the older connection after the newer one is registered.
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    onConnection?.(client.id, "disconnected");
+  });
+
+  const tooLarge = (remote: string, what: string) => log.warn(`MQTT client at ${remote} disconnected: it sent ${what}, over MQTT_MAX_PACKET_BYTES (${maxPacketBytes})`);
+  const handle = (connection: Duplex, remote: string, request?: IncomingMessage) =>
+    aedes.handle(
+      limitPacketSize(connection, maxPacketBytes, (error) => tooLarge(remote, `a packet of ${error.bytes} bytes`)),
+      request,
+    );
   // noDelay: MQTT packets are small and latency-bound; Nagle + delayed ACKs would add ~40 ms per exchange.
-  const tcp: Server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
-  const websockets = new WebSocketServer({ noServer: true });
+  const tcp: Server = createServer({ noDelay: true }, (socket) => handle(socket, `${socket.remoteAddress}:${socket.remotePort}`));
+  // maxPayload: ws would otherwise buffer a frame of up to 100 MiB before the MQTT check sees it.
+  const websockets = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes + MQTT_FIXED_HEADER_MAX });
   websockets.on("connection", (socket, request) => {
-    aedes.handle(createWebSocketStream(socket), request);
+    const remote = `${request.socket.remoteAddress} (WebSocket)`;
+    // 1009: ws refused a frame over maxPayload before the MQTT check saw its packet.
+    socket.on("close", (code) => code === 1009 && tooLarge(remote, "a WebSocket frame larger than a packet may be"));
+    handle(createWebSocketStream(socket), remote, request);
   });
 
   return {
@@ -43,6 +95,12 @@ export async function createBroker(token: string): Promise<EmbeddedBroker> {
     },
     handleUpgrade(request, socket, head) {
       websockets.handleUpgrade(request, socket, head, (ws) => websockets.emit("connection", ws, request));
+    },
+    connectedIds: () => [...new Set([...connected.keys()].map(generatorOfClientId))],
+    disconnect(name) {
+      const clients = [...connected.values()].filter((client) => generatorOfClientId(client.id) === name);
+      for (const client of clients) client.close();
+      return clients.length > 0;
     },
     async close() {
       for (const client of websockets.clients) client.terminate();

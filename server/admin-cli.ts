@@ -12,6 +12,8 @@ import { openDb, type Db } from "./db/client";
 import { createLoginLink, LINK_LIFETIME_MS } from "./domain/admin-login-link";
 import { resetAdminPassword } from "./domain/admin-password";
 import { endAdminSessions } from "./domain/admin-sessions";
+import { DomainError } from "./domain/errors";
+import { addGeneratorCredential, listGeneratorCredentials, revokeGeneratorCredential } from "./domain/generator-credentials";
 import { parseEnv, type Config } from "./env";
 
 const USAGE = `Usage: npm run admin -- <command>
@@ -23,6 +25,10 @@ Commands:
   login-link [base-url]  Print a one-time login link, valid ${LINK_LIFETIME_MS / 60_000} minutes, that skips the
                          login throttle. base-url defaults to http://localhost:<PORT>; give the
                          address phones use (e.g. http://192.168.1.20:3000) to get a QR code too.
+  generator add NAME     Add a GPU generator and print its token (only this once) and the
+                         command that starts it; NAME is its GENERATOR_ID.
+  generator list         List the generators, when each was added and last seen.
+  generator revoke NAME  Revoke a generator: a running server disconnects it within a second.
   help                   Show this.
 
 Uses DATA_DIR (default ./data), like the server.`;
@@ -52,6 +58,27 @@ const COMMANDS: Record<string, Command> = {
     url.searchParams.set("token", createLoginLink(db));
     console.log(`One-time admin login link (valid ${LINK_LIFETIME_MS / 60_000} minutes, replaces any earlier one):\n${url.href}`);
     if (baseUrl) console.log(await QRCode.toString(url.href, { type: "terminal", small: true }));
+  },
+
+  generator(db, [action, name, ...extra], config) {
+    const needsName = action === "add" || action === "revoke";
+    if (!["add", "list", "revoke"].includes(action ?? "") || (needsName ? !name : name) || extra.length) {
+      throw new CliError(`usage: generator add NAME | generator list | generator revoke NAME`, 2);
+    }
+    if (action === "add") {
+      const { token } = addGeneratorCredential(db, name!);
+      console.log(`Generator ${name} added. Its token (shown only this once) is:\n${token}`);
+      console.log(`\nOn the GPU box, in a checkout of promptgate:\nMQTT_URL=mqtt://<this host>:${config.mqttPort} GENERATOR_ID=${name} MQTT_PASSWORD=${token} \\\n  SD_API_URL=http://127.0.0.1:7860 npm run generator`);
+    } else if (action === "revoke") {
+      revokeGeneratorCredential(db, name!);
+      console.log(`Generator ${name} revoked; a running server disconnects it within a second.`);
+    } else {
+      const generators = listGeneratorCredentials(db);
+      if (!generators.length) console.log("No generators added yet: `npm run admin -- generator add NAME`.");
+      for (const { name: each, createdAt, lastSeenAt } of generators) {
+        console.log(`${each}\tadded ${createdAt.toISOString()}\tlast seen ${lastSeenAt?.toISOString() ?? "never"}`);
+      }
+    }
   },
 
 };
@@ -89,8 +116,8 @@ try {
     db.$client.close();
   }
 } catch (error) {
-  if (error instanceof EnvError || error instanceof CliError) {
-    console.error(`promptgate admin: ${error.message}`);
+  if (error instanceof EnvError || error instanceof CliError || error instanceof DomainError) {
+    console.error(`promptgate admin: ${error instanceof DomainError ? error.userMessage : error.message}`);
     process.exit(error instanceof CliError ? error.exitCode : 1);
   }
   throw error;

@@ -25,8 +25,9 @@ import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
 import { createRetention } from "./domain/retention";
 import { createVisitorService, type VisitorLimits } from "./domain/visitors";
-import type { Config } from "./env";
+import { LOCAL_GENERATOR_ID, type Config } from "./env";
 import { createErrorReporter } from "./error-ref";
+import { createGeneratorAccess } from "./generator-access";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { createDeviceCookies } from "./http/device-cookie";
 import { serveImage } from "./http/images";
@@ -52,8 +53,6 @@ export interface RunningPromptgate {
   /** http://127.0.0.1:<port> */
   url: string;
   services: Services;
-  /** The password network MQTT clients (generators) must present. */
-  mqttToken: string;
   close(): Promise<void>;
 }
 
@@ -104,7 +103,7 @@ const loopbackFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "12
 export async function startPromptgate(config: Config, log: Logger): Promise<RunningPromptgate> {
   if (!existsSync(REMIX_BUILD)) throw new StartupError("the web UI is not built: run `npm run build` (npm start does it for you)");
   ensureWritableDir(config.dataDir);
-  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, mqttToken: config.mqttToken, recoverySecret: config.recoverySecret });
+  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, recoverySecret: config.recoverySecret });
   const db = openDb(path.join(config.dataDir, "promptgate.db"));
   const cleanups: Array<() => Promise<void> | void> = [() => void db.$client.close()];
   const closeAll = async () => {
@@ -119,9 +118,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
 
     const blocklist = config.blocklistFile ? loadBlocklist(config.blocklistFile) : emptyBlocklist;
     if (config.blocklistFile) log.info(`blocklist: ${blocklist.size} entries from ${config.blocklistFile}; matching prompts are flagged for the admin`);
-    const broker = await createBroker(secrets.mqttToken);
-    const brokerAccess = { token: secrets.mqttToken, port: 0 };
-    cleanups.push(() => broker.close());
+    const generatorAccess = createGeneratorAccess(db, log, { localGeneratorId: LOCAL_GENERATOR_ID, sweepMs: 1000 });
+    const broker = await createBroker({ verify: generatorAccess.verify, maxPacketBytes: config.mqttMaxPacketBytes, log, onConnection: generatorAccess.onConnection });
+    generatorAccess.attach(broker);
+    const brokerAccess = { port: 0 };
+    cleanups.push(() => broker.close(), () => generatorAccess.close());
     const imageDir = path.join(config.dataDir, "images");
     const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs });
     // Every lease held before this start gets one period for its generator to come back and say so.
@@ -131,6 +132,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       loginThrottle: createLoginThrottle(),
       adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
+      generators: generatorAccess,
       visitors: createVisitorService(db, {
         hashFingerprint: createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib),
         recoveryKeys: createRecoveryKeys(secrets.recoverySecret),
@@ -246,7 +248,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     brokerAccess.port = mqttPort;
     if (config.localGenerator) {
       const mqttUrl = `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}`;
-      const generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttPassword: secrets.mqttToken }, log).catch(
+      const generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttUsername: generatorAccess.local.username, mqttPassword: generatorAccess.local.password }, log).catch(
         (error: Error) => {
           throw new StartupError(`the local generator could not start (${error.message}); set LOCAL_GENERATOR=false to run without it`);
         },
@@ -294,7 +296,6 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       mqttPort,
       url,
       services,
-      mqttToken: secrets.mqttToken,
       close: closeAll,
     };
   } catch (error) {

@@ -18,7 +18,12 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   ADMIN_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).optional(),
   SESSION_SECRET: secret("SESSION_SECRET").optional(),
   FINGERPRINT_SECRET: secret("FINGERPRINT_SECRET").optional(),
-  MQTT_TOKEN: secret("MQTT_TOKEN").optional(),
+  /** The shared token of earlier versions: set, it would let an operator believe generators still use it. */
+  MQTT_TOKEN: z
+    .undefined({ message: "is no longer used: every generator has its own token (`npm run admin -- generator add NAME`, README); unset MQTT_TOKEN" })
+    .optional(),
+  /** Sized for the largest result: a 2048×2048 RGBA PNG of pure noise is 16.8 MB, 22.4 MB in base64 (README). */
+  MQTT_MAX_PACKET_BYTES: envInteger(64 * 1024, 256 * 1024 * 1024).default(24 * 1024 * 1024),
   RECOVERY_SECRET: secret("RECOVERY_SECRET").optional(),
   LOCAL_GENERATOR: z
     .string()
@@ -54,11 +59,12 @@ export interface Config {
   host: string;
   mqttPort: number;
   mqttHost: string;
+  /** MQTT packets above this size are refused before they are buffered. */
+  mqttMaxPacketBytes: number;
   dataDir: string;
   adminPassword?: string;
   sessionSecret?: string;
   fingerprintSecret?: string;
-  mqttToken?: string;
   recoverySecret?: string;
   trustProxy: boolean | number | string;
   /** An admin session ends this long after login… */
@@ -101,11 +107,11 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     host: parsed.HOST,
     mqttPort: parsed.MQTT_PORT,
     mqttHost: parsed.MQTT_HOST ?? parsed.HOST,
+    mqttMaxPacketBytes: parsed.MQTT_MAX_PACKET_BYTES,
     dataDir: path.resolve(parsed.DATA_DIR),
     adminPassword: parsed.ADMIN_PASSWORD,
     sessionSecret: parsed.SESSION_SECRET,
     fingerprintSecret: parsed.FINGERPRINT_SECRET,
-    mqttToken: parsed.MQTT_TOKEN,
     recoverySecret: parsed.RECOVERY_SECRET,
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,

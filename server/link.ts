@@ -109,6 +109,14 @@ const FAILING_FOR_MS = 60_000;
 /** Why a generator that missed its heartbeats gets no jobs. */
 const SILENT = "stopped sending heartbeats";
 
+/**
+ * A job sent to a generator this recently may still be on its way to it: a presence that does
+ * not list it was published before it arrived, so its lease stays. Without this, a burst of
+ * "online" presences would release and re-send the same jobs again and again. If the generator
+ * really lost it, its heartbeats do not list it and the lease runs out.
+ */
+const IN_FLIGHT_GRACE_MS = 2000;
+
 /** Weight of the newest measurement in a generator's moving average of seconds per megapixel. */
 const SPEED_SMOOTHING = 0.3;
 
@@ -266,7 +274,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
    */
   function reconcile(generatorId: string, inFlight: string[]) {
     const listed = new Set(inFlight);
-    for (const { jobId } of jobService.leasesOf(generatorId)) {
+    for (const jobId of jobService.leasesSentBefore(generatorId, new Date(Date.now() - IN_FLIGHT_GRACE_MS))) {
       if (!listed.has(jobId) && jobService.release(jobId, generatorId)) log.info(`job ${jobId} back in line: ${generatorId} no longer has it`);
     }
     for (const jobId of listed) {

@@ -2,8 +2,9 @@
  * Server-side secrets: given by environment variables, or generated on first start and kept in
  * DATA_DIR/secrets.json (mode 0600). A secret missing from an older file is added to it.
  * Losing the fingerprint secret only means visitors without cookies are no longer recognised;
- * losing the session secret invalidates open forms; losing the MQTT token disconnects generators;
- * losing the recovery secret gives every visitor a new recovery code and link.
+ * losing the session secret invalidates open forms; losing the recovery secret gives every
+ * visitor a new recovery code and link. (Generators have their own credentials in the database;
+ * the `mqttToken` of older files is ignored.)
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import path from "node:path";
 import { z } from "zod";
 import { StartupError } from "./startup-error";
 
-const SECRET_NAMES = ["sessionSecret", "fingerprintSecret", "mqttToken", "recoverySecret"] as const;
+const SECRET_NAMES = ["sessionSecret", "fingerprintSecret", "recoverySecret"] as const;
 export type Secrets = Record<(typeof SECRET_NAMES)[number], string>;
 
 const StoredSecretsSchema = z.object(Object.fromEntries(SECRET_NAMES.map((name) => [name, z.string().min(32).optional()])) as Record<keyof Secrets, z.ZodOptional<z.ZodString>>);

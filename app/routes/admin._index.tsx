@@ -42,7 +42,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, brokerAccess, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -58,6 +58,7 @@ export default function AdminPage() {
           <Link to="/admin/reveal" className="button">
             Start the reveal ({counts.done})
           </Link>
+          <Link to="/admin/generators">Generators</Link>
           <Link to="/admin/account">Account</Link>
           <Form method="post">
             <input type="hidden" name="_csrf" value={csrfToken} />
@@ -76,6 +77,9 @@ export default function AdminPage() {
       <details className="generators-panel" open={online.length > 0 && online.some((generator) => !generator.healthy)}>
         <summary>{`Generators (${online.length} online)`}</summary>
         <GeneratorTable generators={generators} />
+        <p className="hint">
+          <Link to="/admin/generators">Add or revoke generators</Link>
+        </p>
       </details>
       {counts.failed > 0 && (
         <Form method="post" id="retry-selected" className="bulk-retry">
@@ -89,14 +93,6 @@ export default function AdminPage() {
           </button>
         </Form>
       )}
-      <details className="connect">
-        <summary>Connect a GPU generator</summary>
-        <p className="hint">On the machine next to AUTOMATIC1111 (started with --api), in a checkout of promptgate:</p>
-        <pre>
-          {`npm install\nMQTT_URL=mqtt://<this host>:${brokerAccess.port} MQTT_PASSWORD=${brokerAccess.token} \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
-        </pre>
-        <p className="hint">The token is the MQTT password for every generator; keep it secret. Each job goes to one generator; the built-in one steps aside while a GPU generator is online.</p>
-      </details>
       {result?.message && (
         <p className="error" role="alert">
           {result.message}

@@ -24,7 +24,9 @@ log() { echo "shell-generator: $*" >&2; }
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 millis() { local micros=${EPOCHREALTIME/[.,]/}; echo $((micros / 1000)); }
 # publish TOPIC: the message comes from stdin (-s), so that a large image never lands on a command line.
-publish() { mosquitto_pub "${MQTT[@]}" -t "$1" -s; }
+# Each publish is a short connection of its own, with the client id "<generator id>/<suffix>": the
+# broker counts it as this generator without closing the subscriber, which holds the plain id.
+publish() { mosquitto_pub "${MQTT[@]}" -i "$GENERATOR_ID/pub-$$-$RANDOM" -t "$1" -s; }
 
 presence() { # presence online|offline
   if [[ $1 == online ]]; then

@@ -186,3 +186,16 @@ export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
 });
+
+/**
+ * The generators allowed to connect to the embedded broker, one credential each
+ * (server/domain/generator-credentials.ts). The name is the generator's id, its MQTT username and
+ * client id; only a SHA-256 of its token is kept. Revoking deletes the row.
+ */
+export const generatorCredentials = sqliteTable("generator_credentials", {
+  name: text("name").primaryKey(),
+  tokenHash: text("token_hash").notNull(),
+  createdAt: createdAt(),
+  /** When it last connected or disconnected; null before its first connection. */
+  lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }),
+});

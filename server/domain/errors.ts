@@ -27,6 +27,12 @@ export const DOMAIN_ERROR_CODES = {
   LOGIN_LINK_INVALID: "UNAUTHORIZED",
   /** Changing the admin password with a wrong current one (the session stays: not a 401). */
   WRONG_CURRENT_PASSWORD: "FORBIDDEN",
+  /** A generator name that breaks the contract's id rules, or is the built-in generator's. */
+  INVALID_GENERATOR_NAME: "BAD_REQUEST",
+  /** Adding a generator under a name that already has a credential. */
+  GENERATOR_EXISTS: "CONFLICT",
+  /** Revoking a generator that has no credential. */
+  GENERATOR_NOT_FOUND: "NOT_FOUND",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

@@ -9,7 +9,7 @@ import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { and, asc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
-import { readPngSize } from "../../generator/png";
+import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
 
@@ -177,6 +177,16 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
         .all();
     },
 
+    /** The unfinished jobs leased to `generatorId` whose message was sent before `before`. */
+    leasesSentBefore(generatorId: string, before: Date): string[] {
+      return db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED), lt(jobs.lastPublishedAt, before)))
+        .all()
+        .map((row) => row.id);
+    },
+
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
     holderOf(jobId: string): string | null | undefined {
       const job = statements.jobById.get({ id: jobId });
@@ -294,9 +304,10 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       if (prompt.jobId !== job.id) return { outcome: "stale" };
       if (job.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" };
       const png = Buffer.from(result.imagePng, "base64");
-      const size = readPngSize(png);
-      const problem = !size
-        ? "the generator sent something that is not a PNG"
+      // Fully checked (chunks, CRCs, image data): a corrupt image is never stored as done.
+      const size = checkPng(png);
+      const problem = !size.ok
+        ? `the generator sent a broken PNG: ${size.problem}`
         : size.width !== prompt.width || size.height !== prompt.height
           ? `the generator sent a ${size.width}×${size.height} image for a ${prompt.width}×${prompt.height} prompt`
           : null;
@@ -337,8 +348,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
               jobId: job.id,
               fileName,
               bytes: png.length,
-              width: size!.width,
-              height: size!.height,
+              width: prompt.width,
+              height: prompt.height,
               seed: result.seed,
               backend: result.backend,
               generatorId: result.generatorId,

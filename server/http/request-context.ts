@@ -10,6 +10,7 @@ import type { JobService } from "../domain/jobs";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
+import type { GeneratorAccess } from "../generator-access";
 import type { Link } from "../link";
 import { COOKIES, clearCookie, readCookie, writeCookie } from "./cookies";
 import type { Csrf } from "./csrf";
@@ -19,8 +20,10 @@ export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
   adminSessions: AdminSessions;
-  /** What a generator needs to connect (shown to the admin); the port is known once the broker listens. */
-  brokerAccess: { token: string; port: number };
+  /** Where generators connect (shown to the admin); the port is known once the broker listens. */
+  brokerAccess: { port: number };
+  /** Generators' credentials: add, list, revoke. */
+  generators: GeneratorAccess;
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;

@@ -19,7 +19,7 @@ import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
-import { makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const FINGERPRINT_MEMORY_KIB = 19456; // the production default (server/env.ts)
 const rows: Array<[string, string, string]> = [];
@@ -136,7 +136,7 @@ async function jobsBench() {
   const sdUrl = `http://127.0.0.1:${sdPort}`;
   await jobsThroughLink("local generator", { SD_API_URL: sdUrl });
   await jobsThroughLink("standalone generator", { LOCAL_GENERATOR: "false" }, (server) =>
-    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
+    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "bench-gpu").password, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
   );
   await sd.kill("SIGTERM");
 }

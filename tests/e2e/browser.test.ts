@@ -179,6 +179,30 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
   expect(await another.getByText("lost your cookies", { exact: false }).count()).toBe(0);
 });
 
+test("the admin adds a GPU generator, sees its token once with the command, and revokes it after confirming", async () => {
+  const context = await newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e generators" });
+  const admin = await context.newPage();
+  await admin.goto(`${server.url}/admin/login`);
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+  await admin.getByRole("link", { name: "Generators" }).click();
+  await admin.waitForURL(/\/admin\/generators$/);
+  await admin.getByLabel("New generator's name").fill("browser-box");
+  await admin.getByRole("button", { name: "Add generator" }).click();
+  const command = await admin.locator("pre").textContent();
+  expect(command).toMatch(new RegExp(`MQTT_URL=mqtt://<this host>:${server.mqttPort} GENERATOR_ID=browser-box MQTT_PASSWORD=[A-Za-z0-9_-]{43}`));
+  await admin.locator('tr[data-generator="browser-box"]').waitFor();
+  await screenshot(admin, "admin-generators");
+  await admin.locator('tr[data-generator="browser-box"]').getByRole("link", { name: "Revoke" }).click();
+  await admin.getByText("Revoke browser-box? It is disconnected at once").waitFor();
+  await admin.getByRole("button", { name: "Yes, revoke browser-box" }).click();
+  await expect(admin.getByRole("status").textContent()).resolves.toBe("browser-box is revoked and disconnected.");
+  await admin.locator('tr[data-generator="browser-box"]').waitFor({ state: "detached" });
+  expect(server.services.generators.list().map((g) => g.name)).not.toContain("browser-box");
+  await context.close();
+});
+
 test("the admin's account page refuses a wrong current password in words and logs out everywhere", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e account" });
   const admin = await context.newPage();

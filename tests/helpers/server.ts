@@ -60,3 +60,17 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+const credentials = new WeakMap<RunningPromptgate, Map<string, { username: string; password: string }>>();
+
+/**
+ * Generator `name`'s MQTT credential on a running server, added as the admin would on first use
+ * (the client id must be the username too). A generator's env: GENERATOR_ID and MQTT_PASSWORD.
+ */
+export function generatorCredential(server: RunningPromptgate, name: string): { username: string; password: string } {
+  const known = credentials.get(server) ?? new Map<string, { username: string; password: string }>();
+  credentials.set(server, known);
+  let credential = known.get(name);
+  if (!credential) known.set(name, (credential = { username: name, password: server.services.generators.add(name).token }));
+  return credential;
+}

@@ -11,7 +11,7 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { blackResult } from "../helpers/results";
 import { encodePng } from "../../generator/png";
-import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, generatorCredential, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -42,7 +42,7 @@ const sql = <T>(query: string, ...params: unknown[]) => server.services.db.$clie
 const online = (generatorId: string) => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online" && g.healthy);
 
 async function generator(generatorId: string, env: Record<string, string> = {}): Promise<RunningGenerator> {
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }));
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }));
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
   let closed = false;
   cleanups.push(() => closed || running.close());
@@ -90,7 +90,7 @@ test("a generator that was offline while 20 jobs were done elsewhere renders non
 
 /** A generator that takes jobs and then says nothing: no heartbeat, no status, no result. */
 async function silentGenerator(generatorId: string) {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, username: generatorId, password: server.mqttToken });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
   cleanups.push(() => client.endAsync(true));
   const jobs: string[] = [];
   const cancels: string[] = [];
@@ -133,7 +133,7 @@ test("status and results from a generator that does not hold the lease are ignor
   const id = await approve("someone else's job");
   const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
   await waitFor("the rightful generator to start", () => sdCallsFor("someone else's job") === 1);
-  const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", username: "forger", password: server.mqttToken });
+  const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", ...generatorCredential(server, "forger") });
   cleanups.push(() => forger.endAsync(true));
   await forger.publishAsync(topics.status("forger", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
   await forger.publishAsync(topics.result("forger", jobId), encode(ResultMessageSchema, blackResult(jobId, "forger")), { qos: 1 });
@@ -192,7 +192,7 @@ test("the built-in generator steps aside while a GPU box is online, and takes ov
 
   expect(await maker(await approveHere("before the GPU box"))).toBe("promptgate-local");
   const box = await startGenerator(
-    generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${party.mqttPort}`, MQTT_PASSWORD: party.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box" })),
+    generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${party.mqttPort}`, MQTT_PASSWORD: generatorCredential(party, "gpu-box").password, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box" })),
     collectingLogger(),
   );
   await waitFor("the GPU box to be online", () => party.services.link.generators().some((g) => g.generatorId === "gpu-box" && g.state === "online"));

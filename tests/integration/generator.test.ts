@@ -5,7 +5,7 @@ import { startGenerator } from "../../generator/generator";
 import { startSdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 let visitor: TestClient;
@@ -27,12 +27,15 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
-const configWith = (env: Record<string, string>) => ({
-  ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, ...env })),
+/** GENERATOR_ID and MQTT_PASSWORD of generator `name`. */
+const credentialEnv = (name: string) => ({ GENERATOR_ID: name, MQTT_PASSWORD: generatorCredential(server, name).password });
+
+const configWith = (env: Record<string, string> & { GENERATOR_ID: string }) => ({
+  ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, ...credentialEnv(env.GENERATOR_ID), ...env })),
   retryDelaysMs: [20],
 });
 
-async function generatorWith(env: Record<string, string>) {
+async function generatorWith(env: Record<string, string> & { GENERATOR_ID: string }) {
   const log = collectingLogger();
   const generator = await startGenerator(configWith(env), log);
   cleanups.push(() => generator.close());
@@ -89,7 +92,7 @@ test("a sampler A1111 does not offer stops the generator's start, naming it and 
 test("npm run generator with an unknown SD_SAMPLER prints one line and exits with 1", async () => {
   const sd = await startSdEmulator();
   cleanups.push(() => sd.close());
-  const child = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, SD_SAMPLER: "Foo" });
+  const child = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, ...credentialEnv("child-generator"), SD_API_URL: sd.url, SD_SAMPLER: "Foo" });
   cleanups.push(() => child.kill());
   expect(await child.exited).toBe(1);
   expect(child.output()).toBe(`promptgate generator: SD_SAMPLER "Foo" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM\n`);

@@ -6,7 +6,7 @@ import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { blackResult } from "../helpers/results";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -31,7 +31,8 @@ afterAll(async () => {
 
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-const credentials = () => ({ username: "test-client", password: server.mqttToken });
+/** Connection options of generator `name`: its own credential and client id. */
+const as = (name: string) => ({ clientId: name, ...generatorCredential(server, name) });
 
 async function submitAndApprove(prompt: string, size = 64): Promise<number> {
   const { id } = (await visitor.mutate("prompt.submit", { prompt, width: size, height: size })).body.result.data;
@@ -50,15 +51,15 @@ const untilStatus = (id: number, status: string) =>
 test.each([
   ["TCP", () => `mqtt://127.0.0.1:${server.mqttPort}`],
   ["WebSocket", () => `ws://127.0.0.1:${server.httpPort}/mqtt`],
-])("the broker refuses %s clients without the MQTT token", async (_transport, url) => {
+])("the broker refuses %s clients without a generator's token", async (_transport, url) => {
   for (const password of [undefined, "wrong token"]) {
-    const attempt = mqtt.connectAsync(url(), { clientId: `no-token-${password ?? "none"}`, username: "someone", password, reconnectPeriod: 0 });
+    const attempt = mqtt.connectAsync(url(), { clientId: "someone", username: "someone", password, reconnectPeriod: 0 });
     await expect(attempt).rejects.toThrow(/Bad username or password/i);
   }
 });
 
 test("malformed payloads on every topic are logged and dropped; both server and generator keep working", async () => {
-  const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "rogue-client", ...credentials() });
+  const rogue = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, as("rogue"));
   try {
     const garbage = [Buffer.from("not json"), Buffer.from("{}"), Buffer.from(JSON.stringify({ schemaVersion: 99 })), Buffer.alloc(0)];
     const someJob = "00000000-0000-4000-8000-000000000000";
@@ -77,7 +78,7 @@ test("malformed payloads on every topic are logged and dropped; both server and 
 });
 
 test.each(["jobs", "control"] as const)("a network client may not publish on a generator's %s topic: the broker disconnects it and nothing is generated", async (kind) => {
-  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: `impostor-${kind}`, reconnectPeriod: 0, ...credentials() });
+  const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { ...as(`impostor-${kind}`), reconnectPeriod: 0 });
   const closed = new Promise((resolve) => impostor.once("close", () => resolve(undefined)));
   const callsBefore = sd.calls.length;
   const target = server.services.link.generators().find((generator) => generator.state === "online")!.generatorId;
@@ -96,7 +97,7 @@ test("a second result for the same job is ignored, and results for unknown jobs 
   const { jobId } = await untilStatus(id, "done");
   const fileBefore = server.services.db.$client.prepare("SELECT file_name, seed FROM images WHERE prompt_id = ?").get(id);
 
-  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "late-generator", ...credentials() });
+  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, as("late-generator"));
   const duplicate = blackResult(jobId, "late-generator");
   await late.publishAsync(topics.result("late-generator", jobId), encode(ResultMessageSchema, duplicate), { qos: 1 });
   const unknownJob = "22222222-2222-4222-8222-222222222222";
@@ -121,7 +122,7 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
 
   // A late result of the replaced job never overwrites the current image.
   const imageBefore = server.services.db.$client.prepare("SELECT job_id, file_name FROM images WHERE prompt_id = ?").get(id);
-  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "stale-generator", ...credentials() });
+  const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, as("stale-generator"));
   await late.publishAsync(topics.result("stale-generator", failed.jobId), encode(ResultMessageSchema, blackResult(failed.jobId, "stale-generator")), { qos: 1 });
   await late.endAsync();
   await waitFor("the stale result to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a stale result for job ${failed.jobId}`)));
@@ -130,7 +131,7 @@ test("an SD error fails the prompt with the reason; retry generates it", async (
 
 test("a generator connected by MQTT over WebSocket at /mqtt gets jobs like any other", async () => {
   // The local generator steps aside while another is online (LOCAL_GENERATOR=auto).
-  const viaWebSocket = await startGenerator({ ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `ws://127.0.0.1:${server.httpPort}/mqtt`, MQTT_PASSWORD: server.mqttToken, GENERATOR_ID: "ws-generator" })) }, quietLog);
+  const viaWebSocket = await startGenerator({ ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `ws://127.0.0.1:${server.httpPort}/mqtt`, MQTT_PASSWORD: generatorCredential(server, "ws-generator").password, GENERATOR_ID: "ws-generator" })) }, quietLog);
   try {
     await waitFor("the WebSocket generator to be online", () => server.services.link.generators().some((g) => g.generatorId === "ws-generator" && g.state === "online"));
     const id = await submitAndApprove("made over websocket");

@@ -2,7 +2,7 @@
 import mqtt from "mqtt";
 import { PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 
@@ -242,7 +242,7 @@ describe("admin", () => {
   });
 
   test("approving twice publishes once; deny and invalid transitions answer clearly", async () => {
-    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "test-observer-approve", username: "observer", password: server.mqttToken });
+    const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "test-observer-approve", ...generatorCredential(server, "test-observer-approve") });
     const published: string[] = [];
     subscriber.on("message", (_topic, payload) => published.push(JSON.parse(payload.toString()).jobId));
     // A generator that takes every job it is given, and never finishes one.

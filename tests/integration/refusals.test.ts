@@ -11,7 +11,7 @@ import { startGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -46,7 +46,7 @@ interface HandGenerator {
 
 /** A generator by hand: subscribes to its topics and announces itself online, concurrency 1. */
 async function handGenerator(generatorId: string): Promise<HandGenerator> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, username: generatorId, password: server.mqttToken });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
   cleanups.push(async () => {
     await client.publishAsync(topics.presence(generatorId), JSON.stringify({ schemaVersion: SCHEMA_VERSION, generatorId, state: "offline" }), { qos: 1 });
     await client.endAsync();
@@ -89,8 +89,8 @@ const resultFor = (job: JobMessage, generatorId: string, image = encodePng(64, 6
   finishedAt: "2026-11-25T20:19:38.5+01:00",
 });
 
-test("a result with an offset timestamp and CFG scale 0, from a generator whose id has a space, is stored without a refusal", async () => {
-  const generatorId = "gpu box 2";
+test("a result with an offset timestamp and CFG scale 0 is stored without a refusal", async () => {
+  const generatorId = "gpu-box-2";
   const generator = await handGenerator(generatorId);
   const id = await approve("turbo model, offset clock");
   const job = await waitFor("the job", () => generator.jobs[0]);
@@ -163,7 +163,7 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   // Time for the lease to end while the image is made.
   sd.setDelay(2000);
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, GENERATOR_ID: "told-off", SD_API_URL: sd.url }));
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "told-off").password, GENERATOR_ID: "told-off", SD_API_URL: sd.url }));
   const generator = await startGenerator(config, log);
   cleanups.push(() => generator.close());
   await waitFor("told-off to be online", () => server.services.link.generators().some((g) => g.generatorId === "told-off" && g.state === "online"));

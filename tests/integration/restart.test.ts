@@ -6,10 +6,12 @@ import Database from "better-sqlite3";
 import path from "node:path";
 import { generatorConfigFrom, GeneratorEnvSchema, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
+import { openDb } from "../../server/db/client";
+import { addGeneratorCredential } from "../../server/domain/generator-credentials";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
-import { ADMIN_PASSWORD, collectingLogger, makeDataDir, removeDataDir, startTestServer, waitFor } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor } from "../helpers/server";
 
 let sd: SdEmulator;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -49,15 +51,18 @@ test("a server killed (SIGKILL) mid-generation loses nothing and the job is gene
   const dataDir = makeDataDir();
   cleanups.push(() => removeDataDir(dataDir));
   const [port, mqttPort] = [await freePort(), await freePort()];
-  const mqttToken = "restart-test-token-0123456789abcdef";
-  const env = { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: "4096", MQTT_TOKEN: mqttToken };
+  const env = { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOCAL_GENERATOR: "false", FINGERPRINT_MEMORY_KIB: "4096" };
   let server: Child = await runEntry("server/main.ts", env, /listening on/);
   cleanups.push(() => server.kill());
+  // Added as `npm run admin -- generator add` does, beside the running server.
+  const credentials = openDb(path.join(dataDir, "promptgate.db"));
+  const { token } = addGeneratorCredential(credentials, "restart-gpu");
+  credentials.$client.close();
 
   sd.setDelay(1500);
   const generatorLog = collectingLogger();
   const generator = await startGenerator(
-    { ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "restart-gpu" })), reconnectMs: 100 },
+    { ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: token, SD_API_URL: sd.url, GENERATOR_ID: "restart-gpu" })), reconnectMs: 100 },
     generatorLog,
   );
   cleanups.push(() => generator.close());
@@ -88,7 +93,7 @@ test("a generator killed (SIGKILL) mid-job loses nothing: its replacement genera
   cleanups.push(() => removeDataDir(server.dataDir));
   cleanups.push(() => server.close());
   sd.setDelay(3000);
-  const generatorEnv = { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: server.mqttToken, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box-1" };
+  const generatorEnv = { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "gpu-box-1").password, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box-1" };
   const doomed = await runEntry("generator/main.ts", generatorEnv, /online at/);
   cleanups.push(() => doomed.kill());
 

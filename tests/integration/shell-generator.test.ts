@@ -10,11 +10,11 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ensureProgram } from "../helpers/debian";
 import { ROOT } from "../helpers/processes";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const SCRIPT = path.join(ROOT, "docs/examples/shell-generator.sh");
 /** With a space: the contract allows any MQTT topic level. */
-const GENERATOR_ID = "shell box";
+const GENERATOR_ID = "shell-box";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 /** How the script logs in to the broker: the one place to change when generators get their own credentials. */
-const credentials = () => ({ MQTT_USERNAME: GENERATOR_ID, MQTT_PASSWORD: server.mqttToken });
+const credentials = () => ({ MQTT_USERNAME: GENERATOR_ID, MQTT_PASSWORD: generatorCredential(server, GENERATOR_ID).password });
 
 test("a generator written in bash around mosquitto_sub, mosquitto_pub and curl completes a job: one SD call, one stored image", async () => {
   // The image takes longer than the 2 s lease: only the script's heartbeats keep the job its own.

@@ -45,3 +45,14 @@ test("RETENTION_DAYS is off unless set to a whole number of days", () => {
   expect(() => parseEnv({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0": expected at least 1/);
   expect(() => parseEnv({ RETENTION_DAYS: "a month" })).toThrow(/RETENTION_DAYS="a month": expected a whole number/);
 });
+
+test("MQTT_MAX_PACKET_BYTES defaults to 24 MiB, room for a 2048×2048 result, and is bounded", () => {
+  expect(parseEnv({}).mqttMaxPacketBytes).toBe(24 * 1024 * 1024);
+  expect(parseEnv({ MQTT_MAX_PACKET_BYTES: "1048576" }).mqttMaxPacketBytes).toBe(1048576);
+  expect(() => parseEnv({ MQTT_MAX_PACKET_BYTES: "100" })).toThrow(/MQTT_MAX_PACKET_BYTES="100": expected at least 65536/);
+});
+
+test("the shared MQTT_TOKEN of earlier versions stops start-up, saying what replaced it, without echoing it", () => {
+  expect(() => parseEnv({ MQTT_TOKEN: "x".repeat(40) })).toThrow(/MQTT_TOKEN: is no longer used: every generator has its own token \(`npm run admin -- generator add NAME`/);
+  expect(() => parseEnv({ MQTT_TOKEN: "x".repeat(40) })).not.toThrow(/xxxx/);
+});

@@ -9,6 +9,8 @@ import { adminProcedure, publicProcedure, router } from "../init";
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
 const PasswordSchema = z.string().min(1).max(1024);
+/** Checked against the contract's rules by the domain, which names what is wrong. */
+const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
 const NEW_PASSWORD_MIN = 8;
 
 function throttledMessage({ waitMs, scope }: Refusal): string {
@@ -73,7 +75,6 @@ export const adminRouter = router({
     prompts: ctx.services.prompts.listAll(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
-    brokerAccess: ctx.services.brokerAccess,
   })),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */
@@ -114,6 +115,30 @@ export const adminRouter = router({
   /** Puts a muted visitor's pending prompts back in the queue. */
   unmute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.setMuted(input.visitorId, false);
+    return { ok: true as const };
+  }),
+
+  /** Generators with a credential, and where they connect. */
+  generators: adminProcedure.query(({ ctx }) => {
+    const online = new Set(ctx.services.link.generators().filter((generator) => generator.state === "online").map((generator) => generator.generatorId));
+    return {
+      generators: ctx.services.generators.list().map((generator) => ({
+        name: generator.name,
+        createdAt: generator.createdAt.toISOString(),
+        lastSeenAt: generator.lastSeenAt?.toISOString() ?? null,
+        connected: generator.connected,
+        online: online.has(generator.name),
+      })),
+      brokerAccess: ctx.services.brokerAccess,
+    };
+  }),
+
+  /** Adds a generator; its token is in this answer only. */
+  addGenerator: adminProcedure.input(GeneratorNameSchema).mutation(({ ctx, input }) => ctx.services.generators.add(input.name)),
+
+  /** Revokes a generator: it is disconnected at once and cannot connect again. */
+  revokeGenerator: adminProcedure.input(GeneratorNameSchema).mutation(({ ctx, input }) => {
+    ctx.services.generators.revoke(input.name);
     return { ok: true as const };
   }),
 

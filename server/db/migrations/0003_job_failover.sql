@@ -1,1 +1,0 @@
-ALTER TABLE `jobs` ADD `failed_on` text DEFAULT '[]' NOT NULL;
