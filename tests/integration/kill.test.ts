@@ -18,8 +18,6 @@ import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, makeDataDir, removeDataDir, waitFor } from "../helpers/server";
 
-/** Short leases: a lost holder is noticed within the tests' patience. */
-const LEASE_SECONDS = 2;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -31,10 +29,14 @@ async function emulator(options: Parameters<typeof startSdEmulator>[0] = {}): Pr
   return sd;
 }
 
-/** promptgate as `npm start` runs it, on fixed ports so that it can be killed and restarted. */
-async function gateway() {
+/**
+ * promptgate as `npm start` runs it, on fixed ports so that it can be killed and restarted.
+ * Leases are short enough for a test to wait one out, and long enough that a loaded machine
+ * delaying a heartbeat does not move a job (which would cost an SD call the test does not expect).
+ */
+async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
   const dataDir = makeDataDir();
-  cleanups.push(() => removeDataDir(dataDir));
+  cleanupList.push(() => removeDataDir(dataDir));
   const [port, mqttPort] = [await freePort(), await freePort()];
   const env = {
     PORT: String(port),
@@ -44,16 +46,16 @@ async function gateway() {
     ADMIN_PASSWORD,
     MQTT_TOKEN: "kill-test-token-0123456789abcdef",
     LOCAL_GENERATOR: "false",
-    JOB_LEASE_SECONDS: String(LEASE_SECONDS),
+    JOB_LEASE_SECONDS: String(leaseSeconds),
     FINGERPRINT_MEMORY_KIB: "4096",
     LIMIT_SUBMITS_PER_MINUTE: "0",
     LIMIT_PENDING_PROMPTS: "0",
   };
   const start = () => runEntry("server/main.ts", env, /listening on/);
   let child: Child = await start();
-  cleanups.push(() => child.kill());
+  cleanupList.push(() => child.kill());
   const db = new Database(path.join(dataDir, "promptgate.db"), { readonly: true });
-  cleanups.push(() => db.close());
+  cleanupList.push(() => db.close());
   const base = `http://127.0.0.1:${port}`;
   const visitor = new TestClient(base, { userAgent: "kill tests" });
   await visitor.page("/");
@@ -82,10 +84,9 @@ async function gateway() {
       expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
       return id;
     },
-    async approveMany(prefix: string, count: number): Promise<number[]> {
-      const ids = [];
-      for (let i = 0; i < count; i++) ids.push(await this.approve(`${prefix} ${i}`));
-      return ids;
+    /** Approves `count` prompts, all at once. */
+    approveMany(prefix: string, count: number): Promise<number[]> {
+      return Promise.all(Array.from({ length: count }, (_, i) => this.approve(`${prefix} ${i}`)));
     },
     /** A generator process connected to this server. */
     async generator(generatorId: string, sd: SdEmulator, env: Record<string, string> = {}): Promise<Child> {
@@ -112,6 +113,18 @@ async function gateway() {
 }
 type Gateway = Awaited<ReturnType<typeof gateway>>;
 
+/**
+ * Tests that do not kill the server share one (each with its own generators and prompts);
+ * the audit's "no lease held" covers it whole, so they run one after another, as vitest does
+ * within a file. A lease of 3 s lets the frozen generator's run out soon.
+ */
+let shared: Gateway | undefined;
+const sharedCleanups: Array<() => Promise<unknown> | unknown> = [];
+const sharedGateway = async () => (shared ??= await gateway({ leaseSeconds: 3 }, sharedCleanups));
+afterAll(async () => {
+  for (const cleanup of sharedCleanups.splice(0).reverse()) await cleanup();
+});
+
 const callsFor = (sd: SdEmulator, prefix: string) => sd.calls.filter((call) => String(call.body.prompt).startsWith(prefix)).length;
 /** No call at the backend, none waiting for it: nothing more is on its way. */
 const idle = (...emulators: SdEmulator[]) => waitFor("the SD servers to be idle", () => emulators.every((sd) => sd.activeTask() === null && sd.queuedTasks().length === 0));
@@ -134,7 +147,7 @@ const jobOf = (server: Gateway, id: number) => server.sql<{ jobId: string }>("SE
 
 describe("a generator killed with SIGKILL", () => {
   test("killed during its SD call and restarted, it makes the job again: one image, and the one SD call the kill wasted", async () => {
-    const server = await gateway();
+    const server = await sharedGateway();
     const sd = await emulator({ delayMs: 1000 });
     const doomed = await server.generator("restarts", sd);
     const id = await server.approve("outlive the generator");
@@ -147,7 +160,7 @@ describe("a generator killed with SIGKILL", () => {
   });
 
   test("killed during its SD call while another is online, its job moves there; back after 20 jobs were done elsewhere, it re-renders none", async () => {
-    const server = await gateway();
+    const server = await sharedGateway();
     const boxes = {
       a: { sd: await emulator({ delayMs: 1000 }), id: "box-a", child: null as Child | null },
       b: { sd: await emulator({ delayMs: 1000 }), id: "box-b", child: null as Child | null },
@@ -161,7 +174,7 @@ describe("a generator killed with SIGKILL", () => {
     );
     survivor.sd.setDelay(0);
     // The broker sees the connection drop at once and publishes the victim's will, which ends its
-    // lease; without a will (a cut network) the lease runs out instead (dispatch.test.ts).
+    // lease; without a will (a hung process, a cut network) the lease runs out instead (below).
     await victim.child!.kill("SIGKILL");
     await server.allDone([first]);
     expect(server.madeBy([first]).get(first)).toBe(survivor.id);
@@ -176,6 +189,32 @@ describe("a generator killed with SIGKILL", () => {
     await expectEachDoneOnce(server, [first, ...meanwhile, after], { emulators: [victim.sd, survivor.sd], prefix: "moved:", expected: 1 + 1 + 20 + 1 });
     expect(callsFor(victim.sd, "moved: meanwhile")).toBe(0);
     expect(new Set(server.madeBy(meanwhile).values())).toEqual(new Set([survivor.id]));
+  });
+});
+
+describe("a generator frozen with SIGSTOP", () => {
+  // A hung process keeps its TCP connection: no will, so only the lease can free its job.
+  test("frozen during its SD call, it loses the job to another after its lease; thawed, it adds no second image", async () => {
+    const server = await sharedGateway();
+    const frozenSd = await emulator({ delayMs: 500 });
+    const otherSd = await emulator();
+    const frozen = await server.generator("freezes", frozenSd);
+    await server.online("freezes");
+    const id = await server.approve("frozen holder");
+    const jobId = jobOf(server, id);
+    await waitFor("the SD call to start, then freeze the generator", () => frozenSd.activeTask() === jobId && process.kill(frozen.process.pid!, "SIGSTOP"));
+    cleanups.push(() => process.kill(frozen.process.pid!, "SIGCONT"));
+    await server.generator("stays-awake", otherSd);
+    await waitFor("the lease to run out", () => server.output().includes(`the lease of freezes on job ${jobId} ran out`));
+    await server.allDone([id]);
+    process.kill(frozen.process.pid!, "SIGCONT");
+    // Thawed, it reads the server's cancel and the SD server's answer, in either order: it drops
+    // the job, or its result arrives for a job already done and is ignored.
+    await waitFor("the thawed generator to drop the job, or its result to be ignored", () =>
+      frozen.output().includes(`job ${jobId} cancelled by the server`) || server.output().includes(`ignored a duplicate result for job ${jobId} from freezes`),
+    );
+    await expectEachDoneOnce(server, [id], { emulators: [frozenSd, otherSd], prefix: "frozen holder", expected: 2 });
+    expect(server.madeBy([id]).get(id)).toBe("stays-awake");
   });
 });
 
@@ -251,7 +290,7 @@ describe("the SD server down", () => {
   // same way as this one, which lasts until the generator has exhausted its retries on a job,
   // handed it back and failed a health probe.
   test("down with jobs queued: no job fails, every one is done once after it answers again", async () => {
-    const server = await gateway();
+    const server = await sharedGateway();
     const sd = await emulator();
     await server.generator("waits-for-sd", sd, { GENERATOR_MAX_ATTEMPTS: "2" });
     await server.online("waits-for-sd");
@@ -267,7 +306,7 @@ describe("the SD server down", () => {
 
 describe("three generators with an SD server that takes 50–300 ms", () => {
   test("60 jobs with one generator killed midway: 60 images, one SD call each plus the one the kill wasted, all three used", async () => {
-    const server = await gateway();
+    const server = await sharedGateway();
     const boxes = await Promise.all(
       ["one", "two", "three"].map(async (name, n) => {
         const sd = await emulator({ delayRangeMs: { min: 50, max: 300, seed: n + 1 } });
@@ -292,7 +331,7 @@ describe("three generators with an SD server that takes 50–300 ms", () => {
 // that looks like the backend's fault sends the job to a generator that has not failed it yet.
 describe("failover from a generator whose SD server always fails (server rule: a backend failure is retried elsewhere)", () => {
   test("a generator whose SD server answers 500 to everything never makes a job show failed while a healthy one can make it", async () => {
-    const server = await gateway();
+    const server = await sharedGateway();
     const broken = await emulator();
     broken.failAlways({ status: 500, body: { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" } });
     const healthy = await emulator({ delayMs: 100 });
