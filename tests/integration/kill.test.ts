@@ -11,7 +11,8 @@
  * (dispatch.test.ts); a clean server restart (restart.test.ts).
  */
 import Database from "better-sqlite3";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
@@ -68,6 +69,7 @@ async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
 
   return {
     mqttPort,
+    dataDir,
     get child() {
       return child;
     },
@@ -270,6 +272,32 @@ describe("the server killed with SIGKILL", () => {
     await server.restart();
     await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "published, then the crash", expected: 1 });
     expect(server.madeBy([id]).get(id)).toBe("resends");
+  });
+
+  /**
+   * The rest of that window, after the broker's acknowledgement: Aedes acknowledges a QoS 1
+   * publish before its subscribers (the server's link) have it, and the generator lets go of a
+   * job once its result is acknowledged. To hold the server inside storeResult without a hook, a
+   * FIFO waits where it writes the image's temporary file: opening a FIFO for writing blocks
+   * until someone reads it. Killed there, the server loses the result; the generator, asked what
+   * it holds, lists nothing, so the job goes back in line and is rendered again. One image, and
+   * one SD call wasted: only a "stored" acknowledgement from the server to the generator (not in
+   * contract v2) would save it.
+   */
+  test("killed after the broker acknowledged a result, before it was stored: the job is made again, one image", async () => {
+    const server = await gateway();
+    const sd = await emulator();
+    const id = await server.approve("acknowledged, then the crash");
+    const jobId = jobOf(server, id);
+    const fifo = path.join(server.dataDir, "images", `${id}-${jobId}.png.tmp`);
+    execFileSync("mkfifo", [fifo]);
+    const generator = await server.generator("acked", sd);
+    await waitFor("the generator to have its result acknowledged", () => generator.output().includes(`job ${jobId} done in`));
+    expect(server.sql("SELECT count(*) AS n FROM images")).toEqual([{ n: 0 }]);
+    await server.child.kill("SIGKILL");
+    rmSync(fifo);
+    await server.restart();
+    await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "acknowledged, then the crash", expected: 2 });
   });
 });
 
