@@ -1,7 +1,8 @@
 /**
  * Crashes with real processes (issue 7 §7): the server (server/main.ts) and generators
- * (generator/main.ts) run as children and die by SIGKILL; the A1111 emulators run here, so
- * every SD call is counted. Each test ends with the same audit: every approved prompt done with
+ * (generator/main.ts) run as children and die by SIGKILL or hang (SIGSTOP); the A1111
+ * emulators run here, so every SD call is counted. Kill points are found from outside (the
+ * database, the emulator, a socket's queue, a FIFO), never with a hook in the product. Each test ends with the same audit: every approved prompt done with
  * exactly one image, no job left unfinished or failed, and the SD calls exactly as many as the
  * jobs plus the ones a kill wasted (a call whose answer went to a dead process).
  *
@@ -19,6 +20,7 @@ import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, makeDataDir, removeDataDir, waitFor } from "../helpers/server";
 
+const MQTT_TOKEN = "kill-test-token-0123456789abcdef";
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -45,7 +47,7 @@ async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
     ADMIN_PASSWORD,
-    MQTT_TOKEN: "kill-test-token-0123456789abcdef",
+    MQTT_TOKEN,
     LOCAL_GENERATOR: "false",
     JOB_LEASE_SECONDS: String(leaseSeconds),
     FINGERPRINT_MEMORY_KIB: "4096",
@@ -92,7 +94,7 @@ async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
     },
     /** A generator process connected to this server. */
     async generator(generatorId: string, sd: SdEmulator, env: Record<string, string> = {}): Promise<Child> {
-      const generator = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: env.MQTT_PASSWORD ?? "kill-test-token-0123456789abcdef", SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }, /online at/);
+      const generator = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: MQTT_TOKEN, SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }, /online at/);
       cleanups.push(() => generator.kill());
       return generator;
     },
