@@ -283,13 +283,14 @@ async function generatorScaling() {
 }
 
 /**
- * The time from a generator's SIGKILL, during its SD call, to its job being stored by another
- * generator (median of 5), with JOB_LEASE_SECONDS beside it: the broker's will ends the lease
- * at once, and the lease is the bound when no will comes.
+ * The time from a generator's death during its SD call to its job being stored by another
+ * (median of 5 each), with JOB_LEASE_SECONDS beside it. SIGKILL: the broker publishes the
+ * generator's will, which ends the lease at once. SIGSTOP (a hung process): the connection stays
+ * open, no will comes, and the lease is what frees the job.
  */
 async function takeoverAfterKill() {
   const LEASE_SECONDS = 2;
-  console.log(`generator SIGKILL mid-job → the job stored by another (JOB_LEASE_SECONDS=${LEASE_SECONDS}, instant SD server for the survivor)`);
+  console.log(`generator killed or frozen mid-job → the job stored by another (JOB_LEASE_SECONDS=${LEASE_SECONDS}, instant SD server for the survivor)`);
   const boxes = [await startSdEmulator({ delayMs: 1_000 }), await startSdEmulator({ delayMs: 1_000 })];
   const run = await deployed({ JOB_LEASE_SECONDS: String(LEASE_SECONDS) });
   const names = ["takeover-a", "takeover-b"];
@@ -298,25 +299,29 @@ async function takeoverAfterKill() {
   await visitor.page("/");
   const admin = new TestClient(run.url, { userAgent: "bench takeover admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    for (const box of boxes) box.setDelay(1_000);
-    const { id } = (await visitor.mutate("prompt.submit", { prompt: `takeover ${i}`, width: 64, height: 64 })).body.result.data;
-    await admin.mutate("admin.approve", { id });
-    const jobId = (run.db.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
-    const holder = (await waitFor("a generator at its SD server", () => [1, 2].find((n) => boxes[n - 1]!.activeTask() === jobId), 30_000)) - 1;
-    boxes[1 - holder]!.setDelay(0);
-    peaks.generator = Math.max(peaks.generator, peakRssMiB(children[holder]!));
-    const killedAt = performance.now();
-    await children[holder]!.kill("SIGKILL");
-    await waitFor("the job to be stored elsewhere", () => run.db.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id), 60_000);
-    times.push(performance.now() - killedAt);
-    children[holder] = await run.generator(names[holder]!, boxes[holder]!);
-    // The dead generator's abandoned call still holds its SD server's lock; let it pass.
-    boxes[holder]!.setDelay(0);
-    await waitFor("the SD server to be idle", () => boxes[holder]!.activeTask() === null, 30_000);
+  for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      for (const box of boxes) box.setDelay(1_000);
+      const { id } = (await visitor.mutate("prompt.submit", { prompt: `takeover ${signal} ${i}`, width: 64, height: 64 })).body.result.data;
+      await admin.mutate("admin.approve", { id });
+      const jobId = (run.db.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
+      const holder = (await waitFor("a generator at its SD server", () => [1, 2].find((n) => boxes[n - 1]!.activeTask() === jobId), 30_000)) - 1;
+      boxes[1 - holder]!.setDelay(0);
+      peaks.generator = Math.max(peaks.generator, peakRssMiB(children[holder]!));
+      const stoppedAt = performance.now();
+      children[holder]!.process.kill(signal);
+      await waitFor("the job to be stored elsewhere", () => run.db.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id), 60_000);
+      times.push(performance.now() - stoppedAt);
+      await children[holder]!.kill("SIGKILL");
+      children[holder] = await run.generator(names[holder]!, boxes[holder]!);
+      // The dead generator's abandoned call still holds its SD server's lock; let it pass.
+      boxes[holder]!.setDelay(0);
+      await waitFor("the SD server to be idle", () => boxes[holder]!.activeTask() === null, 30_000);
+    }
+    const how = signal === "SIGKILL" ? "generator SIGKILL (its will ends the lease)" : "generator SIGSTOP (hung: the lease runs out)";
+    report(`${how} → its job stored elsewhere`, ms(median(times)), `(median of 5; JOB_LEASE_SECONDS ${LEASE_SECONDS}: ${(median(times) / (LEASE_SECONDS * 1000)).toFixed(2)} × lease, target ≤ 2)`);
   }
-  report("generator SIGKILL → its job stored elsewhere", ms(median(times)), `(median of 5; JOB_LEASE_SECONDS ${LEASE_SECONDS}: ${(median(times) / (LEASE_SECONDS * 1000)).toFixed(2)} × lease, target ≤ 2)`);
   await run.close();
   for (const box of boxes) await box.close();
   report("peak RSS, server process", `${peaks.server.toFixed(0)} MiB`, "(VmHWM of `npm start` after the runs above)");
