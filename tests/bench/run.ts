@@ -5,11 +5,16 @@
  * 1. identity: new-visitor resolution with 1 / 1k / 10k / 100k stored visitors (flat = good)
  * 2. returning visitor with a cookie: session lookup, no argon2
  * 3. GET / requests per second at 100 stored visitors, 4 concurrent clients
- * 4. end-to-end approved jobs per second with an instant SD emulator, and the gateway's
- *    added latency per job (p50/p99)
- * 5. peak RSS of this process (server, broker, generator and the emulator all run in it)
+ * 4. jobs: end-to-end approved jobs per second with an instant SD emulator, and the gateway's
+ *    added latency per job (p50/p99); jobs per second with 1, 2 and 4 generator processes
+ *    (server and generators as child processes, as deployed), SD calls per job, the time from a
+ *    generator's SIGKILL to its job finishing elsewhere, and the peak RSS of the server and of
+ *    a generator process
+ * 5. peak RSS of this process
  */
+import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { openDb } from "../../server/db/client";
@@ -17,9 +22,10 @@ import { createFingerprintHasher } from "../../server/domain/fingerprint";
 import { createRecoveryKeys } from "../../server/domain/recovery";
 import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
-import { generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, credentialInDataDir, generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const FINGERPRINT_MEMORY_KIB = 19456; // the production default (server/env.ts)
 const rows: Array<[string, string, string]> = [];
@@ -139,6 +145,8 @@ async function jobsBench() {
     runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "bench-gpu").password, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
   );
   await sd.kill("SIGTERM");
+  await generatorScaling();
+  await takeoverAfterKill();
 }
 
 async function jobsThroughLink(label: string, env: Record<string, string>, startGenerator?: (server: TestServer) => Promise<Child>) {
@@ -188,11 +196,142 @@ async function jobsThroughLink(label: string, env: Record<string, string>, start
   removeDataDir(server.dataDir);
 }
 
+/** Peak resident memory of a child process (VmHWM), read before it exits. */
+const peakRssMiB = (child: Child) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.process.pid}/status`, "utf8"))![1]) / 1024;
+const peaks = { server: 0, generator: 0 };
+
+/**
+ * promptgate as deployed: `npm start` and `npm run generator` as child processes on fixed
+ * ports; the SD emulator runs here, where its calls are counted. `prepare` approves jobs in
+ * DATA_DIR through the domain services before the server process starts, so that every run
+ * begins with the same line of jobs and no HTTP in the measurement.
+ */
+async function deployed(env: Record<string, string>, prepare?: (server: TestServer) => void) {
+  const dataDir = makeDataDir();
+  const seed = await startTestServer({ DATA_DIR: dataDir, LOCAL_GENERATOR: "false", LOG_LEVEL: "warn", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  prepare?.(seed);
+  await seed.close();
+  const [port, mqttPort] = [await freePort(), await freePort()];
+  const server = await runEntry(
+    "server/main.ts",
+    { PORT: String(port), MQTT_PORT: String(mqttPort), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOCAL_GENERATOR: "false", LOG_LEVEL: "info", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0", ...env },
+    /listening on/,
+  );
+  const db = new Database(`${dataDir}/promptgate.db`, { readonly: true });
+  const generators: Child[] = [];
+  return {
+    url: `http://127.0.0.1:${port}`,
+    db,
+    server,
+    generators,
+    async generator(generatorId: string, sd: SdEmulator) {
+      const child = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: credentialInDataDir(dataDir, generatorId), SD_API_URL: sd.url, GENERATOR_ID: generatorId }, /online at/);
+      generators.push(child);
+      return child;
+    },
+    async close() {
+      for (const child of [server, ...generators]) {
+        if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
+        peaks[child === server ? "server" : "generator"] = Math.max(peaks[child === server ? "server" : "generator"], peakRssMiB(child));
+      }
+      await Promise.all(generators.map((child) => child.kill("SIGTERM")));
+      await server.kill("SIGTERM");
+      db.close();
+      removeDataDir(dataDir);
+    },
+  };
+}
+
+/** Approves `count` 64×64 jobs through the domain services. */
+function approveJobs(server: TestServer, count: number) {
+  const { services } = server;
+  const visitor = services.db.$client.prepare("INSERT INTO visitors (hex) VALUES ('#010203') RETURNING id").get() as { id: number };
+  for (let i = 0; i < count; i++) services.prompts.approve(services.prompts.submit(visitor.id, { prompt: `scaling ${i}`, negativePrompt: "", width: 64, height: 64 }).id);
+}
+
+/**
+ * Jobs per second with 1, 2 and 4 generator processes against an instant SD server. The
+ * generators start together on a full line; the rate counts only the jobs stored after the
+ * last of them made its first image, so start-up skew does not flatter or hurt a run.
+ */
+async function generatorScaling() {
+  const JOBS = 1_000;
+  console.log(`jobs per second by generator processes: ${JOBS.toLocaleString("en")} queued 64×64 jobs, instant A1111 emulator, server and generators as child processes`);
+  const sd = await startSdEmulator();
+  const rates = new Map<number, number>();
+  for (const count of [1, 2, 4]) {
+    const before = sd.calls.length;
+    const run = await deployed({}, (server) => approveJobs(server, JOBS));
+    await Promise.all(Array.from({ length: count }, (_, i) => run.generator(`scaling-${i}`, sd)));
+    const stored = () => (run.db.prepare("SELECT count(*) AS n FROM images").get() as { n: number }).n;
+    await waitFor(`${JOBS} jobs to be stored`, () => stored() === JOBS, 600_000);
+    const firsts = run.db.prepare("SELECT generator_id AS g, min(created_at) AS first FROM images GROUP BY generator_id").all() as Array<{ g: string; first: number }>;
+    const allWorking = Math.max(...firsts.map((row) => row.first));
+    const { n, last } = run.db.prepare("SELECT count(*) AS n, max(created_at) AS last FROM images WHERE created_at >= ?").get(allWorking) as { n: number; last: number };
+    const rate = (n - 1) / ((last - allWorking) / 1000);
+    rates.set(count, rate);
+    const callsPerJob = (sd.calls.length - before) / JOBS;
+    report(
+      `jobs per second, ${count} generator process${count > 1 ? "es" : ""}`,
+      `${rate.toFixed(0)} jobs/s`,
+      `(${n} jobs stored after the last generator's first; ${count > 1 ? `${(rate / rates.get(1)!).toFixed(2)}× one generator; ` : ""}SD calls per job ${callsPerJob.toFixed(2)}, target 1.00)`,
+    );
+    await run.close();
+  }
+  await sd.close();
+}
+
+/**
+ * The time from a generator's death during its SD call to its job being stored by another
+ * (median of 5 each), with JOB_LEASE_SECONDS beside it. SIGKILL: the broker publishes the
+ * generator's will, which ends the lease at once. SIGSTOP (a hung process): the connection stays
+ * open, no will comes, and the lease is what frees the job.
+ */
+async function takeoverAfterKill() {
+  const LEASE_SECONDS = 2;
+  console.log(`generator killed or frozen mid-job → the job stored by another (JOB_LEASE_SECONDS=${LEASE_SECONDS}, instant SD server for the survivor)`);
+  const boxes = [await startSdEmulator({ delayMs: 1_000 }), await startSdEmulator({ delayMs: 1_000 })];
+  const run = await deployed({ JOB_LEASE_SECONDS: String(LEASE_SECONDS) });
+  const names = ["takeover-a", "takeover-b"];
+  const children = await Promise.all(names.map((name, i) => run.generator(name, boxes[i]!)));
+  const visitor = new TestClient(run.url, { userAgent: "bench takeover" });
+  await visitor.page("/");
+  const admin = new TestClient(run.url, { userAgent: "bench takeover admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      for (const box of boxes) box.setDelay(1_000);
+      const { id } = (await visitor.mutate("prompt.submit", { prompt: `takeover ${signal} ${i}`, width: 64, height: 64 })).body.result.data;
+      await admin.mutate("admin.approve", { id });
+      const jobId = (run.db.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
+      const holder = (await waitFor("a generator at its SD server", () => [1, 2].find((n) => boxes[n - 1]!.activeTask() === jobId), 30_000)) - 1;
+      boxes[1 - holder]!.setDelay(0);
+      peaks.generator = Math.max(peaks.generator, peakRssMiB(children[holder]!));
+      const stoppedAt = performance.now();
+      children[holder]!.process.kill(signal);
+      await waitFor("the job to be stored elsewhere", () => run.db.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id), 60_000);
+      times.push(performance.now() - stoppedAt);
+      await children[holder]!.kill("SIGKILL");
+      children[holder] = await run.generator(names[holder]!, boxes[holder]!);
+      // The dead generator's abandoned call still holds its SD server's lock; let it pass.
+      boxes[holder]!.setDelay(0);
+      await waitFor("the SD server to be idle", () => boxes[holder]!.activeTask() === null, 30_000);
+    }
+    const how = signal === "SIGKILL" ? "generator SIGKILL (its will ends the lease)" : "generator SIGSTOP (hung: the lease runs out)";
+    report(`${how} → its job stored elsewhere`, ms(median(times)), `(median of 5; JOB_LEASE_SECONDS ${LEASE_SECONDS}: ${(median(times) / (LEASE_SECONDS * 1000)).toFixed(2)} × lease, target ≤ 2)`);
+  }
+  await run.close();
+  for (const box of boxes) await box.close();
+  report("peak RSS, server process", `${peaks.server.toFixed(0)} MiB`, "(VmHWM of `npm start` after the runs above)");
+  report("peak RSS, generator process", `${peaks.generator.toFixed(0)} MiB`, "(VmHWM, the largest of the generator processes above)");
+}
+
 // `npm run bench -- jobs` runs one section; no argument runs all.
 const sections = { identity: identityBench, http: httpBench, jobs: jobsBench };
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
 for (const name of chosen.length ? chosen : (Object.keys(sections) as Array<keyof typeof sections>)) await sections[name]();
-report("peak RSS (whole bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+report("peak RSS (this bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 
 console.log("\n| measurement | result | notes |\n|---|---|---|");
 for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);

@@ -7,8 +7,9 @@
  * lock, active, completed) for POST /internal/progress, and POST /sdapi/v1/interrupt stops
  * whatever task is active, whoever sent it.
  *
- * Test controls: failNext (N answers with a status and body), resetNext (N connections cut),
- * down/up (stop listening and come back on the same port), setDelay; counters: calls,
+ * Test controls: failNext (N answers with a status and body), failAlways (every answer, until
+ * cleared), resetNext (N connections cut), down/up (stop listening and come back on the same
+ * port), setDelay, a seeded random delay range; counters: calls,
  * interrupts (with the task that was active), seeds sent per force_task_id.
  */
 import { randomInt } from "node:crypto";
@@ -29,6 +30,8 @@ export interface InterruptCall {
 export interface SdEmulatorOptions {
   /** Simulated generation time per image. */
   delayMs?: number;
+  /** Instead of delayMs: a generation time drawn per image from [min, max] ms, repeatable by `seed`. */
+  delayRangeMs?: { min: number; max: number; seed: number };
   /** "user:pass": like A1111's --api-auth, every call needs HTTP Basic auth. */
   apiAuth?: string;
   /** Default 0: an ephemeral port. */
@@ -110,6 +113,18 @@ function fakeImage(width: number, height: number, seed: number): Buffer {
   return encodePng(width, height, rgb);
 }
 
+/** mulberry32: a small seeded generator, so a run's delays can be replayed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
 /** A1111's answer to an HTTPException (its api_middleware handler): the class, the detail, and an empty str(e). */
 const httpException = (detail: string) => ({ error: "HTTPException", detail, body: "", errors: "" });
 
@@ -120,6 +135,10 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
   const queuedFailures: Array<{ status: number; body: unknown } | "reset"> = [];
   let lock: Promise<void> = Promise.resolve();
   let delayMs = options.delayMs ?? 0;
+  const range = options.delayRangeMs;
+  const random = range ? seededRandom(range.seed) : null;
+  const nextDelay = () => (range ? range.min + Math.floor(random!() * (range.max - range.min + 1)) : delayMs);
+  let alwaysFailing: { status: number; body: unknown } | null = null;
   let current: { started: number; steps: number; delayMs: number; taskId: string | null; interrupt: () => void } | null = null;
   let jobCount = 0;
   // A1111's modules/progress.py: pending_tasks, current_task, finished_tasks (it keeps the last 16).
@@ -159,7 +178,7 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     const taskId = request.force_task_id;
     if (taskId) seedsByTask.set(taskId, [...(seedsByTask.get(taskId) ?? []), request.seed]);
 
-    const failure = queuedFailures.shift();
+    const failure = queuedFailures.shift() ?? alwaysFailing ?? undefined;
     if (failure === "reset") return void req.socket.destroy();
     // One job at a time, like A1111's global queue lock; the task waits in pending_tasks.
     if (taskId) pendingTasks.add(taskId);
@@ -173,19 +192,20 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
       if (failure) return send(res, failure.status, failure.body);
       let interrupted = false;
       let cutShort = () => undefined as void;
+      const thisDelayMs = nextDelay();
       current = {
         started: performance.now(),
         steps: request.steps,
-        delayMs,
+        delayMs: thisDelayMs,
         taskId,
         interrupt: () => {
           interrupted = true;
           cutShort();
         },
       };
-      if (delayMs) {
+      if (thisDelayMs) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
+          const timer = setTimeout(resolve, thisDelayMs);
           cutShort = () => {
             clearTimeout(timer);
             resolve();
@@ -293,6 +313,10 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     /** The next `times` txt2img calls answer with this status and body (e.g. 500 out of memory). */
     failNext(status: number, body: unknown, times = 1) {
       for (let i = 0; i < times; i++) queuedFailures.push({ status, body });
+    },
+    /** Every txt2img call answers with this status and body (e.g. a broken GPU box), until called with null. */
+    failAlways(failure: { status: number; body: unknown } | null) {
+      alwaysFailing = failure;
     },
     /** The next `times` txt2img calls have their connection cut (ECONNRESET at the client). */
     resetNext(times = 1) {

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startPromptgate, type RunningPromptgate } from "../../server/app";
+import { openDb } from "../../server/db/client";
+import { addGeneratorCredential } from "../../server/domain/generator-credentials";
 import { parseEnv } from "../../server/env";
 import type { Logger } from "../../server/logger";
 
@@ -74,3 +76,24 @@ export function generatorCredential(server: RunningPromptgate, name: string): { 
   if (!credential) known.set(name, (credential = { username: name, password: server.services.generators.add(name).token }));
   return credential;
 }
+
+/**
+ * Adds a generator credential to the database in `dataDir` as `npm run admin -- generator add`
+ * does, beside a server running in another process (it reads credentials per connection).
+ * Returns the token; the same name gets the same token for the life of the test process.
+ */
+export function credentialInDataDir(dataDir: string, name: string): string {
+  const key = `${dataDir}\0${name}`;
+  let token = tokensInDataDirs.get(key);
+  if (!token) {
+    const db = openDb(path.join(dataDir, "promptgate.db"));
+    try {
+      token = addGeneratorCredential(db, name).token;
+    } finally {
+      db.$client.close();
+    }
+    tokensInDataDirs.set(key, token);
+  }
+  return token;
+}
+const tokensInDataDirs = new Map<string, string>();
