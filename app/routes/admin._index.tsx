@@ -73,10 +73,21 @@ export default function AdminPage() {
       <details className="connect">
         <summary>Connect a GPU generator</summary>
         <p className="hint">On the machine next to AUTOMATIC1111 (started with --api), in a checkout of promptgate:</p>
-        <pre>
-          {`npm install\nMQTT_URL=mqtt://<this host>:${brokerAccess.port} MQTT_PASSWORD=${brokerAccess.token} \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
-        </pre>
-        <p className="hint">The token is the MQTT password for every generator; keep it secret. Each job goes to one generator; the built-in one steps aside while a GPU generator is online.</p>
+        {brokerAccess.externalUrl ? (
+          <>
+            <pre>
+              {`npm install\nMQTT_URL=${brokerAccess.externalUrl} MQTT_PASSWORD=<its broker password> \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
+            </pre>
+            <p className="hint">This server uses the broker at {brokerAccess.externalUrl}: give each generator a user of its own there, named like its GENERATOR_ID, with the rights in docs/deploy/mosquitto.acl.</p>
+          </>
+        ) : (
+          <>
+            <pre>
+              {`npm install\nMQTT_URL=mqtt://<this host>:${brokerAccess.port} MQTT_PASSWORD=${brokerAccess.token} \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
+            </pre>
+            <p className="hint">The token is the MQTT password for every generator; keep it secret. Each job goes to one generator; the built-in one steps aside while a GPU generator is online.</p>
+          </>
+        )}
       </details>
       {result?.message && (
         <p className="error" role="alert">

@@ -19,8 +19,11 @@ export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
   adminSessions: AdminSessions;
-  /** What a generator needs to connect (shown to the admin); the port is known once the broker listens. */
-  brokerAccess: { token: string; port: number };
+  /**
+   * What a generator needs to connect (shown to the admin): the embedded broker's token and port
+   * (known once it listens), or the external broker's URL (without credentials).
+   */
+  brokerAccess: { token: string; port: number; externalUrl: string | null };
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;

@@ -45,3 +45,21 @@ test("RETENTION_DAYS is off unless set to a whole number of days", () => {
   expect(() => parseEnv({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0": expected at least 1/);
   expect(() => parseEnv({ RETENTION_DAYS: "a month" })).toThrow(/RETENTION_DAYS="a month": expected a whole number/);
 });
+
+test("MQTT_URL names an external broker: its user and password are taken apart from the URL, decoded", () => {
+  expect(parseEnv({}).externalBroker).toBeNull();
+  const config = parseEnv({ MQTT_URL: "mqtts://promptgate:p%40ss%2Fword@broker.example.org:8883" });
+  expect(config.externalBroker).toEqual({ url: "mqtts://broker.example.org:8883", username: "promptgate", password: "p@ss/word", connectTimeoutMs: 30_000 });
+  // The built-in generator would need a broker user of its own.
+  expect(config.localGenerator).toBeNull();
+  expect(parseEnv({ MQTT_URL: "ws://broker:9001/mqtt", MQTT_CONNECT_TIMEOUT_SECONDS: "5" }).externalBroker).toMatchObject({ url: "ws://broker:9001/mqtt", connectTimeoutMs: 5000 });
+});
+
+test("a bad MQTT_URL is named without echoing its password", () => {
+  expect(() => parseEnv({ MQTT_URL: "http://promptgate:hunter2@broker:1883" })).toThrow('MQTT_URL="http://***@broker:1883": expected the broker\'s URL');
+  expect(() => parseEnv({ MQTT_URL: "http://promptgate:hunter2@broker:1883" })).not.toThrow(/hunter2/);
+});
+
+test("LOCAL_GENERATOR=true with an external broker is refused, naming the way out", () => {
+  expect(() => parseEnv({ MQTT_URL: "mqtt://broker:1883", LOCAL_GENERATOR: "true" })).toThrow(/LOCAL_GENERATOR: the local generator needs the embedded broker/);
+});
