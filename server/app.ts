@@ -125,7 +125,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const external = config.externalBroker ? mqttClientTransport(config.externalBroker, log) : null;
     const broker = external ? null : await createBroker(secrets.mqttToken);
     if (broker) cleanups.push(() => broker.close());
-    const brokerAccess = { token: secrets.mqttToken, port: 0, externalUrl: config.externalBroker?.url ?? null };
+    // The embedded broker's token means nothing to an external broker: not shown, not sent.
+    const brokerAccess = { token: external ? null : secrets.mqttToken, port: 0, externalUrl: config.externalBroker?.url ?? null };
     const imageDir = path.join(config.dataDir, "images");
     const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs });
     // Every lease held before this start gets one period for its generator to come back and say so.

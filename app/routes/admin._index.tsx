@@ -78,7 +78,7 @@ export default function AdminPage() {
             <pre>
               {`npm install\nMQTT_URL=${brokerAccess.externalUrl} MQTT_PASSWORD=<its broker password> \\\n  SD_API_URL=http://127.0.0.1:7860 GENERATOR_ID=gpu-box-1 npm run generator`}
             </pre>
-            <p className="hint">This server uses the broker at {brokerAccess.externalUrl}: give each generator a user of its own there, named like its GENERATOR_ID, with the rights in docs/deploy/mosquitto.acl.</p>
+            <p className="hint">{`This server uses the broker at ${brokerAccess.externalUrl}: give each generator a user of its own there, named like its GENERATOR_ID, with the rights in docs/deploy/mosquitto.acl.`}</p>
           </>
         ) : (
           <>

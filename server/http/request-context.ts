@@ -23,7 +23,7 @@ export interface Services {
    * What a generator needs to connect (shown to the admin): the embedded broker's token and port
    * (known once it listens), or the external broker's URL (without credentials).
    */
-  brokerAccess: { token: string; port: number; externalUrl: string | null };
+  brokerAccess: { token: string | null; port: number; externalUrl: string | null };
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;

@@ -85,6 +85,10 @@ test("with MQTT_URL the server runs no broker of its own and a prompt goes throu
 
   await generator(running, "gpu-a");
   const { visitor, admin } = await people(running);
+  // The admin is told where generators connect, not the embedded broker's token.
+  const dashboard = (await admin.page("/admin")).html;
+  expect(dashboard).toContain(`This server uses the broker at mqtt://127.0.0.1:${mosquitto.port}: give each generator a user of its own`);
+  expect(dashboard).not.toContain(running.mqttToken);
   const { id } = (await visitor.mutate("prompt.submit", { prompt: "a harbour seen through Mosquitto", width: 64, height: 64 })).body.result.data;
   expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
   await waitFor("the prompt to be done", async () => (await visitor.query("prompt.mine")).body.result.data[0]?.status === "done");
@@ -97,7 +101,9 @@ test("with MQTT_URL the server runs no broker of its own and a prompt goes throu
 });
 
 test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run loses no job: every approved job is generated exactly once", async (signal) => {
-  const running = await server();
+  // A short lease: a cancel that crosses a generator's re-announcement leaves a lease nobody
+  // works on, which only its expiry ends (reported; ADR 008's safety net).
+  const running = await server({ JOB_LEASE_SECONDS: "3" });
   await generator(running, "gpu-a");
   await generator(running, "gpu-b");
   const { visitor, admin } = await people(running);
@@ -118,7 +124,7 @@ test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run los
   await waitFor("the server to reconnect", () => running.log.lines.some((line) => line.includes("reconnected to the broker")));
 
   const done = (id: number) => running.services.db.$client.prepare("SELECT count(*) AS n FROM images WHERE prompt_id = ?").get(id) as { n: number };
-  await waitFor("every job to be done", () => ids.every((id) => done(id).n > 0), 30_000);
+  await waitFor("every job to be done", () => ids.every((id) => done(id).n > 0), 20_000);
   // One more job after everything: once it is done, any duplicate the restart could cause has run.
   const last = await approve(`${signal}: after the restart`);
   await waitFor("the last job to be done", () => done(last).n > 0);
