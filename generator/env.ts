@@ -13,6 +13,9 @@ export class EnvError extends Error {
 
 const SECRET_NAME = /PASSWORD|SECRET|AUTH|TOKEN/;
 
+/** A URL's user:password (mqtt://user:secret@host) masked: a mistyped broker URL must not put its password in logs. */
+const withoutCredentials = (value: string) => value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
+
 /** Parses `env` with `schema`; throws an EnvError listing each bad variable. */
 export function parseEnvironment<S extends z.ZodType>(
   schema: S,
@@ -26,7 +29,7 @@ export function parseEnvironment<S extends z.ZodType>(
     const name = String(issue.path[0] ?? "environment");
     const given = present[name];
     // Echo the bad value to help, except for secrets, which must not reach logs.
-    const shown = given === undefined || SECRET_NAME.test(name) ? "" : `=${JSON.stringify(given)}`;
+    const shown = given === undefined || SECRET_NAME.test(name) ? "" : `=${JSON.stringify(withoutCredentials(given))}`;
     return `  ${name}${shown}: ${issue.message}`;
   });
   throw new EnvError(`invalid configuration:\n${lines.join("\n")}`);

@@ -1,6 +1,7 @@
 /**
  * The composition root: one process with the web UI (Remix), the tRPC API, the embedded MQTT
- * broker (TCP + WebSocket at /mqtt) and, unless disabled, a local generator.
+ * broker (TCP + WebSocket at /mqtt) or a client of an external one (MQTT_URL, ADR 009) and,
+ * unless disabled, a local generator.
  * `startPromptgate` is what `npm start` runs and what the tests start, on port 0, many times.
  */
 import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
@@ -36,6 +37,7 @@ import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { aedesTransport, connectLink } from "./link";
+import { mqttClientTransport } from "./link-transport";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
 import { StartupError } from "./startup-error";
@@ -49,7 +51,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 export interface RunningPromptgate {
   httpPort: number;
-  mqttPort: number;
+  /** The embedded broker's MQTT port; null with an external broker. */
+  mqttPort: number | null;
   /** http://127.0.0.1:<port> */
   url: string;
   services: Services;
@@ -119,10 +122,17 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const blocklist = config.blocklistFile ? loadBlocklist(config.blocklistFile) : emptyBlocklist;
     if (config.blocklistFile) log.info(`blocklist: ${blocklist.size} entries from ${config.blocklistFile}; matching prompts are flagged for the admin`);
     const generatorAccess = createGeneratorAccess(db, log, { localGeneratorId: LOCAL_GENERATOR_ID, sweepMs: 1000 });
-    const broker = await createBroker({ verify: generatorAccess.verify, maxPacketBytes: config.mqttMaxPacketBytes, log, onConnection: generatorAccess.onConnection });
-    generatorAccess.attach(broker);
-    const brokerAccess = { port: 0 };
-    cleanups.push(() => broker.close(), () => generatorAccess.close());
+    cleanups.push(() => generatorAccess.close());
+    // With an external broker (ADR 009) its own users and ACL stand for the generators' credentials.
+    const external = config.externalBroker ? mqttClientTransport(config.externalBroker, log) : null;
+    const broker = external
+      ? null
+      : await createBroker({ verify: generatorAccess.verify, maxPacketBytes: config.mqttMaxPacketBytes, log, onConnection: generatorAccess.onConnection });
+    if (broker) {
+      generatorAccess.attach(broker);
+      cleanups.push(() => broker.close());
+    }
+    const brokerAccess = { port: 0, externalUrl: config.externalBroker?.url ?? null };
     const imageDir = path.join(config.dataDir, "images");
     const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs });
     // Every lease held before this start gets one period for its generator to come back and say so.
@@ -140,12 +150,19 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }),
       prompts: createPromptService(db, { limits: config.limits, blocklist }),
       jobs,
-      link: await connectLink(aedesTransport(broker.aedes), jobs, log, {
+      link: await connectLink(external ?? aedesTransport(broker!.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),
       }),
     };
     cleanups.push(() => services.link.close());
+    if (external) {
+      // After the link's handlers exist: a resumed session delivers what waited for the server at once.
+      await external.connect();
+      cleanups.push(() => external.close());
+      // Jobs whose publish failed while the broker was away are not lost (leases), but need not wait.
+      external.onReconnect(() => void services.link.dispatch());
+    }
     const csrf = createCsrf(secrets.sessionSecret);
     const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
@@ -226,8 +243,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
 
     const http = createServer(app);
     http.on("upgrade", (request, socket, head) => {
-      if (new URL(request.url ?? "/", "http://x").pathname === "/mqtt") broker.handleUpgrade(request, socket, head);
-      else socket.destroy();
+      if (new URL(request.url ?? "/", "http://x").pathname !== "/mqtt") return void socket.destroy();
+      if (broker) return broker.handleUpgrade(request, socket, head);
+      const message = "This server uses an external MQTT broker (MQTT_URL): connect generators to that broker.\n";
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
     });
     const httpPort = await listen(http, config.port, config.host, "PORT");
     cleanups.push(
@@ -237,16 +256,19 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
           http.closeAllConnections();
         }),
     );
-    const mqttPort = await broker.listen(config.mqttPort, config.mqttHost).catch((error: NodeJS.ErrnoException) => {
-      throw new StartupError(
-        error.code === "EADDRINUSE"
-          ? `MQTT port ${config.mqttPort} is already in use: stop the other broker or set MQTT_PORT`
-          : `cannot listen for MQTT on ${config.mqttHost}:${config.mqttPort}: ${error.code ?? error.message}`,
-      );
-    });
+    const mqttPort = broker
+      ? await broker.listen(config.mqttPort, config.mqttHost).catch((error: NodeJS.ErrnoException) => {
+          throw new StartupError(
+            error.code === "EADDRINUSE"
+              ? `MQTT port ${config.mqttPort} is already in use: stop the other broker or set MQTT_PORT`
+              : `cannot listen for MQTT on ${config.mqttHost}:${config.mqttPort}: ${error.code ?? error.message}`,
+          );
+        })
+      : null;
 
-    brokerAccess.port = mqttPort;
-    if (config.localGenerator) {
+    brokerAccess.port = mqttPort ?? 0;
+    // parseEnv leaves no local generator with an external broker.
+    if (config.localGenerator && mqttPort !== null) {
       const mqttUrl = `mqtt://${loopbackFor(config.mqttHost)}:${mqttPort}`;
       const generator = await startGeneratorThread({ ...config.localGenerator, mqttUrl, mqttUsername: generatorAccess.local.username, mqttPassword: generatorAccess.local.password }, log).catch(
         (error: Error) => {
@@ -290,7 +312,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     }
 
     const url = `http://${loopbackFor(config.host)}:${httpPort}`;
-    log.info(`open ${url} (listening on ${config.host}:${httpPort}; MQTT on port ${mqttPort} and at /mqtt over WebSocket; data in ${config.dataDir})`);
+    const mqttWhere = mqttPort === null ? `MQTT through the broker at ${config.externalBroker!.url}` : `MQTT on port ${mqttPort} and at /mqtt over WebSocket`;
+    log.info(`open ${url} (listening on ${config.host}:${httpPort}; ${mqttWhere}; data in ${config.dataDir})`);
     return {
       httpPort,
       mqttPort,

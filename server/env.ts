@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../generator/env";
+import { EnvError, GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../generator/env";
 
 const secret = (name: string) =>
   z.string().min(32, { message: `${name} must be at least 32 characters (or unset: one is generated in DATA_DIR)` });
@@ -24,6 +24,11 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .optional(),
   /** Sized for the largest result: a 2048×2048 RGBA PNG of pure noise is 16.8 MB, 22.4 MB in base64 (README). */
   MQTT_MAX_PACKET_BYTES: envInteger(64 * 1024, 256 * 1024 * 1024).default(24 * 1024 * 1024),
+  /** An existing broker to use instead of the embedded one (ADR 009), credentials in the URL. */
+  MQTT_URL: z
+    .url({ protocol: /^(mqtts?|wss?)$/, message: "expected the broker's URL, e.g. mqtt://user:password@broker.example.org:1883 (mqtt, mqtts, ws or wss)" })
+    .optional(),
+  MQTT_CONNECT_TIMEOUT_SECONDS: envInteger(1, 3600).default(30),
   RECOVERY_SECRET: secret("RECOVERY_SECRET").optional(),
   LOCAL_GENERATOR: z
     .string()
@@ -93,6 +98,27 @@ export interface Config {
   localGeneratorMode: "auto" | "always";
   /** How long a job's lease lasts without a heartbeat from its generator. */
   leaseMs: number;
+  /** MQTT_URL: an existing broker replaces the embedded one (no MQTT port, no /mqtt), or null. */
+  externalBroker: ExternalBrokerConfig | null;
+}
+
+export interface ExternalBrokerConfig {
+  /** Without credentials: safe to log. */
+  url: string;
+  username?: string;
+  password?: string;
+  /** How long start-up waits for the broker to answer before it gives up. */
+  connectTimeoutMs: number;
+}
+
+/** The URL's user and password, decoded, apart from the URL itself (which then goes into logs). */
+function externalBrokerFrom(url: string, connectTimeoutMs: number): ExternalBrokerConfig {
+  const parsed = new URL(url);
+  const username = decodeURIComponent(parsed.username) || undefined;
+  const password = decodeURIComponent(parsed.password) || undefined;
+  parsed.username = "";
+  parsed.password = "";
+  return { url: parsed.toString(), username, password, connectTimeoutMs };
 }
 
 /** The built-in generator's MQTT client id. */
@@ -101,6 +127,10 @@ export const LOCAL_GENERATOR_ID = "promptgate-local";
 /** Throws an EnvError naming each bad variable. */
 export function parseEnv(env: Record<string, string | undefined>): Config {
   const parsed = parseEnvironment(ServerEnvSchema, env);
+  // The built-in generator would need a broker user of its own (ADR 009); GPU boxes run `npm run generator`.
+  if (parsed.MQTT_URL && parsed.LOCAL_GENERATOR === "always") {
+    throw new EnvError("invalid configuration:\n  LOCAL_GENERATOR: the local generator needs the embedded broker; with MQTT_URL set, run generators with `npm run generator`");
+  }
   const { mqttUrl: _url, mqttUsername: _username, mqttPassword: _password, ...generator } = generatorConfigFrom({ ...parsed, MQTT_URL: "mqtt://127.0.0.1" });
   return Object.freeze({
     port: parsed.PORT,
@@ -127,8 +157,9 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     },
     blocklistFile: parsed.BLOCKLIST_FILE ? path.resolve(parsed.BLOCKLIST_FILE) : null,
     // Its own id: a GPU box on the same host keeps the default one.
-    localGenerator: parsed.LOCAL_GENERATOR === "off" ? null : { ...generator, generatorId: LOCAL_GENERATOR_ID },
+    localGenerator: parsed.LOCAL_GENERATOR === "off" || parsed.MQTT_URL ? null : { ...generator, generatorId: LOCAL_GENERATOR_ID },
     localGeneratorMode: parsed.LOCAL_GENERATOR === "always" ? "always" : "auto",
     leaseMs: parsed.JOB_LEASE_SECONDS * 1000,
+    externalBroker: parsed.MQTT_URL ? externalBrokerFrom(parsed.MQTT_URL, parsed.MQTT_CONNECT_TIMEOUT_SECONDS * 1000) : null,
   });
 }

@@ -138,11 +138,25 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   const publish = async (topic: string, message: { job: JobMessage } | { control: ControlMessage }) =>
     transport.publish(topic, "job" in message ? encode(JobMessageSchema, message.job) : encode(ControlMessageSchema, message.control));
 
+  /**
+   * Jobs each generator was told to drop, until it stops listing them: a presence it sent before
+   * the cancel reached it (a broker restart makes this likely) must not lease them back to it.
+   * Kept while it is offline too: a cancel sent then was lost, and is sent again when it lists the job.
+   */
+  const cancelled = new Map<string, Set<string>>();
+  /** What a generator no longer lists, it has dropped. */
+  function forgetDropped(generatorId: string, listed: string[]) {
+    const dropped = cancelled.get(generatorId);
+    for (const jobId of dropped ?? []) if (!listed.includes(jobId)) dropped!.delete(jobId);
+  }
+
   /** Tells a generator to stop working on a job that is no longer its own. */
-  const cancel = (generatorId: string, jobId: string, reason: string) =>
-    publish(topics.control(generatorId), { control: { schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason } }).catch((error) =>
+  const cancel = (generatorId: string, jobId: string, reason: string) => {
+    cancelled.set(generatorId, (cancelled.get(generatorId) ?? new Set()).add(jobId));
+    return publish(topics.control(generatorId), { control: { schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason } }).catch((error) =>
       log.warn(`cancel of job ${jobId} for ${generatorId} not sent: ${error}`),
     );
+  };
 
   /** Fails a job that `generatorId` holds, as if it had said so; nothing else would ever finish it. */
   function failOnBehalfOf(generatorId: string, jobId: string, reason: string) {
@@ -223,6 +237,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
         continue;
       }
       if (!jobService.grantLease(job.jobId, choice.generatorId)) continue;
+      cancelled.get(choice.generatorId)?.delete(job.jobId);
       online.find((generator) => generator.generatorId === choice.generatorId)!.freeSlots--;
       granted.push({ generatorId: choice.generatorId, jobId: job.jobId });
     }
@@ -274,13 +289,16 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
    */
   function reconcile(generatorId: string, inFlight: string[]) {
     const listed = new Set(inFlight);
+    forgetDropped(generatorId, inFlight);
+    const dropped = cancelled.get(generatorId);
     for (const jobId of jobService.leasesSentBefore(generatorId, new Date(Date.now() - IN_FLIGHT_GRACE_MS))) {
       if (!listed.has(jobId) && jobService.release(jobId, generatorId)) log.info(`job ${jobId} back in line: ${generatorId} no longer has it`);
     }
     for (const jobId of listed) {
       const holder = jobService.holderOf(jobId);
-      if (holder === null && jobService.grantLease(jobId, generatorId)) continue;
-      if (holder !== generatorId) void cancel(generatorId, jobId, holder === undefined ? "the job is finished or unknown" : "the job went to another generator");
+      if (holder === null && !dropped?.has(jobId) && jobService.grantLease(jobId, generatorId)) continue;
+      if (holder === generatorId) continue;
+      void cancel(generatorId, jobId, holder === undefined ? "the job is finished or unknown" : holder === null ? "the job was taken back" : "the job went to another generator");
     }
     jobService.extendLeases(generatorId, inFlight);
   }
@@ -358,6 +376,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       return refuse(packet.topic, `malformed heartbeat: ${problem}`);
     }
     heard(generatorId);
+    forgetDropped(generatorId, message.value.jobIds);
     jobService.extendLeases(generatorId, message.value.jobIds);
     // A job it still works on but no longer holds (its lease ran out): stop the wasted work.
     for (const jobId of message.value.jobIds) {

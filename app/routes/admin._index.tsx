@@ -42,7 +42,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, externalBroker, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -80,6 +80,9 @@ export default function AdminPage() {
         <p className="hint">
           <Link to="/admin/generators">Add or revoke generators</Link>
         </p>
+        {externalBroker && (
+          <p className="hint">{`This server uses the broker at ${externalBroker}: give each generator a user of its own there, named like its GENERATOR_ID, with the rights in docs/deploy/mosquitto.acl.`}</p>
+        )}
       </details>
       {counts.failed > 0 && (
         <Form method="post" id="retry-selected" className="bulk-retry">

@@ -20,8 +20,11 @@ export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
   adminSessions: AdminSessions;
-  /** Where generators connect (shown to the admin); the port is known once the broker listens. */
-  brokerAccess: { port: number };
+  /**
+   * Where generators connect (shown to the admin): the embedded broker's port (known once it
+   * listens), or the external broker's URL (without credentials).
+   */
+  brokerAccess: { port: number; externalUrl: string | null };
   /** Generators' credentials: add, list, revoke. */
   generators: GeneratorAccess;
   visitors: VisitorService;

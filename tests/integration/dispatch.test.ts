@@ -262,3 +262,29 @@ test("a result refused from the holder (the wrong size) moves the job to a gener
   expect(sql("SELECT status, failure_reason AS reason FROM prompts WHERE id = ?", id)).toEqual({ status: "done", reason: null });
   expect(sql<{ failedOn: string }>("SELECT failed_on AS failedOn FROM jobs WHERE id = ?", jobId).failedOn).toBe('["sends-wrong-sizes"]');
 });
+
+test("a generator whose re-announcement crosses the server's cancel does not get that job's lease back", async () => {
+  const crossing = await silentGenerator("crossing");
+  const id = await approve("cancelled while re-announced");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("crossing to get the job", () => crossing.jobs.includes(jobId));
+  const announce = (inFlight: string[]) =>
+    crossing.client.publishAsync(
+      topics.presence("crossing"),
+      // Draining (concurrency 0): nothing is dispatched to it afresh.
+      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "online", inFlight, concurrency: 0, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+      { qos: 1 },
+    );
+  // As through a broker restart: its will puts the job back in line...
+  await crossing.client.publishAsync(topics.presence("crossing"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "offline" }), { qos: 1 });
+  await waitFor("the job to be back in line", () => server.services.jobs.holderOf(jobId) === null);
+  // ...its late "accepted" earns a cancel, and it re-announces the job before that cancel reaches it.
+  await crossing.client.publishAsync(topics.status("crossing", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "crossing", state: "accepted", at: new Date().toISOString() }), { qos: 1 });
+  await announce([jobId]);
+  await waitFor("the re-announcement to be handled", () => server.services.link.generators().some((g) => g.generatorId === "crossing" && g.state === "online" && g.concurrency === 0));
+  expect(server.services.jobs.holderOf(jobId)).toBeNull();
+  await generator("takes-the-dropped");
+  await allDone([id]);
+  expect(madeBy(id)).toBe("takes-the-dropped");
+  expect(crossing.cancels).toContain(jobId);
+});

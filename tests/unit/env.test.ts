@@ -56,3 +56,21 @@ test("the shared MQTT_TOKEN of earlier versions stops start-up, saying what repl
   expect(() => parseEnv({ MQTT_TOKEN: "x".repeat(40) })).toThrow(/MQTT_TOKEN: is no longer used: every generator has its own token \(`npm run admin -- generator add NAME`/);
   expect(() => parseEnv({ MQTT_TOKEN: "x".repeat(40) })).not.toThrow(/xxxx/);
 });
+
+test("MQTT_URL names an external broker: its user and password are taken apart from the URL, decoded", () => {
+  expect(parseEnv({}).externalBroker).toBeNull();
+  const config = parseEnv({ MQTT_URL: "mqtts://promptgate:p%40ss%2Fword@broker.example.org:8883" });
+  expect(config.externalBroker).toEqual({ url: "mqtts://broker.example.org:8883", username: "promptgate", password: "p@ss/word", connectTimeoutMs: 30_000 });
+  // The built-in generator would need a broker user of its own.
+  expect(config.localGenerator).toBeNull();
+  expect(parseEnv({ MQTT_URL: "ws://broker:9001/mqtt", MQTT_CONNECT_TIMEOUT_SECONDS: "5" }).externalBroker).toMatchObject({ url: "ws://broker:9001/mqtt", connectTimeoutMs: 5000 });
+});
+
+test("a bad MQTT_URL is named without echoing its password", () => {
+  expect(() => parseEnv({ MQTT_URL: "http://promptgate:hunter2@broker:1883" })).toThrow('MQTT_URL="http://***@broker:1883": expected the broker\'s URL');
+  expect(() => parseEnv({ MQTT_URL: "http://promptgate:hunter2@broker:1883" })).not.toThrow(/hunter2/);
+});
+
+test("LOCAL_GENERATOR=true with an external broker is refused, naming the way out", () => {
+  expect(() => parseEnv({ MQTT_URL: "mqtt://broker:1883", LOCAL_GENERATOR: "true" })).toThrow(/LOCAL_GENERATOR: the local generator needs the embedded broker/);
+});

@@ -75,6 +75,8 @@ export const adminRouter = router({
     prompts: ctx.services.prompts.listAll(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
+    /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
+    externalBroker: ctx.services.brokerAccess.externalUrl,
   })),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */

@@ -1,0 +1,185 @@
+/**
+ * External broker mode (MQTT_URL, ADR 009) against a real Mosquitto with a password file and the
+ * ACL from docs/deploy/mosquitto.acl: the server starts no broker of its own, the whole flow
+ * works through Mosquitto, a Mosquitto restart loses no job, and a generator can touch only its
+ * own topics.
+ */
+import { randomUUID } from "node:crypto";
+import { request } from "node:http";
+import mqtt from "mqtt";
+import { HeartbeatMessageSchema, PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
+import { startGenerator } from "../../generator/generator";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { TestClient } from "../helpers/client";
+import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
+import { freePort } from "../helpers/processes";
+import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+// An awkward password: the URL carries it percent-encoded.
+const USERS = { promptgate: "server p@ss/word:1", "gpu-a": "gpu-a-password", "gpu-b": "gpu-b-password" };
+
+let mosquitto: Mosquitto;
+let sd: SdEmulator;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  mosquitto = await startMosquitto(USERS);
+  sd = await startSdEmulator();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  sd.setDelay(0);
+});
+afterAll(async () => {
+  await sd?.close();
+  await mosquitto?.close();
+});
+
+async function server(env: Record<string, string> = {}, broker = mosquitto): Promise<TestServer> {
+  const started = await startTestServer({ MQTT_URL: broker.url("promptgate"), ...env });
+  cleanups.push(() => removeDataDir(started.dataDir));
+  cleanups.push(() => started.close());
+  return started;
+}
+
+async function generator(running: TestServer, user: keyof typeof USERS, broker = mosquitto) {
+  const config = generatorConfigFrom(
+    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${broker.port}`, MQTT_PASSWORD: USERS[user], SD_API_URL: sd.url, GENERATOR_ID: user }),
+  );
+  const log = collectingLogger();
+  const started = await startGenerator({ ...config, reconnectMs: 100 }, log);
+  cleanups.push(() => started.close());
+  await waitFor(`${user} to be online`, () => running.services.link.generators().some((g) => g.generatorId === user && g.state === "online"));
+  return { generator: started, log };
+}
+
+async function people(running: TestServer) {
+  const visitor = new TestClient(running.url, { userAgent: "external broker visitor" });
+  await visitor.page("/");
+  const admin = new TestClient(running.url, { userAgent: "external broker admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  return { visitor, admin };
+}
+
+/** The status code a WebSocket upgrade to /mqtt gets. */
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/mqtt`, { headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+    req.on("response", (response) => resolve(response.statusCode!));
+    req.on("upgrade", () => reject(new Error("/mqtt accepted a WebSocket")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("with MQTT_URL the server runs no broker of its own and a prompt goes through Mosquitto to a generator and back", async () => {
+  const running = await server();
+  expect(running.mqttPort).toBeNull();
+  expect(await upgradeStatus(running.url)).toBe(404);
+  // No local generator by default: it would need a broker user of its own.
+  expect(running.services.link.generators()).toEqual([]);
+  const logged = running.log.lines.join("\n");
+  expect(logged).toContain(`MQTT through the broker at mqtt://127.0.0.1:${mosquitto.port}`);
+  expect(logged).not.toContain("p@ss");
+
+  await generator(running, "gpu-a");
+  const { visitor, admin } = await people(running);
+  // The admin is told where generators connect.
+  const dashboard = (await admin.page("/admin")).html;
+  expect(dashboard).toContain(`This server uses the broker at mqtt://127.0.0.1:${mosquitto.port}: give each generator a user of its own`);
+  const { id } = (await visitor.mutate("prompt.submit", { prompt: "a harbour seen through Mosquitto", width: 64, height: 64 })).body.result.data;
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  await waitFor("the prompt to be done", async () => (await visitor.query("prompt.mine")).body.result.data[0]?.status === "done");
+  expect(running.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").get(id)).toEqual({ g: "gpu-a" });
+
+  expect((await admin.postForm("/admin/reveal", { id: String(id) })).status).toBe(200);
+  const [revealed] = (await visitor.query("prompt.mine")).body.result.data;
+  expect(revealed.imageUrl).toBe(`/images/${id}.png`);
+  expect((await visitor.fetch(revealed.imageUrl)).headers.get("content-type")).toBe("image/png");
+});
+
+test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run loses no job: every approved job ends with exactly one image", async (signal) => {
+  // A broker of its own: a snapshot saved by another test would replay that test's messages.
+  const broker = await startMosquitto(USERS);
+  cleanups.push(() => broker.close());
+  // A short lease: some of a restart's races are only settled by a lease running out (ADR 009).
+  const running = await server({ JOB_LEASE_SECONDS: "3" }, broker);
+  await generator(running, "gpu-a", broker);
+  await generator(running, "gpu-b", broker);
+  const { visitor, admin } = await people(running);
+  const approve = async (prompt: string) => {
+    const { id } = (await visitor.mutate("prompt.submit", { prompt, width: 64, height: 64 })).body.result.data;
+    expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+    return id as number;
+  };
+  sd.setDelay(600);
+  const ids: number[] = [];
+  for (let i = 0; i < 4; i++) ids.push(await approve(`${signal}: through the restart ${i}`));
+  await waitFor("the SD backend to start a job", () => sd.calls.length > 0);
+
+  await broker.stop(signal);
+  // Approved while there is no broker at all: the approval answers, the job waits.
+  ids.push(await approve(`${signal}: approved while the broker is down`));
+  await broker.start();
+  await waitFor("the server to reconnect", () => running.log.lines.some((line) => line.includes("reconnected to the broker")));
+
+  const images = (id: number) => running.services.db.$client.prepare("SELECT count(*) AS n FROM images WHERE prompt_id = ?").get(id) as { n: number };
+  await waitFor("every job to be done", () => ids.every((id) => images(id).n > 0), 20_000);
+  // One more job after everything: once it is done, any late duplicate the restart could cause has arrived.
+  const last = await approve(`${signal}: after the restart`);
+  await waitFor("the last job to be done", () => images(last).n > 0);
+  for (const id of [...ids, last]) expect(images(id)).toEqual({ n: 1 });
+  expect(running.services.db.$client.prepare("SELECT count(*) AS n FROM prompts WHERE status <> 'done'").get()).toEqual({ n: 0 });
+});
+
+test("Mosquitto's ACL keeps a generator out of another generator's topics", async () => {
+  const running = await server();
+  const { log } = await generator(running, "gpu-b");
+  const intruder = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`, { username: "gpu-a", password: USERS["gpu-a"], clientId: "gpu-a" });
+  cleanups.push(() => intruder.endAsync(true));
+  const received: string[] = [];
+  intruder.on("message", (topic) => received.push(topic));
+  // Mosquitto grants any subscription and checks the ACL on delivery.
+  await intruder.subscribeAsync([topics.jobs("gpu-b"), topics.control("gpu-b"), topics.control("gpu-a")], { qos: 1 });
+
+  // A forged "offline" for gpu-b is dropped; gpu-a's own presence, sent after it, arrives.
+  await intruder.publishAsync(topics.presence("gpu-b"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-b", state: "offline" }), { qos: 1 });
+  await intruder.publishAsync(
+    topics.presence("gpu-a"),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", state: "online", inFlight: [], concurrency: 0, backend: "intruder", maxPixels: 4096, healthy: true }),
+    { qos: 1 },
+  );
+  await waitFor("gpu-a's own presence to arrive", () => running.services.link.generators().some((g) => g.generatorId === "gpu-a"));
+  expect(running.services.link.generators().find((g) => g.generatorId === "gpu-b")?.state).toBe("online");
+
+  // gpu-b's job never reaches gpu-a. The barrier: a heartbeat naming a job gpu-a does not hold
+  // makes the server cancel it on gpu-a's own control topic, after the job was published.
+  const { visitor, admin } = await people(running);
+  const { id } = (await visitor.mutate("prompt.submit", { prompt: "only for gpu-b", width: 64, height: 64 })).body.result.data;
+  await admin.mutate("admin.approve", { id });
+  await waitFor("gpu-b to make the image", () => log.lines.some((line) => /job .* done in/.test(line)));
+  await intruder.publishAsync(topics.heartbeat("gpu-a"), encode(HeartbeatMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", jobIds: [randomUUID()], at: new Date().toISOString() }), { qos: 1 });
+  await waitFor("the server's cancel on gpu-a's control topic", () => received.includes(topics.control("gpu-a")));
+  expect(received).toEqual([topics.control("gpu-a")]);
+});
+
+test("an external broker that does not answer stops start-up with one line naming it, without its password", async () => {
+  const closedPort = await freePort();
+  const error = await server({ MQTT_URL: `mqtt://promptgate:hunter2-secret@127.0.0.1:${closedPort}`, MQTT_CONNECT_TIMEOUT_SECONDS: "1" }).then(
+    () => null,
+    (thrown: Error) => thrown,
+  );
+  expect(error?.message).toBe(
+    `the broker at mqtt://127.0.0.1:${closedPort} (MQTT_URL) did not answer within 1 s (ECONNREFUSED); check that it runs and is reachable, or raise MQTT_CONNECT_TIMEOUT_SECONDS`,
+  );
+});
+
+test("an external broker that refuses the server's password stops start-up at once", async () => {
+  const error = await server({ MQTT_URL: `mqtt://promptgate:wrong-password@127.0.0.1:${mosquitto.port}` }).then(
+    () => null,
+    (thrown: Error) => thrown,
+  );
+  expect(error?.message).toMatch(new RegExp(`^the broker at mqtt://127\\.0\\.0\\.1:${mosquitto.port} \\(MQTT_URL\\) refused the server's user name or password`));
+  expect(error?.message).not.toContain("wrong-password");
+});
