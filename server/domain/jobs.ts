@@ -110,6 +110,15 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
   const leaseEnd = () => new Date(now() + leaseMs);
   const isUnfinished = (state: JobState) => UNFINISHED.includes(state);
 
+  /**
+   * Whether a result from `generatorId` may complete `job`: it holds the lease, or the job waits in
+   * line unleased and this generator was the last to work on it (its lease ended while it finished,
+   * e.g. its "offline" will crossed a broker restart): taking the image beats rendering it again.
+   */
+  function mayDeliver(job: typeof jobs.$inferSelect, generatorId: string): boolean {
+    return job.leaseGeneratorId === generatorId || (job.leaseGeneratorId === null && isUnfinished(job.state) && job.generatorId === generatorId);
+  }
+
   /** Ends a lease: the job goes back in line and its prompt, if it was generating, back to approved. Call inside a transaction. */
   function requeue(jobId: string, promptId: number) {
     db.update(jobs).set({ state: "queued", leaseGeneratorId: null, leaseExpiresAt: null }).where(eq(jobs.id, jobId)).run();
@@ -302,7 +311,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       if (job.state === "done" || storing.has(job.id)) return { outcome: "duplicate" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
       if (prompt.jobId !== job.id) return { outcome: "stale" };
-      if (job.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" };
+      if (!mayDeliver(job, fromGeneratorId)) return { outcome: "not-holder" };
       const png = Buffer.from(result.imagePng, "base64");
       // Fully checked (chunks, CRCs, image data): a corrupt image is never stored as done.
       const size = checkPng(png);
@@ -340,8 +349,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
           () => {
             const current = statements.jobById.get({ id: job.id });
             if (current?.state === "done") return { outcome: "duplicate" as const };
-            // The lease may have ended while the file was written (expired, or the holder went offline).
-            if (current?.leaseGeneratorId !== fromGeneratorId) return { outcome: "not-holder" as const };
+            // The lease may have gone to another generator while the file was written.
+            if (!current || !mayDeliver(current, fromGeneratorId)) return { outcome: "not-holder" as const };
             if (statements.promptById.get({ id: prompt.id })?.jobId !== job.id) return { outcome: "stale" as const };
             statements.insertImage.run({
               promptId: prompt.id,

@@ -288,3 +288,19 @@ test("a generator whose re-announcement crosses the server's cancel does not get
   expect(madeBy(id)).toBe("takes-the-dropped");
   expect(crossing.cancels).toContain(jobId);
 });
+
+test("a result from the generator that last worked on a job is taken even after its lease ended, instead of rendering it again", async () => {
+  const late = await silentGenerator("finishes-late");
+  const id = await approve("finished after the lease ended");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("the job to reach it", () => late.jobs.includes(jobId));
+  await late.client.publishAsync(topics.status("finishes-late", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "finishes-late", state: "started", at: new Date().toISOString() }), { qos: 1 });
+  await waitFor("it to be working on the job", () => sql<{ status: string }>("SELECT status FROM prompts WHERE id = ?", id).status === "generating");
+  // Its "offline" arrives (a broker restart publishes every client's will) while it still works.
+  await late.client.publishAsync(topics.presence("finishes-late"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "finishes-late", state: "offline" }), { qos: 1 });
+  await waitFor("the job to be back in line", () => server.services.jobs.holderOf(jobId) === null);
+  await late.client.publishAsync(topics.result("finishes-late", jobId), encode(ResultMessageSchema, blackResult(jobId, "finishes-late")), { qos: 1 });
+  await allDone([id]);
+  expect(madeBy(id)).toBe("finishes-late");
+  expect(server.services.jobs.holderOf(jobId)).toBeUndefined();
+});
