@@ -16,8 +16,8 @@ export interface PlaceholderRequest {
   seed: number;
 }
 
-/** Deterministic PRNG (mulberry32), so that a seed reproduces its image. */
-function seededRandom(seed: number): () => number {
+/** Deterministic PRNG (mulberry32), so that a seed reproduces its image (and the SD emulator its delays). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

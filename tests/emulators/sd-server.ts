@@ -15,6 +15,7 @@
 import { randomInt } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
+import { seededRandom } from "../../generator/placeholder";
 import { encodePng } from "../../generator/png";
 
 export interface Txt2ImgCall {
@@ -113,17 +114,6 @@ function fakeImage(width: number, height: number, seed: number): Buffer {
   return encodePng(width, height, rgb);
 }
 
-/** mulberry32: a small seeded generator, so a run's delays can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** A1111's answer to an HTTPException (its api_middleware handler): the class, the detail, and an empty str(e). */
 const httpException = (detail: string) => ({ error: "HTTPException", detail, body: "", errors: "" });
