@@ -141,7 +141,7 @@ test("status and results from a generator that does not hold the lease are ignor
   await allDone([id]);
   expect(madeBy(id)).toBe("rightful");
   expect(sql("SELECT status, failure_reason AS reason FROM prompts WHERE id = ?", id)).toEqual({ status: "done", reason: null });
-  expect(server.log.lines.some((line) => line.includes(`ignored "failed" for job ${jobId} from forger`))).toBe(true);
+  await waitFor("the forged failure to be ignored", () => server.log.lines.some((line) => line.includes(`ignored "failed" for job ${jobId} from forger`)));
 });
 
 test("a job too large for every online generator is flagged to the admin and its author, then made once one can", async () => {
