@@ -291,7 +291,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     const listed = new Set(inFlight);
     forgetDropped(generatorId, inFlight);
     const dropped = cancelled.get(generatorId);
-    for (const jobId of jobService.leasesSentBefore(generatorId, new Date(Date.now() - IN_FLIGHT_GRACE_MS))) {
+    for (const { jobId } of jobService.leasesOf(generatorId, new Date(Date.now() - IN_FLIGHT_GRACE_MS))) {
       if (!listed.has(jobId) && jobService.release(jobId, generatorId)) log.info(`job ${jobId} back in line: ${generatorId} no longer has it`);
     }
     for (const jobId of listed) {

@@ -177,23 +177,22 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
       db.update(jobs).set({ blockedReason: reason }).where(eq(jobs.id, jobId)).run();
     },
 
-    /** The unfinished jobs whose lease `generatorId` holds, with their prompts. */
-    leasesOf(generatorId: string): Array<{ jobId: string; promptId: number }> {
+    /**
+     * The unfinished jobs whose lease `generatorId` holds, with their prompts; with `sentBefore`,
+     * only those whose message went out before then.
+     */
+    leasesOf(generatorId: string, sentBefore?: Date): Array<{ jobId: string; promptId: number }> {
       return db
         .select({ jobId: jobs.id, promptId: jobs.promptId })
         .from(jobs)
-        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED)))
+        .where(
+          and(
+            eq(jobs.leaseGeneratorId, generatorId),
+            inArray(jobs.state, UNFINISHED),
+            sentBefore ? lt(jobs.lastPublishedAt, sentBefore) : undefined,
+          ),
+        )
         .all();
-    },
-
-    /** The unfinished jobs leased to `generatorId` whose message was sent before `before`. */
-    leasesSentBefore(generatorId: string, before: Date): string[] {
-      return db
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.leaseGeneratorId, generatorId), inArray(jobs.state, UNFINISHED), lt(jobs.lastPublishedAt, before)))
-        .all()
-        .map((row) => row.id);
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */

@@ -100,9 +100,10 @@ export const adminRouter = router({
 
   /** Sends failed prompts to the generators again: the ones given, or every failed one. Returns how many went. */
   retryFailed: adminProcedure.input(z.object({ ids: z.array(z.coerce.number().int().positive()).max(10_000).optional() })).mutation(async ({ ctx, input }) => {
-    const wanted = new Set(input.ids ?? ctx.services.prompts.failedIds());
+    const failed = ctx.services.prompts.failedIds();
     // Only failed ones: a selection that changed meanwhile (one already retried) is skipped, not an error.
-    const ids = ctx.services.prompts.failedIds().filter((id) => wanted.has(id));
+    const wanted = input.ids && new Set(input.ids);
+    const ids = wanted ? failed.filter((id) => wanted.has(id)) : failed;
     for (const id of ids) ctx.services.prompts.retry(id);
     await ctx.services.link.dispatch();
     return { retried: ids.length };
