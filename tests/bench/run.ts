@@ -6,11 +6,13 @@
  * 2. returning visitor with a cookie: session lookup, no argon2
  * 3. GET / requests per second at 100 stored visitors, 4 concurrent clients
  * 4. jobs: end-to-end approved jobs per second with an instant SD emulator, and the gateway's
- *    added latency per job (p50/p99); jobs per second with 1, 2 and 4 generator processes
- *    (server and generators as child processes, as deployed), SD calls per job, the time from a
- *    generator's SIGKILL to its job finishing elsewhere, and the peak RSS of the server and of
- *    a generator process
- * 5. peak RSS of this process
+ *    added latency per job (p50/p99)
+ * 5. scaling: jobs per second with 1, 2 and 4 generator processes (server and generators as
+ *    child processes, as deployed), sharing one instant SD server and each with its own
+ *    GPU-like one; SD calls per job
+ * 6. takeover: the time from a generator's SIGKILL (or SIGSTOP) to its job finishing elsewhere,
+ *    and the peak RSS of the server and of a generator process
+ * 7. peak RSS of this process
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
@@ -145,8 +147,6 @@ async function jobsBench() {
     runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "bench-gpu").password, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
   );
   await sd.kill("SIGTERM");
-  await generatorScaling();
-  await takeoverAfterKill();
 }
 
 async function jobsThroughLink(label: string, env: Record<string, string>, startGenerator?: (server: TestServer) => Promise<Child>) {
@@ -250,35 +250,59 @@ function approveJobs(server: TestServer, count: number) {
 }
 
 /**
- * Jobs per second with 1, 2 and 4 generator processes against an instant SD server. The
- * generators start together on a full line; the rate counts only the jobs stored after the
+ * Jobs per second with 1, 2 and 4 generator processes, twice. Against one instant SD server the
+ * two cores running the server and generators are the limit: it measures the link's overhead.
+ * With one SD server per generator that takes GPU_MS per image (as if each box had its own GPU)
+ * the measure is the promise "adding a GPU adds throughput": the ideal is count × 1000/GPU_MS.
+ * The generators start together on a full line; the rate counts only the jobs stored after the
  * last of them made its first image, so start-up skew does not flatter or hurt a run.
  */
 async function generatorScaling() {
-  const JOBS = 1_000;
-  console.log(`jobs per second by generator processes: ${JOBS.toLocaleString("en")} queued 64×64 jobs, instant A1111 emulator, server and generators as child processes`);
-  const sd = await startSdEmulator();
+  const GPU_MS = 100;
+  await scalingRuns(`${(1_000).toLocaleString("en")} queued 64×64 jobs, one instant A1111 emulator shared by all`, 1_000, async () => {
+    const sd = await startSdEmulator();
+    return { sdFor: () => sd, calls: () => sd.calls.length, close: () => sd.close() };
+  });
+  await scalingRuns(`60 jobs per generator, each generator with its own A1111 emulator taking ${GPU_MS} ms an image (ideal: ${1000 / GPU_MS} jobs/s per generator)`, (count) => 60 * count, async (count) => {
+    const boxes = await Promise.all(Array.from({ length: count }, () => startSdEmulator({ delayMs: GPU_MS })));
+    return {
+      sdFor: (i: number) => boxes[i]!,
+      calls: () => boxes.reduce((sum, box) => sum + box.calls.length, 0),
+      close: async () => void (await Promise.all(boxes.map((box) => box.close()))),
+    };
+  }, 1000 / GPU_MS);
+}
+
+async function scalingRuns(
+  setting: string,
+  jobsFor: number | ((count: number) => number),
+  sdServers: (count: number) => Promise<{ sdFor: (i: number) => SdEmulator; calls: () => number; close: () => Promise<void> }>,
+  idealPerGenerator?: number,
+) {
+  console.log(`jobs per second by generator processes: ${setting}; server and generators as child processes`);
   const rates = new Map<number, number>();
   for (const count of [1, 2, 4]) {
-    const before = sd.calls.length;
-    const run = await deployed({}, (server) => approveJobs(server, JOBS));
-    await Promise.all(Array.from({ length: count }, (_, i) => run.generator(`scaling-${i}`, sd)));
+    const jobs = typeof jobsFor === "number" ? jobsFor : jobsFor(count);
+    const sd = await sdServers(count);
+    const run = await deployed({}, (server) => approveJobs(server, jobs));
+    await Promise.all(Array.from({ length: count }, (_, i) => run.generator(`scaling-${i}`, sd.sdFor(i))));
     const stored = () => (run.db.prepare("SELECT count(*) AS n FROM images").get() as { n: number }).n;
-    await waitFor(`${JOBS} jobs to be stored`, () => stored() === JOBS, 600_000);
+    await waitFor(`${jobs} jobs to be stored`, () => stored() === jobs, 600_000);
     const firsts = run.db.prepare("SELECT generator_id AS g, min(created_at) AS first FROM images GROUP BY generator_id").all() as Array<{ g: string; first: number }>;
     const allWorking = Math.max(...firsts.map((row) => row.first));
     const { n, last } = run.db.prepare("SELECT count(*) AS n, max(created_at) AS last FROM images WHERE created_at >= ?").get(allWorking) as { n: number; last: number };
     const rate = (n - 1) / ((last - allWorking) / 1000);
     rates.set(count, rate);
-    const callsPerJob = (sd.calls.length - before) / JOBS;
+    const callsPerJob = sd.calls() / jobs;
+    const versus = [count > 1 ? `${(rate / rates.get(1)!).toFixed(2)}× one generator` : "", idealPerGenerator ? `${((rate / (idealPerGenerator * count)) * 100).toFixed(0)}% of ideal` : ""].filter(Boolean);
     report(
-      `jobs per second, ${count} generator process${count > 1 ? "es" : ""}`,
-      `${rate.toFixed(0)} jobs/s`,
-      `(${n} jobs stored after the last generator's first; ${count > 1 ? `${(rate / rates.get(1)!).toFixed(2)}× one generator; ` : ""}SD calls per job ${callsPerJob.toFixed(2)}, target 1.00)`,
+      `jobs per second, ${count} generator process${count > 1 ? "es" : ""}${idealPerGenerator ? `, own ${1000 / idealPerGenerator} ms SD server each` : ", one instant SD server"}`,
+      `${rate.toFixed(count > 1 || rate >= 10 ? 0 : 1)} jobs/s`,
+      `(${n} jobs stored after the last generator's first; ${versus.map((part) => `${part}; `).join("")}SD calls per job ${callsPerJob.toFixed(2)}, target 1.00)`,
     );
     await run.close();
+    await sd.close();
   }
-  await sd.close();
 }
 
 /**
@@ -328,7 +352,7 @@ async function takeoverAfterKill() {
 }
 
 // `npm run bench -- jobs` runs one section; no argument runs all.
-const sections = { identity: identityBench, http: httpBench, jobs: jobsBench };
+const sections = { identity: identityBench, http: httpBench, jobs: jobsBench, scaling: generatorScaling, takeover: takeoverAfterKill };
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
 for (const name of chosen.length ? chosen : (Object.keys(sections) as Array<keyof typeof sections>)) await sections[name]();
 report("peak RSS (this bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
