@@ -29,6 +29,7 @@ import {
 } from "../broker/contract";
 import { chooseGenerator, type DispatchCandidate } from "./domain/dispatch";
 import type { JobService } from "./domain/jobs";
+import { createRateLimiter } from "./domain/rate-limit";
 import type { Logger } from "./logger";
 
 /** What the admin sees of a generator. */
@@ -128,7 +129,7 @@ const IGNORED_RESULT: Record<"duplicate" | "stale" | "unknown-job" | "not-holder
   "not-holder": "the lease on this job is not yours (it ran out, or the job went to another generator)",
 };
 
-/** Refusals one generator id is sent per second; a flood of garbage past it is only logged. */
+/** Refusals one generator id is sent per second (after a burst as large); a flood of garbage past it is only logged. */
 const REFUSALS_PER_SECOND = 5;
 
 export async function connectLink(transport: LinkTransport, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
@@ -174,29 +175,21 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     return others.length > 0 && chooseGenerator(job, others).kind !== "blocked";
   }
 
-  /** Refusals sent in the current second, per generator id. */
-  const refusals = new Map<string, { second: number; sent: number }>();
+  /** Refusals per generator id: a burst, then REFUSALS_PER_SECOND; a bounded number of ids is remembered. */
+  const refusals = createRateLimiter({ limit: REFUSALS_PER_SECOND, windowMs: 1000 }, Date.now, 1000);
 
   /**
    * Tells the generator of `topic` why the server did not take what it sent there (the caller
    * logs it), on its control topic, so a generator never believes it delivered what was dropped.
    * Only topics of the contract (a valid generator id; a job id that is one) get an answer, at
-   * most REFUSALS_PER_SECOND a second per generator id.
+   * most a burst of REFUSALS_PER_SECOND and then REFUSALS_PER_SECOND a second per generator id.
    */
   function refuse(topic: string, reason: string) {
     const named = parseGeneratorTopic(topic);
     if (!named || !GeneratorIdSchema.safeParse(named.generatorId).success) return;
     const jobId = named.jobId ?? undefined;
     if (jobId !== undefined && !JobMessageSchema.shape.jobId.safeParse(jobId).success) return;
-    const second = Math.floor(Date.now() / 1000);
-    const count = refusals.get(named.generatorId);
-    if (count?.second === second && count.sent >= REFUSALS_PER_SECOND) return;
-    if (count?.second === second) count.sent++;
-    else {
-      // Forget last second's counts before many ids pile up.
-      if (refusals.size >= 1000) for (const [id, entry] of refusals) if (entry.second !== second) refusals.delete(id);
-      refusals.set(named.generatorId, { second, sent: 1 });
-    }
+    if (refusals.take(named.generatorId) > 0) return;
     const control: ControlMessage = { schemaVersion: SCHEMA_VERSION, command: "refused", topic, jobId, reason: reason.slice(0, REFUSAL_REASON_MAX) };
     void publish(topics.control(named.generatorId), { control }).catch((error) => log.warn(`refusal for ${topic} not sent: ${error}`));
   }
