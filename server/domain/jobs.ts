@@ -361,7 +361,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
               seed: result.seed,
               backend: result.backend,
               generatorId: result.generatorId,
-              parameters: JSON.stringify(result.parameters),
+              parameters: result.parameters,
               queuedMs: Math.round(result.timing.queuedMs),
               generationMs: Math.round(result.timing.generationMs),
             });

@@ -16,7 +16,7 @@ let admin: TestClient;
 beforeAll(async () => {
   sd = await startSdEmulator();
   // One attempt per job: a single 500 must fail the prompt here (retries: sd-backend.test.ts).
-  server = await startTestServer({ SD_API_URL: sd.url, GENERATOR_MAX_ATTEMPTS: "1" });
+  server = await startTestServer({ SD_API_URL: sd.url, GENERATOR_MAX_ATTEMPTS: "1", LIMIT_SUBMITS_PER_MINUTE: "0" });
   visitor = new TestClient(server.url, { userAgent: "link tests" });
   await visitor.page("/");
   admin = new TestClient(server.url, { userAgent: "link admin" });
@@ -90,6 +90,15 @@ test.each(["jobs", "control"] as const)("a network client may not publish on a g
   await untilStatus(id, "done");
   expect(sd.calls.slice(callsBefore).map((call) => call.body.prompt)).toEqual([`after a forged ${kind} message`]);
   await impostor.endAsync(true);
+});
+
+test("a stored image keeps the sampling parameters the SD server was called with, as a JSON object", async () => {
+  const id = await submitAndApprove("remember how I was made");
+  await untilStatus(id, "done");
+  const call = sd.calls.findLast((candidate) => candidate.body.prompt === "remember how I was made")!;
+  const row = server.services.db.$client.prepare("SELECT json_type(parameters) AS type, parameters FROM images WHERE prompt_id = ?").get(id) as { type: string; parameters: string };
+  expect(row.type).toBe("object");
+  expect(JSON.parse(row.parameters)).toMatchObject({ steps: call.body.steps, cfgScale: call.body.cfg_scale, samplerName: call.body.sampler_name, seed: expect.any(Number) });
 });
 
 test("a second result for the same job is ignored, and results for unknown jobs are dropped", async () => {
