@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     globals: true,
     include: ["tests/**/*.test.ts"],
+    globalSetup: ["tests/helpers/compile.ts"],
     // Real servers, brokers and a browser: give them time, and keep to the machine's 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -15,8 +15,14 @@ export type FromWorker =
   | { kind: "failed"; message: string }
   | { kind: "closed" };
 
+/**
+ * From source (tsx) the worker first registers tsx's loader; compiled (`npm run build`), it runs
+ * dist/generator/thread-entry.js, and this code is in a file one level below dist/ as well.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./thread-bootstrap.mjs", import.meta.url) : new URL("../generator/thread-entry.js", import.meta.url);
+
 export function startGeneratorThread(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
-  const worker = new Worker(new URL("./thread-bootstrap.mjs", import.meta.url), { workerData: config });
+  const worker = new Worker(WORKER_ENTRY, { workerData: config });
   let closed: (() => void) | undefined;
 
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { createServer, STATUS_CODES, type Server } from "node:http";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
 import type { ServerBuild } from "@remix-run/node";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
@@ -40,12 +40,12 @@ import { aedesTransport, connectLink } from "./link";
 import { mqttClientTransport } from "./link-transport";
 import type { Logger } from "./logger";
 import { loadSecrets } from "./secrets";
+import { PROJECT_ROOT } from "./project-root";
 import { StartupError } from "./startup-error";
 import { appRouter } from "./trpc/root";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const REMIX_BUILD = path.join(ROOT, "build", "index.js");
-const PUBLIC_DIR = path.join(ROOT, "public");
+const REMIX_BUILD = path.join(PROJECT_ROOT, "build", "index.js");
+const PUBLIC_DIR = path.join(PROJECT_ROOT, "public");
 /** Forms and tRPC calls are small; anything bigger is refused before it is read. */
 const MAX_BODY_BYTES = 64 * 1024;
 

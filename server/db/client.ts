@@ -1,17 +1,17 @@
 /** Opens the SQLite database, applies committed migrations, and returns the Drizzle handle. */
 import { chmodSync, closeSync, openSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import { PROJECT_ROOT } from "../project-root";
 import * as schema from "./schema";
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 /** The database or a transaction on it: what helpers that run inside a transaction accept. */
 export type Queryable = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
-const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
+const MIGRATIONS = path.join(PROJECT_ROOT, "server", "db", "migrations");
 
 export function openDb(file: string): Db {
   // Owner-only: the database holds password and session hashes. SQLite gives its -wal and -shm

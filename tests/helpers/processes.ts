@@ -13,14 +13,19 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Entry points that `npm run build` compiles: they run compiled, as `npm start` and `npm run generator` run them. */
+const COMPILED_ENTRIES = new Set(["server/main.ts", "generator/main.ts"]);
+
 /**
- * Starts `entry` (relative to the repo, or `[entry, ...arguments]`) with Node + tsx; resolves
+ * Starts `entry` (relative to the repo, or `[entry, ...arguments]`): compiled from dist/ if it is
+ * one of COMPILED_ENTRIES (tests/helpers/compile.ts builds them first), else with tsx; resolves
  * once `readyLine` is printed. The child gets `env` and nothing of the test's environment but
  * PATH and HOME: no NODE_ENV, as under `npm start`.
  */
 export async function runEntry(command: string | string[], env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
   const [entry, ...args] = typeof command === "string" ? [command] : command;
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry!, ...args], {
+  const run = COMPILED_ENTRIES.has(entry!) ? ["--enable-source-maps", path.join("dist", entry!.replace(/\.ts$/, ".js"))] : ["--import", "tsx", entry!];
+  const child: ChildProcess = spawn(process.execPath, [...run, ...args], {
     cwd: ROOT,
     // The cast: @remix-run/node declares NODE_ENV as always set, and here it must not be.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env } as Record<string, string> as NodeJS.ProcessEnv,
