@@ -16,9 +16,12 @@
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import autocannon from "autocannon";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { gzipSync } from "node:zlib";
 import { openDb } from "../../server/db/client";
 import { createFingerprintHasher } from "../../server/domain/fingerprint";
 import { createRecoveryKeys } from "../../server/domain/recovery";
@@ -26,10 +29,11 @@ import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { freePort, runEntry, type Child } from "../helpers/processes";
+import { freePort, ROOT, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, credentialInDataDir, generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const FINGERPRINT_MEMORY_KIB = 19456; // the production default (server/env.ts)
+const BASELINE_DIR = path.join(ROOT, "tests/bench/baseline");
 const rows: Array<[string, string, string]> = [];
 const report = (what: string, value: string, note = "") => {
   rows.push([what, value, note]);
@@ -221,6 +225,7 @@ async function deployed(env: Record<string, string>, prepare?: (server: TestServ
   const generators: Child[] = [];
   return {
     url: `http://127.0.0.1:${port}`,
+    dataDir,
     db,
     server,
     generators,
@@ -229,7 +234,7 @@ async function deployed(env: Record<string, string>, prepare?: (server: TestServ
       generators.push(child);
       return child;
     },
-    async close() {
+    async close({ keepData = false } = {}) {
       for (const child of [server, ...generators]) {
         if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
         peaks[child === server ? "server" : "generator"] = Math.max(peaks[child === server ? "server" : "generator"], peakRssMiB(child));
@@ -237,7 +242,7 @@ async function deployed(env: Record<string, string>, prepare?: (server: TestServ
       await Promise.all(generators.map((child) => child.kill("SIGTERM")));
       await server.kill("SIGTERM");
       db.close();
-      removeDataDir(dataDir);
+      if (!keepData) removeDataDir(dataDir);
     },
   };
 }
@@ -351,8 +356,108 @@ async function takeoverAfterKill() {
   report("peak RSS, generator process", `${peaks.generator.toFixed(0)} MiB`, "(VmHWM, the largest of the generator processes above)");
 }
 
+/** Resident memory of a child process now (VmRSS) and at its peak (VmHWM), in MiB. */
+function rssMiB(child: Child) {
+  const status = readFileSync(`/proc/${child.process.pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
+  return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
+
+/** Gzipped size of the JavaScript a browser loads for `/` (entry, root and index route with their imports), from a Remix build's manifest. */
+function pageJavaScriptKiB(publicDir: string): number {
+  const buildDir = path.join(publicDir, "build");
+  const manifestFile = readdirSync(buildDir).find((name) => name.startsWith("manifest-"))!;
+  const source = readFileSync(path.join(buildDir, manifestFile), "utf8");
+  const manifest = JSON.parse(source.slice(source.indexOf("{"), source.lastIndexOf("}") + 1)) as {
+    entry: { module: string; imports: string[] };
+    routes: Record<string, { module: string; imports?: string[] }>;
+  };
+  const files = new Set([manifest.entry.module, ...manifest.entry.imports]);
+  for (const id of ["root", "routes/_index"]) for (const file of [manifest.routes[id]!.module, ...(manifest.routes[id]!.imports ?? [])]) files.add(file);
+  return [...files].reduce((sum, file) => sum + gzipSync(readFileSync(path.join(publicDir, file))).length, 0) / 1024;
+}
+
+/**
+ * Issue 10's page figures, each beside its baseline from the same run: `GET /` for a returning
+ * visitor with 10 prompts against a bare Remix page with the same data shape (tests/bench/baseline,
+ * built here, served the same way), `autocannon -c 16`, alternating, 10 s each, twice; the
+ * server's RSS idle and after that load with 100,000 stored visitors and the built-in generator
+ * running; start-up to the first answered request; the visitor page's JavaScript, gzipped.
+ */
+async function webBench() {
+  console.log("web: promptgate's GET / against a bare Remix page (same data shape, same serving), autocannon -c 16, 10 s runs, alternating");
+  execFileSync("npx", ["remix", "build", BASELINE_DIR], { cwd: ROOT, stdio: "ignore" });
+  const baseline = await runEntry(path.relative(ROOT, path.join(BASELINE_DIR, "server.mjs")), { PORT: String(await freePort()) }, /baseline listening on/);
+  const baselineUrl = `http://127.0.0.1:${/listening on (\d+)/.exec(baseline.output())![1]}/`;
+
+  const VISITORS = 100_000;
+  const run = await deployed({ LOCAL_GENERATOR: "auto" }, (seed) => {
+    const sqlite = seed.services.db.$client;
+    const insertVisitor = sqlite.prepare("INSERT INTO visitors (hex) VALUES (?) RETURNING id");
+    const insertSession = sqlite.prepare("INSERT INTO sessions (token_hash, kind, visitor_id, origin, expires_at) VALUES (?, 'visitor', ?, 'new', ?)");
+    const insertFingerprint = sqlite.prepare("INSERT INTO fingerprints (hash, visitor_id) VALUES (?, ?)");
+    sqlite.transaction(() => {
+      for (let i = 0; i < VISITORS; i++) {
+        const { id } = insertVisitor.get(`#${(i + 1).toString(16).padStart(6, "0")}`) as { id: number };
+        insertSession.run(randomBytes(32).toString("hex"), id, Date.now() + 86_400_000);
+        insertFingerprint.run(randomBytes(32).toString("hex"), id);
+      }
+    })();
+  });
+  await waitFor("the built-in generator to be online", async () => ((await (await fetch(`${run.url}/healthz`)).json()) as { generators: number }).generators === 1);
+  const visitor = new TestClient(run.url, { userAgent: "bench returning visitor" });
+  await visitor.page("/");
+  for (let i = 0; i < 10; i++) await visitor.mutate("prompt.submit", { prompt: `a lighthouse in a storm, oil painting, number ${i + 1}`, width: 512, height: 512 });
+  const cookie = [...visitor.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  const idle = rssMiB(run.server);
+
+  const load = async (url: string, headers: Record<string, string> = {}) => {
+    const result = await autocannon({ url, connections: 16, duration: 10, headers });
+    if (result.non2xx || result.errors) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+    return result;
+  };
+  const rates = { baseline: [] as number[], promptgate: [] as number[] };
+  const p99 = { baseline: [] as number[], promptgate: [] as number[] };
+  for (let round = 0; round < 2; round++) {
+    const bare = await load(baselineUrl);
+    const ours = await load(`${run.url}/`, { cookie });
+    rates.baseline.push(bare.requests.average);
+    rates.promptgate.push(ours.requests.average);
+    p99.baseline.push(bare.latency.p99);
+    p99.promptgate.push(ours.latency.p99);
+  }
+  const [bare, ours] = [median(rates.baseline), median(rates.promptgate)];
+  report("bare Remix page (baseline), GET /", `${bare.toFixed(0)} req/s`, `(p99 ${ms(median(p99.baseline))}; ${rates.baseline.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`);
+  report(
+    "promptgate GET /, returning visitor with 10 prompts",
+    `${ours.toFixed(0)} req/s`,
+    `(${((ours / bare) * 100).toFixed(0)}% of the baseline, target ≥ 70%; p99 ${ms(median(p99.promptgate))}; ${rates.promptgate.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`,
+  );
+  const loaded = rssMiB(run.server);
+  report("server RSS, idle → after the load", `${idle.now.toFixed(0)} → ${loaded.now.toFixed(0)} MiB`, `(peak ${loaded.peak.toFixed(0)} MiB; ${VISITORS.toLocaleString("en")} stored visitors, built-in generator running; target ≤ 200 MiB; baseline server ${rssMiB(baseline).now.toFixed(0)} MiB)`);
+  const dataDir = run.dataDir;
+  await run.close({ keepData: true });
+  await baseline.kill("SIGTERM");
+
+  // Start-up: `node dist/server/main.js` on an existing DATA_DIR (not a first start) to its first answer.
+  const startups: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const startedAt = performance.now();
+    const server = await runEntry("server/main.ts", { PORT: String(port), MQTT_PORT: String(await freePort()), HOST: "127.0.0.1", DATA_DIR: dataDir, ADMIN_PASSWORD, LOG_LEVEL: "warn" });
+    await waitFor("the first answer", () => fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false), 30_000);
+    startups.push(performance.now() - startedAt);
+    await server.kill("SIGTERM");
+  }
+  removeDataDir(dataDir);
+  report("start-up to the first answered request", ms(median(startups)), `(median of 3, compiled, ${VISITORS.toLocaleString("en")} stored visitors; target ≤ 2 s)`);
+
+  const [ourJs, bareJs] = [pageJavaScriptKiB(path.join(ROOT, "public")), pageJavaScriptKiB(path.join(BASELINE_DIR, "public"))];
+  report("visitor page JavaScript, gzipped", `${ourJs.toFixed(1)} KiB`, `(target ≤ 100 KB; the bare Remix page: ${bareJs.toFixed(1)} KiB, ${(ourJs / bareJs).toFixed(2)}×)`);
+}
+
 // `npm run bench -- jobs` runs one section; no argument runs all.
-const sections = { identity: identityBench, http: httpBench, jobs: jobsBench, scaling: generatorScaling, takeover: takeoverAfterKill };
+const sections = { identity: identityBench, http: httpBench, web: webBench, jobs: jobsBench, scaling: generatorScaling, takeover: takeoverAfterKill };
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
 for (const name of chosen.length ? chosen : (Object.keys(sections) as Array<keyof typeof sections>)) await sections[name]();
 report("peak RSS (this bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);

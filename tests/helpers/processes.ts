@@ -18,13 +18,18 @@ const COMPILED_ENTRIES = new Set(["server/main.ts", "generator/main.ts"]);
 
 /**
  * Starts `entry` (relative to the repo, or `[entry, ...arguments]`): compiled from dist/ if it is
- * one of COMPILED_ENTRIES (tests/helpers/compile.ts builds them first), else with tsx; resolves
+ * one of COMPILED_ENTRIES (tests/helpers/compile.ts builds them first), JavaScript (.mjs) as it
+ * is, TypeScript with tsx; resolves
  * once `readyLine` is printed. The child gets `env` and nothing of the test's environment but
  * PATH and HOME: no NODE_ENV, as under `npm start`.
  */
 export async function runEntry(command: string | string[], env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
   const [entry, ...args] = typeof command === "string" ? [command] : command;
-  const run = COMPILED_ENTRIES.has(entry!) ? ["--enable-source-maps", path.join("dist", entry!.replace(/\.ts$/, ".js"))] : ["--import", "tsx", entry!];
+  const run = COMPILED_ENTRIES.has(entry!)
+    ? ["--enable-source-maps", path.join("dist", entry!.replace(/\.ts$/, ".js"))]
+    : entry!.endsWith(".mjs")
+      ? [entry!]
+      : ["--import", "tsx", entry!];
   const child: ChildProcess = spawn(process.execPath, [...run, ...args], {
     cwd: ROOT,
     // The cast: @remix-run/node declares NODE_ENV as always set, and here it must not be.
