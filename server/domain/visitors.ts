@@ -4,7 +4,7 @@
  * party many guests have identical phones on one network, so a fingerprint (./fingerprint.ts)
  * only decides whether to *offer* recovery ("are you Teal?"), never hands over an identity.
  */
-import { and, eq, gt, lt, max, ne } from "drizzle-orm";
+import { and, eq, gt, lt, max, ne, sql } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { fingerprints, sessions, visitors } from "../db/schema";
 import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Colour } from "./colours";
@@ -68,7 +68,17 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     return { id: row.id, colour: { name: colourFor(row.id).name, ...swatchOf(row.hex) } };
   }
 
-  const visitorRow = (tx: Queryable, id: number | null | undefined) => (id ? tx.select().from(visitors).where(eq(visitors.id, id)).get() : undefined);
+  // Prepared once: every page view reads a session and a visitor. They run on the one connection,
+  // inside transactions too.
+  const statements = {
+    visitorById: db.select().from(visitors).where(eq(visitors.id, sql.placeholder("id"))).prepare(),
+    liveSession: db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.tokenHash, sql.placeholder("tokenHash")), eq(sessions.kind, sql.placeholder("kind")), gt(sessions.expiresAt, sql.placeholder("nowMs"))))
+      .prepare(),
+  };
+  const visitorRow = (id: number | null | undefined) => (id ? statements.visitorById.get({ id }) : undefined);
 
   /** A fresh salt and the hashes of the code and link derived from it. */
   function recoveryColumns(visitorId: number) {
@@ -102,11 +112,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
 
   function findSession(token: string | undefined, kind: "visitor") {
     if (!token) return undefined;
-    return db
-      .select()
-      .from(sessions)
-      .where(and(eq(sessions.tokenHash, hashSecretToken(token)), eq(sessions.kind, kind), gt(sessions.expiresAt, new Date(now()))))
-      .get();
+    return statements.liveSession.get({ tokenHash: hashSecretToken(token), kind, nowMs: now() });
   }
 
   function touch(row: VisitorRow): void {
@@ -132,7 +138,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
         }
         tx.update(visitors).set({ lastSeenAt: new Date(now()) }).where(eq(visitors.id, visitorId)).run();
         const token = insertSession(tx, { kind: "visitor", visitorId, origin: "recovered", fingerprintHash: session?.fingerprintHash ?? null }, VISITOR_SESSION_MS);
-        return { token, visitor: toVisitor(visitorRow(tx, visitorId)!), offer: null };
+        return { token, visitor: toVisitor(visitorRow(visitorId)!), offer: null };
       },
       { behavior: "immediate" },
     );
@@ -175,10 +181,10 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     /** The visitor of a session cookie and any open offer, or null. One indexed lookup, never a hash. */
     bySession(token: string | undefined): VisitorState | null {
       const session = findSession(token, "visitor");
-      const row = visitorRow(db, session?.visitorId);
+      const row = visitorRow(session?.visitorId);
       if (!session || !row) return null;
       touch(row);
-      const offered = visitorRow(db, session.offerVisitorId);
+      const offered = visitorRow(session.offerVisitorId);
       return { visitor: toVisitor(row), offer: offered ? toVisitor(offered) : null };
     },
 
@@ -202,7 +208,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
           if (!known) {
             tx.insert(fingerprints).values({ hash: fingerprintHash, visitorId: visitor.id }).run();
           } else if (!known.shared) {
-            const earlier = visitorRow(tx, known.visitorId);
+            const earlier = visitorRow(known.visitorId);
             const inUse = !earlier || (earlier.lastSeenAt !== null && now() - earlier.lastSeenAt.getTime() < IN_USE_MS);
             if (inUse) tx.update(fingerprints).set({ shared: true }).where(eq(fingerprints.hash, fingerprintHash)).run();
             else offer = earlier;
@@ -253,7 +259,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
       const waitMs = Math.max(...waits);
       if (waitMs > 0) throw rateLimited(waitMs, "Too many wrong codes.");
 
-      const target = visitorRow(db, targetId);
+      const target = visitorRow(targetId);
       if (!target || !recoveryKeys.codeMatches(target.id, target.recoveryCodeHash, attempt.code)) {
         wrongRecovery.browser.take(browserKey);
         wrongRecovery.network.take(networkKey);
@@ -274,7 +280,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
 
     /** The visitor's recovery code and link secret, for their own page. */
     recoveryProof(visitorId: number): RecoveryProof {
-      const row = visitorRow(db, visitorId)!;
+      const row = visitorRow(visitorId)!;
       if (row.recoverySalt) {
         const proof = recoveryKeys.proofFor(row.id, row.recoverySalt);
         // The stored hashes follow the key: if it changed, the proof shown is the one that works.
