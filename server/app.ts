@@ -174,7 +174,6 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     app.set("trust proxy", config.trustProxy);
     app.use(securityHeaders);
     app.use("/build", express.static(path.join(PUBLIC_DIR, "build"), { immutable: true, maxAge: "1y" }));
-    app.use(express.static(PUBLIC_DIR, { maxAge: "1h" }));
     app.use(noStore);
     app.get("/healthz", (_req, res) => {
       res.json({ ok: true, generators: services.link.generators().filter((g) => g.state === "online").length });
