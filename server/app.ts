@@ -21,6 +21,7 @@ import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
+import { createLine } from "./domain/line";
 import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
@@ -134,7 +135,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     }
     const brokerAccess = { port: 0, externalUrl: config.externalBroker?.url ?? null };
     const imageDir = path.join(config.dataDir, "images");
-    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs });
+    const line = createLine(db, config.fair);
+    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line });
     // Every lease held before this start gets one period for its generator to come back and say so.
     jobs.renewAllLeases();
     const services: Services = {
@@ -150,6 +152,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }),
       prompts: createPromptService(db, { limits: config.limits, blocklist }),
       jobs,
+      line,
       link: await connectLink(external ?? aedesTransport(broker!.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),

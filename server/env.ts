@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import type { FairRules } from "./domain/fair-turns";
 import { EnvError, GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../generator/env";
 
 const secret = (name: string) =>
@@ -38,6 +39,8 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .transform((value): "auto" | "always" | "off" => (value === "auto" ? "auto" : ["true", "1", "yes", "on"].includes(value) ? "always" : "off"))
     .default("auto"),
   JOB_LEASE_SECONDS: envInteger(2, 3600).default(30),
+  FAIR_COLOUR_CAP: envInteger(0, 10_000).default(2),
+  FAIR_AGING_TURNS: envInteger(0, 1_000_000).default(50),
   TRUST_PROXY: z
     .string()
     .default("false")
@@ -98,6 +101,8 @@ export interface Config {
   localGeneratorMode: "auto" | "always";
   /** How long a job's lease lasts without a heartbeat from its generator. */
   leaseMs: number;
+  /** Fair turns (server/domain/fair-turns.ts); 0 turns a rule off. */
+  fair: FairRules;
   /** MQTT_URL: an existing broker replaces the embedded one (no MQTT port, no /mqtt), or null. */
   externalBroker: ExternalBrokerConfig | null;
 }
@@ -160,6 +165,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     localGenerator: parsed.LOCAL_GENERATOR === "off" || parsed.MQTT_URL ? null : { ...generator, generatorId: LOCAL_GENERATOR_ID },
     localGeneratorMode: parsed.LOCAL_GENERATOR === "always" ? "always" : "auto",
     leaseMs: parsed.JOB_LEASE_SECONDS * 1000,
+    fair: { colourCap: parsed.FAIR_COLOUR_CAP, agingTurns: parsed.FAIR_AGING_TURNS },
     externalBroker: parsed.MQTT_URL ? externalBrokerFrom(parsed.MQTT_URL, parsed.MQTT_CONNECT_TIMEOUT_SECONDS * 1000) : null,
   });
 }

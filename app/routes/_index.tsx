@@ -10,6 +10,7 @@ import { z } from "zod";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
 import { IdentityPanel } from "../components/identity-panel";
+import { LineStanding } from "../components/line-standing";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
@@ -164,6 +165,7 @@ export default function VisitorPage() {
                     {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} />
                   </p>
                   {prompt.notice && <p className="flag">{prompt.notice}</p>}
+                  {prompt.line && <LineStanding standing={prompt.line} />}
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />
                 {prompt.imageUrl && <img src={prompt.imageUrl} alt={prompt.prompt} className="own-image" />}

@@ -30,6 +30,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (intent === "approve") await context.trpc.admin.approve({ id });
     else if (intent === "deny") await context.trpc.admin.deny({ id });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else if (intent === "pin") await context.trpc.admin.pinToFront({ id });
+    else if (intent === "move-up" || intent === "move-down") await context.trpc.admin.moveInLine({ id, direction: intent === "move-up" ? "up" : "down" });
     else if (intent === "retry-failed") await context.trpc.admin.retryFailed({});
     else if (intent === "retry-selected") await context.trpc.admin.retryFailed({ ids: form.getAll("retryId").map(Number) });
     else if (intent === "mute") await context.trpc.admin.mute({ visitorId: Number(form.get("visitorId")) });
@@ -42,7 +44,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, externalBroker, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, line, externalBroker, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -104,13 +106,13 @@ export default function AdminPage() {
       {prompts.length === 0 ? (
         <p className="hint">No prompts yet. Visitors send them from the front page.</p>
       ) : (
-        <PromptTable prompts={queue} csrfToken={csrfToken} />
+        <PromptTable prompts={queue} line={line} csrfToken={csrfToken} />
       )}
       {held.length > 0 && (
         <section className="held">
           <h2>{`Held apart (${held.length})`}</h2>
           <p className="hint">Prompts from muted colours wait here, out of the queue. Unmute a colour to put its waiting prompts back.</p>
-          <PromptTable prompts={held} csrfToken={csrfToken} />
+          <PromptTable prompts={held} line={line} csrfToken={csrfToken} />
         </section>
       )}
     </main>
@@ -119,8 +121,9 @@ export default function AdminPage() {
 
 type Prompt = ReturnType<typeof useLoaderData<typeof loader>>["prompts"][number];
 
-function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: string }) {
+function PromptTable({ prompts, line, csrfToken }: { prompts: Prompt[]; line: Record<number, number>; csrfToken: string }) {
   const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
+  const lineLength = Object.keys(line).length;
   return (
     <table className="moderation">
       <thead>
@@ -172,6 +175,7 @@ function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: str
             </td>
             <td>
               <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
+              {line[prompt.id] !== undefined && <p className="hint line-place">{`#${line[prompt.id]} in line`}</p>}
             </td>
             <td>
               <Form method="post" className="actions">
@@ -191,6 +195,19 @@ function PromptTable({ prompts, csrfToken }: { prompts: Prompt[]; csrfToken: str
                   <button type="submit" name="intent" value="retry">
                     Retry
                   </button>
+                )}
+                {line[prompt.id] !== undefined && (
+                  <>
+                    <button type="submit" name="intent" value="pin" className="secondary" disabled={line[prompt.id] === 1}>
+                      Pin to front
+                    </button>
+                    <button type="submit" name="intent" value="move-up" className="secondary" aria-label={`Move #${prompt.id} up in line`} disabled={line[prompt.id] === 1}>
+                      ↑
+                    </button>
+                    <button type="submit" name="intent" value="move-down" className="secondary" aria-label={`Move #${prompt.id} down in line`} disabled={line[prompt.id] === lineLength}>
+                      ↓
+                    </button>
+                  </>
                 )}
                 {prompt.imageUrl && (
                   <a href={prompt.imageUrl} target="_blank" rel="noreferrer">

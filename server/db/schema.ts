@@ -3,7 +3,7 @@
  * (`npm run db:generate`) into server/db/migrations/, committed, and applied at start.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** SQLite's current time in milliseconds, the unit of every `timestamp_ms` column. */
 export const nowMs = sql`(unixepoch('subsec') * 1000)`;
@@ -154,6 +154,13 @@ export const jobs = sqliteTable(
     blockedReason: text("blocked_reason"),
     /** JSON array of the generators that reported this job failed: it is not given to them again. */
     failedOn: text("failed_on", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Fair turns (server/domain/fair-turns.ts): virtual start and finish tags, given at approval. */
+    fairStart: real("fair_start").notNull().default(0),
+    fairFinish: real("fair_finish").notNull().default(0),
+    /** Leases granted (to anyone) before the job was approved: how long it has waited, in turns. */
+    approvedTurn: integer("approved_turn").notNull().default(0),
+    /** The admin pinned or moved it: its place among pinned jobs, smallest first. */
+    pinRank: integer("pin_rank"),
   },
   (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId), index("jobs_lease").on(table.leaseGeneratorId)],
 );

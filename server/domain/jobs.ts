@@ -12,6 +12,7 @@ import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage
 import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
+import { countTurn, type Line } from "./line";
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
@@ -33,10 +34,12 @@ export interface QueuedJob {
 export interface JobServiceOptions {
   /** How long a lease lasts without a heartbeat or status from its holder. */
   leaseMs: number;
+  /** The order of the line. */
+  line: Line;
   now?: () => number;
 }
 
-export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date.now }: JobServiceOptions) {
+export function createJobService(db: Db, imageDir: string, { leaseMs, line, now = Date.now }: JobServiceOptions) {
   // Owner-only: images are secret until the reveal.
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
@@ -140,26 +143,19 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
     /** The job messages for these ids, each carrying the lease period. */
     messagesFor: (jobIds: string[]) => jobMessages(jobIds),
 
-    /** Jobs waiting in line (unfinished, unleased, their prompt's current job), oldest first. */
-    queued(limit: number): QueuedJob[] {
-      return db
-        .select({ jobId: jobs.id, width: prompts.width, height: prompts.height, failedOn: jobs.failedOn })
-        .from(jobs)
-        .innerJoin(prompts, and(eq(prompts.id, jobs.promptId), eq(prompts.jobId, jobs.id)))
-        .where(and(inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
-        .orderBy(asc(jobs.createdAt))
-        .limit(limit)
-        .all();
-    },
+    /** Jobs waiting in line (unfinished, unleased, their prompt's current job), in fair order (server/domain/line.ts). */
+    queued: (limit: number): QueuedJob[] => line.order().slice(0, limit),
 
     /**
      * Leases a job in line to `generatorId`: a compare-and-set, so a job is never leased twice.
      * Returns false when the job is no longer in line.
      */
     grantLease(jobId: string, generatorId: string): boolean {
-      return (
-        db
-          .update(jobs)
+      return db.transaction(
+        () => {
+          const granted =
+            db
+              .update(jobs)
           .set({
             leaseGeneratorId: generatorId,
             leaseExpiresAt: leaseEnd(),
@@ -167,8 +163,12 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, now = Date
             publishCount: sql`${jobs.publishCount} + 1`,
             lastPublishedAt: new Date(now()),
           })
-          .where(and(eq(jobs.id, jobId), inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
-          .run().changes === 1
+              .where(and(eq(jobs.id, jobId), inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
+              .run().changes === 1;
+          if (granted) countTurn(db);
+          return granted;
+        },
+        { behavior: "immediate" },
       );
     },
 

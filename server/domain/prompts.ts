@@ -10,6 +10,7 @@ import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
+import { newJobPlace } from "./line";
 import type { PromptInput } from "./prompt-input";
 import { createRateLimiter, describeWait } from "./rate-limit";
 
@@ -83,7 +84,16 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
   // Prepared once: moderation runs these for every prompt, often in bursts.
   const statements = {
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
-    insertJob: db.insert(jobs).values({ id: sql.placeholder("id"), promptId: sql.placeholder("promptId") }).prepare(),
+    insertJob: db
+      .insert(jobs)
+      .values({
+        id: sql.placeholder("id"),
+        promptId: sql.placeholder("promptId"),
+        fairStart: sql.placeholder("fairStart"),
+        fairFinish: sql.placeholder("fairFinish"),
+        approvedTurn: sql.placeholder("approvedTurn"),
+      })
+      .prepare(),
     markApproved: db
       .update(prompts)
       // An approved prompt is the host's choice, wherever it waited: it leaves the held-apart list.
@@ -98,11 +108,11 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
     return row;
   }
 
-  /** Creates a job for a prompt and moves the prompt to "approved". Call inside a transaction. */
-  function enqueueJob(promptId: number): string {
+  /** Creates a job for a prompt, with its place in the fair line, and moves the prompt to "approved". Call inside a transaction. */
+  function enqueueJob(row: typeof prompts.$inferSelect): string {
     const jobId = randomUUID();
-    statements.insertJob.run({ id: jobId, promptId });
-    statements.markApproved.run({ id: promptId, jobId });
+    statements.insertJob.run({ id: jobId, promptId: row.id, ...newJobPlace(db, row.visitorId, row) });
+    statements.markApproved.run({ id: row.id, jobId });
     return jobId;
   }
 
@@ -211,7 +221,7 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
           if (!APPROVABLE.includes(row.status)) {
             throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; use retry for failed prompts.`);
           }
-          return enqueueJob(id);
+          return enqueueJob(row);
         },
         { behavior: "immediate" },
       );
@@ -237,7 +247,7 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
         () => {
           const row = get(id);
           if (row.status !== "failed") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; only failed prompts can be retried.`);
-          return enqueueJob(id);
+          return enqueueJob(row);
         },
         { behavior: "immediate" },
       );

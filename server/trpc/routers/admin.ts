@@ -75,6 +75,8 @@ export const adminRouter = router({
     prompts: ctx.services.prompts.listAll(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
+    /** Place in line (1 = next) of each approved prompt no generator has yet, by prompt id. */
+    line: ctx.services.line.places(),
     /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
     externalBroker: ctx.services.brokerAccess.externalUrl,
   })),
@@ -84,6 +86,18 @@ export const adminRouter = router({
     const jobId = ctx.services.prompts.approve(input.id);
     if (jobId) await ctx.services.link.dispatch();
     return { published: jobId !== null };
+  }),
+
+  /** Puts an approved prompt that waits in line first, ahead of everything pinned before it. */
+  pinToFront: adminProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
+    ctx.services.line.pinToFront(input.id);
+    return { ok: true as const };
+  }),
+
+  /** Swaps a waiting prompt with its neighbour in line; the jobs up to there keep the admin's order. */
+  moveInLine: adminProcedure.input(PromptIdSchema.extend({ direction: z.enum(["up", "down"]) })).mutation(({ ctx, input }) => {
+    ctx.services.line.move(input.id, input.direction);
+    return { ok: true as const };
   }),
 
   deny: adminProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {

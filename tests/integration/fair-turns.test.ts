@@ -1,0 +1,198 @@
+/**
+ * Fair turns (issue 8 §3) and "where is my picture?" (§2) with the real server, broker and
+ * generator against the A1111 emulator: the order images are finished in, the admin's pins,
+ * aging, and each guest's place in line and estimated wait.
+ */
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
+import { startGenerator } from "../../generator/generator";
+import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { TestClient } from "../helpers/client";
+import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+/** Aging must not kick in before the ten guests are served (12 turns), and must within the aging test. */
+const AGING_TURNS = 16;
+
+let sd: SdEmulator;
+let server: TestServer;
+let admin: TestClient;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  sd = await startSdEmulator();
+  server = await startTestServer({
+    LOCAL_GENERATOR: "false",
+    LIMIT_SUBMITS_PER_MINUTE: "0",
+    LIMIT_PENDING_PROMPTS: "0",
+    FAIR_COLOUR_CAP: "2",
+    FAIR_AGING_TURNS: String(AGING_TURNS),
+  });
+  admin = new TestClient(server.url, { userAgent: "fair admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  sd.setDelay(0);
+});
+afterAll(async () => {
+  await server?.close();
+  await sd?.close();
+  removeDataDir(server.dataDir);
+});
+
+const all = <T>(query: string, ...params: unknown[]) => server.services.db.$client.prepare(query).all(...params) as T[];
+const online = (generatorId: string) => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online" && g.healthy);
+
+/** A real generator (concurrency 1: it holds one job running and one waiting) on the emulator. */
+async function generator(generatorId: string) {
+  const config = generatorConfigFrom(
+    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, SD_API_URL: sd.url, GENERATOR_ID: generatorId }),
+  );
+  const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
+  cleanups.push(() => running.close());
+  await waitFor(`${generatorId} to be online`, () => online(generatorId));
+  return running;
+}
+
+let guests = 0;
+/** A new guest: its own browser, so its own colour. */
+async function guest(): Promise<TestClient> {
+  const client = new TestClient(server.url, { userAgent: `fair guest ${++guests}` });
+  await client.page("/");
+  return client;
+}
+
+async function submit(client: TestClient, prompt: string, size = 64): Promise<number> {
+  const response = await client.mutate("prompt.submit", { prompt, width: size, height: size });
+  expect(response.status).toBe(200);
+  return response.body.result.data.id;
+}
+
+async function approve(id: number) {
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+}
+
+/** Prompt ids among `ids` in the order the server logged `pattern` for their jobs. */
+function loggedOrder(ids: number[], pattern: RegExp): number[] {
+  const promptOf = new Map(all<{ jobId: string; id: number }>(`SELECT id AS jobId, prompt_id AS id FROM jobs WHERE prompt_id IN (${ids.join(",")})`).map((row) => [row.jobId, row.id]));
+  const order = server.log.lines.flatMap((line) => [...line.matchAll(pattern)].map((match) => promptOf.get(match[1]!))).filter((id) => id !== undefined);
+  return [...new Set(order)];
+}
+/** In the order their images were stored (results are written concurrently, so neighbours may swap). */
+const finishedOrder = (ids: number[]) => loggedOrder(ids, /^info job (\S+) stored /g);
+/** In the order they were first leased to a generator: the order of the line. */
+const leaseOrder = (ids: number[]) => loggedOrder(ids, /([0-9a-f-]{36})→/g);
+const allFinished = (ids: number[]) => waitFor(`${ids.length} images`, () => finishedOrder(ids).length === ids.length, 30_000);
+const leasedIds = (ids: number[]) =>
+  all<{ id: number }>(`SELECT p.id FROM prompts p JOIN jobs j ON j.id = p.job_id WHERE p.id IN (${ids.join(",")}) AND j.lease_generator_id IS NOT NULL`).map((row) => row.id);
+const placesForAdmin = async (): Promise<Record<string, number>> => (await admin.query("admin.dashboard")).body.result.data.line;
+
+type Mine = Array<{ id: number; status: string; line: { place: number | null; etaSeconds: number | null } | null }>;
+const mine = async (client: TestClient): Promise<Mine> => (await client.query("prompt.mine")).body.result.data;
+
+test("one guest's 20 approved jobs, then ten guests' single jobs: all ten finish before the heavy guest's fourth", async () => {
+  // Slow enough that the heavy guest's first two jobs are still with the generator while the others arrive.
+  sd.setDelay(3000);
+  await generator("fair-gpu");
+  const heavyGuest = await guest();
+  const heavy: number[] = [];
+  for (let i = 0; i < 20; i++) heavy.push(await submit(heavyGuest, `heavy ${i + 1}`));
+  const singles: number[] = [];
+  for (let i = 0; i < 10; i++) singles.push(await submit(await guest(), `single ${i + 1}`));
+  for (const id of heavy) await approve(id);
+  await waitFor("the generator to hold the heavy guest's first two jobs", () => leasedIds(heavy).length === 2);
+  for (const id of singles) await approve(id);
+  // Longer than storing a result takes, so images finish in the order they were made.
+  sd.setDelay(50);
+
+  const everything = [...heavy, ...singles];
+  await allFinished(everything);
+  const order = finishedOrder(everything);
+  const label = (id: number) => (heavy.includes(id) ? `H${heavy.indexOf(id) + 1}` : `G${singles.indexOf(id) + 1}`);
+  const leased = leaseOrder(everything);
+  console.info(`fair turns: leased ${leased.map(label).join(" ")}; finished ${order.map(label).join(" ")}`);
+  const lastSingle = Math.max(...singles.map((id) => order.indexOf(id)));
+  expect(lastSingle).toBeLessThan(order.indexOf(heavy[3]!));
+  // The line itself: the heavy guest's two with the generator, then every single, then the rest.
+  expect(leased).toEqual([heavy[0], heavy[1], ...singles, ...heavy.slice(2)]);
+});
+
+test("a job the admin pins to the front is the next to go to a generator; moving one swaps it with its neighbour", async () => {
+  sd.setDelay(3000);
+  await generator("fair-gpu");
+  const author = await guest();
+  const ids: number[] = [];
+  for (let i = 0; i < 6; i++) ids.push(await submit(author, `pin ${i + 1}`));
+  for (const id of ids) await approve(id);
+  await waitFor("the generator to hold two jobs", () => leasedIds(ids).length === 2);
+  const waiting = ids.filter((id) => !leasedIds(ids).includes(id));
+  expect(await placesForAdmin()).toEqual(Object.fromEntries(waiting.map((id, index) => [id, index + 1])));
+
+  const pinned = waiting[3]!;
+  expect((await admin.mutate("admin.pinToFront", { id: pinned })).status).toBe(200);
+  expect((await placesForAdmin())[pinned]).toBe(1);
+  expect((await admin.mutate("admin.moveInLine", { id: waiting[2], direction: "up" })).status).toBe(200);
+  const places = await placesForAdmin();
+  expect([places[pinned], places[waiting[0]!], places[waiting[2]!], places[waiting[1]!]]).toEqual([1, 2, 3, 4]);
+  // Only a job waiting in line can be moved.
+  const moveLeased = await admin.mutate("admin.pinToFront", { id: leasedIds(ids)[0] });
+  expect(moveLeased.status).toBe(409);
+  expect(moveLeased.body.error.message).toMatch(/not waiting in line/);
+  sd.setDelay(0);
+
+  await allFinished(ids);
+  expect(leaseOrder(ids).filter((id) => waiting.includes(id))).toEqual([pinned, waiting[0], waiting[2], waiting[1]]);
+});
+
+test("a job beyond its colour's cap still runs within the aging bound while new guests keep arriving", async () => {
+  sd.setDelay(3000);
+  await generator("fair-gpu");
+  const busy = await guest();
+  const own = [await submit(busy, "busy 1"), await submit(busy, "busy 2"), await submit(busy, "busy 3: beyond the cap")];
+  const newcomers: number[] = [];
+  for (let i = 0; i < AGING_TURNS + 6; i++) newcomers.push(await submit(await guest(), `newcomer ${i + 1}`));
+  for (const id of own) await approve(id);
+  await waitFor("the generator to hold the busy guest's first two jobs", () => leasedIds(own).length === 2);
+  // Every newcomer's first job goes ahead of the busy guest's third (the cap), until it has aged.
+  for (const id of newcomers) await approve(id);
+  expect((await placesForAdmin())[own[2]!]).toBe(newcomers.length + 1);
+  sd.setDelay(0);
+
+  await allFinished([...own, ...newcomers]);
+  const order = leaseOrder([...own, ...newcomers]);
+  // It has aged once AGING_TURNS newcomers have been leased after its colour's first two: it goes next.
+  expect(order.indexOf(own[2]!)).toBe(2 + AGING_TURNS);
+  expect(order.indexOf(own[2]!)).toBeLessThan(order.length - 1);
+});
+
+test("a guest sees each approved prompt's place in line and wait; places fall as jobs finish; no wait without a generator", async () => {
+  const author = await guest();
+  const ids: number[] = [];
+  for (let i = 0; i < 4; i++) ids.push(await submit(author, `standing ${i + 1}`));
+  const pending = await mine(author);
+  expect(pending.every((prompt) => prompt.line === null)).toBe(true);
+  for (const id of ids) await approve(id);
+
+  // No generator online: a place, but no estimate.
+  const before = await mine(author);
+  const lineOf = (prompts: Mine, id: number) => prompts.find((prompt) => prompt.id === id)!.line;
+  expect(ids.map((id) => lineOf(before, id))).toEqual([1, 2, 3, 4].map((place) => ({ place, etaSeconds: null })));
+  // A refresh or another tab renders the same from the server: nothing lives in the browser.
+  const { html } = await author.page("/");
+  expect(html).toContain("next in line · waiting for a generator to come online");
+  expect(html).toContain("4th in line · waiting for a generator to come online");
+
+  sd.setDelay(1500);
+  await generator("fair-gpu");
+  const last = ids[3]!;
+  const moved = await waitFor("the last prompt to move up the line", async () => {
+    const standing = lineOf(await mine(author), last);
+    return standing && standing.place !== null && standing.place < 4 ? standing : null;
+  });
+  expect(moved.etaSeconds).toBeGreaterThan(0);
+  const running = await waitFor("a prompt being generated", async () => (await mine(author)).find((prompt) => prompt.status === "generating"));
+  expect(running.line).toEqual({ place: null, etaSeconds: expect.any(Number) });
+  expect(running.line!.etaSeconds).toBeGreaterThan(0);
+  sd.setDelay(0);
+  await allFinished(ids);
+  expect((await mine(author)).every((prompt) => prompt.status === "done" && prompt.line === null)).toBe(true);
+});
