@@ -1,3 +1,4 @@
+import type { Standing } from "../../domain/line";
 import { PromptInputSchema } from "../../domain/prompt-input";
 import { router, visitorProcedure } from "../init";
 
@@ -9,7 +10,10 @@ export const promptRouter = router({
    * unfinished one carries its place in line and estimated wait (`line`), computed on each call.
    */
   mine: visitorProcedure.query(({ ctx }) => {
-    const standings = ctx.services.line.standingsOf(ctx.visitor.id, ctx.services.link.generators());
-    return ctx.services.prompts.listOwn(ctx.visitor.id).map((prompt) => ({ ...prompt, line: standings.get(prompt.id) ?? null }));
+    const own = ctx.services.prompts.listOwn(ctx.visitor.id);
+    // Working out the line reads every waiting job: only for a visitor with a prompt in it.
+    const inLine = own.some((prompt) => prompt.status === "approved" || prompt.status === "generating");
+    const standings = inLine ? ctx.services.line.standingsOf(ctx.visitor.id, ctx.services.link.generators()) : new Map<number, Standing>();
+    return own.map((prompt) => ({ ...prompt, line: standings.get(prompt.id) ?? null }));
   }),
 });
