@@ -87,7 +87,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await admin.waitForURL(/\/admin\/login$/);
   await admin.getByLabel("Password").fill("wrong password");
   await admin.getByRole("button", { name: "Log in" }).click();
-  await admin.getByText("not the admin password").waitFor();
+  await admin.getByText("Wrong name or password.").waitFor();
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -210,7 +210,7 @@ test("the admin's account page refuses a wrong current password in words and log
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
-  await admin.getByRole("link", { name: "Account" }).click();
+  await admin.getByRole("link", { name: "Account (admin)" }).click();
   await admin.waitForURL(/\/admin\/account$/);
   await admin.getByLabel("Current password").fill("not the password");
   await admin.getByLabel("New password (at least 8 characters)").fill("a new secret");
