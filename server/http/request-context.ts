@@ -107,7 +107,7 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     return visitor;
   };
   const refuseForToken = () => {
-    if (apiToken) throw new DomainError("NOT_ALLOWED", "An API token cannot log in or out: it is not a browser session.");
+    if (apiToken) throw new DomainError("NOT_ALLOWED", "An API token cannot log in, log out or recover a colour: it is not a browser session.");
   };
 
   const identity: RequestIdentity = {
@@ -131,8 +131,9 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       services.visitors.declineOffer(visitorToken);
       resolved = undefined;
     },
-    recoverWithCode: (attempt) => adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp })),
-    recoverWithLink: (linkSecret) => adopt(services.visitors.recoverWithLink(visitorToken, linkSecret)),
+    // Recovering means becoming a browser's visitor, with a cookie: a token's colour is its own.
+    recoverWithCode: (attempt) => (refuseForToken(), adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }))),
+    recoverWithLink: (linkSecret) => (refuseForToken(), adopt(services.visitors.recoverWithLink(visitorToken, linkSecret))),
     replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
     account: () => services.adminSessions.live(adminToken),
     apiToken,
