@@ -74,11 +74,12 @@ export default function AdminTokens() {
           Token name (letters, digits, '.', '_' or '-')
           <input type="text" name="name" required maxLength={64} autoComplete="off" placeholder="ci-script" />
         </label>
-        <fieldset>
+        <fieldset className="scopes">
           <legend>Scopes</legend>
           {SCOPES.map(({ scope, meaning }) => (
             <label key={scope}>
-              <input type="checkbox" name="scope" value={scope} /> {`${scope}: ${meaning}`}
+              <input type="checkbox" name="scope" value={scope} />
+              {`${scope}: ${meaning}`}
             </label>
           ))}
         </fieldset>
