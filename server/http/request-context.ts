@@ -132,8 +132,14 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       resolved = undefined;
     },
     // Recovering means becoming a browser's visitor, with a cookie: a token's colour is its own.
-    recoverWithCode: (attempt) => (refuseForToken(), adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }))),
-    recoverWithLink: (linkSecret) => (refuseForToken(), adopt(services.visitors.recoverWithLink(visitorToken, linkSecret))),
+    recoverWithCode(attempt) {
+      refuseForToken();
+      return adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }));
+    },
+    recoverWithLink(linkSecret) {
+      refuseForToken();
+      return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
+    },
     replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
     account: () => services.adminSessions.live(adminToken),
     apiToken,

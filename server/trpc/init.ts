@@ -77,7 +77,7 @@ export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
 });
 
 /** Who acts, for the audit log: an account's name, or `token:<name>` for an API token. */
-export const tokenActor = (name: string) => `token:${name}`;
+const tokenActor = (name: string) => `token:${name}`;
 
 /**
  * Signed-in people only (their own password, their own sessions): an admin or moderator

@@ -3,10 +3,15 @@
  * moderate and are refused everything else with 403 and a message; every moderation and admin
  * action and every login attempt is logged with its actor; `npm run admin -- user …`.
  */
+import path from "node:path";
+import argon2 from "argon2";
+import { openDb } from "../../server/db/client";
+import { verifyLogin } from "../../server/domain/accounts";
+import { ensureAdminPassword } from "../../server/domain/admin-password";
 import { recordAudit } from "../../server/domain/audit";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 let admin: TestClient;
@@ -192,4 +197,19 @@ describe("npm run admin -- user", () => {
     expect(await admin1.exited).toBe(1);
     expect(admin1.output()).toContain("cannot be removed");
   });
+});
+
+test("a database from before accounts keeps its admin password: the hash moves into the admin account", async () => {
+  const dir = makeDataDir();
+  const db = openDb(path.join(dir, "promptgate.db"));
+  try {
+    const legacy = await argon2.hash("the old admin password", { type: argon2.argon2id });
+    db.$client.prepare("INSERT INTO settings (key, value) VALUES ('admin_password_hash', ?)").run(legacy);
+    expect(await ensureAdminPassword(db, undefined)).toBeNull();
+    expect(await verifyLogin(db, "admin", "the old admin password")).toMatchObject({ name: "admin", role: "admin" });
+    expect(db.$client.prepare("SELECT count(*) AS n FROM settings WHERE key = 'admin_password_hash'").get()).toEqual({ n: 0 });
+  } finally {
+    db.$client.close();
+    removeDataDir(dir);
+  }
 });
