@@ -10,8 +10,11 @@ import QRCode from "qrcode";
 import { EnvError } from "../generator/env";
 import { openDb, type Db } from "./db/client";
 import { createLoginLink, LINK_LIFETIME_MS } from "./domain/admin-login-link";
+import { randomBytes } from "node:crypto";
+import { addModerator, listAccounts, removeAccount } from "./domain/accounts";
 import { resetAdminPassword } from "./domain/admin-password";
 import { endAdminSessions } from "./domain/admin-sessions";
+import { recordAudit } from "./domain/audit";
 import { DomainError } from "./domain/errors";
 import { addGeneratorCredential, listGeneratorCredentials, revokeGeneratorCredential } from "./domain/generator-credentials";
 import { parseEnv, type Config } from "./env";
@@ -29,6 +32,9 @@ Commands:
                          command that starts it; NAME is its GENERATOR_ID.
   generator list         List the generators, when each was added and last seen.
   generator revoke NAME  Revoke a generator: a running server disconnects it within a second.
+  user add NAME          Add a moderator and print a password for them (only this once).
+  user list              List the accounts (the admin and the moderators).
+  user remove NAME       Remove a moderator: their logins end at once.
   help                   Show this.
 
 Uses DATA_DIR (default ./data), like the server.`;
@@ -38,12 +44,14 @@ type Command = (db: Db, args: string[], config: Config) => Promise<void> | void;
 const COMMANDS: Record<string, Command> = {
   async "reset-password"(db) {
     const password = await resetAdminPassword(db);
+    recordAudit(db, { actor: CLI, action: "password.reset", target: "admin" });
     console.log(`New admin password (shown only this once): ${password}`);
     console.log("Every admin session has ended. If ADMIN_PASSWORD is set, this password stays until you change that variable.");
   },
 
   "logout-everywhere"(db) {
     const ended = endAdminSessions(db);
+    recordAudit(db, { actor: CLI, action: "logout.everywhere", details: { ended } });
     console.log(`Ended ${ended} admin session${ended === 1 ? "" : "s"}.`);
   },
 
@@ -67,10 +75,12 @@ const COMMANDS: Record<string, Command> = {
     }
     if (action === "add") {
       const { token } = addGeneratorCredential(db, name!);
+      recordAudit(db, { actor: CLI, action: "generator.add", target: name! });
       console.log(`Generator ${name} added. Its token (shown only this once) is:\n${token}`);
       console.log(`\nOn the GPU box, in a checkout of promptgate:\nMQTT_URL=mqtt://<this host>:${config.mqttPort} GENERATOR_ID=${name} MQTT_PASSWORD=${token} \\\n  SD_API_URL=http://127.0.0.1:7860 npm run generator`);
     } else if (action === "revoke") {
       revokeGeneratorCredential(db, name!);
+      recordAudit(db, { actor: CLI, action: "generator.revoke", target: name! });
       console.log(`Generator ${name} revoked; a running server disconnects it within a second.`);
     } else {
       const generators = listGeneratorCredentials(db);
@@ -81,7 +91,29 @@ const COMMANDS: Record<string, Command> = {
     }
   },
 
+
+  async user(db, [action, name, ...extra]) {
+    const needsName = action === "add" || action === "remove";
+    if (!["add", "list", "remove"].includes(action ?? "") || (needsName ? !name : name) || extra.length) {
+      throw new CliError(`usage: user add NAME | user list | user remove NAME`, 2);
+    }
+    if (action === "add") {
+      const password = randomBytes(12).toString("base64url");
+      const account = await addModerator(db, name!, password);
+      recordAudit(db, { actor: CLI, action: "account.add", target: account.name, details: { role: account.role } });
+      console.log(`Moderator ${account.name} added. Their password (shown only this once) is:\n${password}\nThey log in at /admin/login and can change it on their account page.`);
+    } else if (action === "remove") {
+      const account = removeAccount(db, name!);
+      recordAudit(db, { actor: CLI, action: "account.remove", target: account.name, details: { role: account.role } });
+      console.log(`${account.name} removed; their logins have ended.`);
+    } else {
+      for (const { name: each, role, createdAt } of listAccounts(db)) console.log(`${each}\t${role}\tadded ${createdAt.toISOString()}`);
+    }
+  },
 };
+
+/** The audit log's actor for everything done here: whoever has a shell on the server. */
+const CLI = "cli";
 
 /** A failure to report in one line, with the exit code: 2 for a wrong invocation, 1 otherwise. */
 class CliError extends Error {

@@ -30,6 +30,8 @@ import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import { LOCAL_GENERATOR_ID, type Config } from "./env";
 import { createErrorReporter } from "./error-ref";
 import { createGeneratorAccess } from "./generator-access";
+import { authVerify, loginRedirect } from "./http/auth-verify";
+import { bearerAuth } from "./http/bearer";
 import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { createDeviceCookies } from "./http/device-cookie";
 import { serveImage } from "./http/images";
@@ -194,8 +196,12 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }
       next();
     });
+    const bearer = bearerAuth(db);
+    app.get("/auth/verify", authVerify(db, services.adminSessions));
+    app.get("/auth/login", loginRedirect);
     app.use(
       "/api/trpc",
+      bearer,
       requireCsrfHeader(csrf),
       createExpressMiddleware({
         router: appRouter,
@@ -213,7 +219,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         },
       }),
     );
-    app.get("/images/:file", (req, res) => {
+    app.get("/images/:file", bearer, (req, res) => {
       const match = /^(\d+)\.png$/.exec(req.params.file ?? "");
       if (!match) return void res.status(404).type("text/plain").send("No such image.");
       serveImage(contextFor(req, res), Number(match[1]), res);

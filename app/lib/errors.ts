@@ -50,9 +50,13 @@ export function failureData<T>(failure: ActionFailure, body: T) {
 
 export const isUnauthorized = (error: unknown) => error instanceof TRPCError && error.code === "UNAUTHORIZED";
 
-/** For admin loaders: a lapsed admin session goes to the login page; anything else is rethrown. */
+/**
+ * For admin loaders: a lapsed session goes to the login page; a refusal (a moderator on an
+ * admin's page: 403) becomes an error page with its status and message; anything else is rethrown.
+ */
 export function rethrowForAdmin(error: unknown): never {
   if (isUnauthorized(error)) throw redirect("/admin/login");
+  if (error instanceof TRPCError) throwAsResponse(error);
   throw error;
 }
 

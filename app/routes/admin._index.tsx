@@ -12,7 +12,7 @@ import { pollWhileVisible } from "../lib/trpc-client";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    return { ...(await context.trpc.admin.dashboard()), csrfToken: context.csrfToken };
+    return { ...(await context.trpc.admin.dashboard()), account: await context.trpc.admin.me(), csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -44,7 +44,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, line, externalBroker, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, line, externalBroker, account, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -60,8 +60,15 @@ export default function AdminPage() {
           <Link to="/admin/reveal" className="button">
             Start the reveal ({counts.done})
           </Link>
-          <Link to="/admin/generators">Generators</Link>
-          <Link to="/admin/account">Account</Link>
+          {account?.role === "admin" && (
+            <>
+              <Link to="/admin/generators">Generators</Link>
+              <Link to="/admin/people">People</Link>
+              <Link to="/admin/tokens">API tokens</Link>
+              <Link to="/admin/audit">Audit log</Link>
+            </>
+          )}
+          <Link to="/admin/account">{account ? `Account (${account.name})` : "Account"}</Link>
           <Form method="post">
             <input type="hidden" name="_csrf" value={csrfToken} />
             <button type="submit" name="intent" value="logout" className="secondary">

@@ -1,4 +1,4 @@
-/** The admin's account: change the password, or end every admin session. */
+/** The signed-in person's own account: change the password, or end every session of it. */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
@@ -7,8 +7,9 @@ import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from ".
 export { passOnHeaders as headers } from "../lib/headers";
 
 export async function loader({ context }: LoaderFunctionArgs) {
-  if (!(await context.trpc.admin.isAdmin())) throw redirect("/admin/login");
-  return { csrfToken: context.csrfToken };
+  const account = await context.trpc.admin.me();
+  if (!account) throw redirect("/admin/login");
+  return { csrfToken: context.csrfToken, account };
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -25,7 +26,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       return data({ message: "The new password and its confirmation differ; nothing was changed.", changed: false }, { status: 400 });
     }
     await context.trpc.admin.changePassword({ currentPassword: String(form.get("currentPassword") ?? ""), newPassword });
-    return { message: "Password changed. Every other admin session has ended.", changed: true };
+    return { message: "Password changed. Every other session of this account has ended.", changed: true };
   } catch (error) {
     if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
     const failure = describeFailure(error);
@@ -35,12 +36,12 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminAccount() {
-  const { csrfToken } = useLoaderData<typeof loader>();
+  const { csrfToken, account } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   return (
     <main className="page narrow">
       <header className="admin-header">
-        <h1>Admin account</h1>
+        <h1>{`Account: ${account.name} (${account.role})`}</h1>
         <nav>
           <Link to="/admin">Back to moderation</Link>
         </nav>
@@ -72,7 +73,7 @@ export default function AdminAccount() {
       <h2>Sessions</h2>
       <Form method="post">
         <input type="hidden" name="_csrf" value={csrfToken} />
-        <p className="hint">Ends every admin login, this one included: on a lost phone or a borrowed laptop too.</p>
+        <p className="hint">Ends every login of this account, this one included: on a lost phone or a borrowed laptop too.</p>
         <button type="submit" name="intent" value="logout-everywhere" className="secondary">
           Log out everywhere
         </button>

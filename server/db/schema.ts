@@ -87,12 +87,67 @@ export const adminSessions = sqliteTable(
   "admin_sessions",
   {
     tokenHash: text("token_hash").primaryKey(),
+    /** Whose login this is. Null only for sessions from before accounts existed: those count as ended. */
+    accountId: integer("account_id").references(() => accounts.id),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }).notNull(),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (table) => [index("admin_sessions_expires_at").on(table.expiresAt)],
+  (table) => [index("admin_sessions_expires_at").on(table.expiresAt), index("admin_sessions_account").on(table.accountId)],
 );
+
+export const ACCOUNT_ROLES = ["admin", "moderator"] as const;
+export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+
+/**
+ * People who log in (server/domain/accounts.ts): the first admin, named "admin", whose password
+ * comes from ADMIN_PASSWORD or the first start, and the moderators admins add. Only argon2id
+ * hashes of passwords are kept.
+ */
+export const accounts = sqliteTable("accounts", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  role: text("role", { enum: ACCOUNT_ROLES }).notNull(),
+  passwordHash: text("password_hash").notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * Who did what, when (server/domain/audit.ts): every moderation and admin action and every login
+ * attempt. The actor is kept as text ("admin", "token:ci", "cli") so a row outlives its account.
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at", { mode: "timestamp_ms" }).notNull().default(nowMs),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    target: text("target"),
+    /** JSON object with whatever else matters (the address of a failed login, a token's scopes). */
+    details: text("details", { mode: "json" }).$type<Record<string, unknown>>(),
+  },
+);
+
+export const API_TOKEN_SCOPES = ["submit", "moderate", "read"] as const;
+export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
+
+/**
+ * Tokens for scripts (server/domain/api-tokens.ts), sent as `Authorization: Bearer`. Only the
+ * SHA-256 of the 256-bit secret is kept; revoking deletes the row.
+ */
+export const apiTokens = sqliteTable("api_tokens", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  tokenHash: text("token_hash").notNull().unique(),
+  scopes: text("scopes", { mode: "json" }).$type<ApiTokenScope[]>().notNull(),
+  /** With the `submit` scope: the visitor (its own colour) the token submits as. */
+  visitorId: integer("visitor_id").references(() => visitors.id),
+  createdBy: text("created_by").notNull(),
+  createdAt: createdAt(),
+  /** Written at most once a minute. */
+  lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
+});
 
 export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
 export type PromptStatus = (typeof PROMPT_STATUSES)[number];

@@ -1,23 +1,25 @@
 /**
- * The admin password: only its argon2id hash is stored (settings table). It is set by
- * ADMIN_PASSWORD, generated on first start (and shown once), changed in the admin UI, or reset
- * with `npm run admin -- reset-password`. Every change ends all admin sessions.
+ * The first admin's password (the account named "admin", ./accounts.ts): set by ADMIN_PASSWORD,
+ * generated on first start (and shown once), changed in the admin UI, or reset with
+ * `npm run admin -- reset-password`. Every change ends that account's sessions.
  *
  * ADMIN_PASSWORD applies when it is first given or when its value changes: the hash it was last
- * applied as is kept, so a restart with the same variable does not undo a change made since.
+ * applied as is kept (settings), so a restart with the same variable does not undo a change made since.
  */
 import { randomBytes } from "node:crypto";
 import argon2 from "argon2";
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { settings } from "../db/schema";
-import { endAdminSessions } from "./admin-sessions";
+import { accounts, adminSessions, settings } from "../db/schema";
+import { FIRST_ADMIN, hashPassword } from "./accounts";
 
-const HASH_KEY = "admin_password_hash";
+/** Where the hash lived before accounts: moved into the admin's account at start. */
+const LEGACY_HASH_KEY = "admin_password_hash";
 /** The hash under which ADMIN_PASSWORD was last applied (argon2id too: the variable's value is never stored). */
 const APPLIED_ENV_KEY = "admin_password_env_hash";
 
 const read = (db: Db, key: string) => db.select().from(settings).where(eq(settings.key, key)).get()?.value;
+const storedHash = (db: Db) => db.select({ hash: accounts.passwordHash }).from(accounts).where(eq(accounts.name, FIRST_ADMIN)).get()?.hash;
 
 async function matches(hash: string | undefined, password: string): Promise<boolean> {
   if (!hash) return false;
@@ -28,27 +30,43 @@ async function matches(hash: string | undefined, password: string): Promise<bool
   }
 }
 
-/** Stores a new password and ends every admin session in the same transaction. Returns its hash. */
+/** Stores a new password for "admin" (creating the account) and ends its sessions in the same transaction. */
 export async function setAdminPassword(db: Db, password: string, { fromEnv = false } = {}): Promise<string> {
-  const hash = await argon2.hash(password, { type: argon2.argon2id });
-  const keys = fromEnv ? [HASH_KEY, APPLIED_ENV_KEY] : [HASH_KEY];
+  const hash = await hashPassword(password);
   db.transaction((tx) => {
-    for (const key of keys) tx.insert(settings).values({ key, value: hash }).onConflictDoUpdate({ target: settings.key, set: { value: hash } }).run();
-    endAdminSessions(tx);
+    const account = tx
+      .insert(accounts)
+      .values({ name: FIRST_ADMIN, role: "admin", passwordHash: hash })
+      .onConflictDoUpdate({ target: accounts.name, set: { passwordHash: hash } })
+      .returning({ id: accounts.id })
+      .get();
+    if (fromEnv) tx.insert(settings).values({ key: APPLIED_ENV_KEY, value: hash }).onConflictDoUpdate({ target: settings.key, set: { value: hash } }).run();
+    tx.delete(adminSessions).where(eq(adminSessions.accountId, account.id)).run();
   });
   return hash;
 }
 
-/** A new random password, stored (all admin sessions end); the caller shows it once. */
+/** A new random password, stored (the admin's sessions end); the caller shows it once. */
 export async function resetAdminPassword(db: Db): Promise<string> {
   const password = randomBytes(12).toString("base64url");
   await setAdminPassword(db, password);
   return password;
 }
 
+/** A database from before accounts keeps its admin password: the hash moves into the "admin" account. */
+function adoptLegacyHash(db: Db): void {
+  const legacy = read(db, LEGACY_HASH_KEY);
+  if (!legacy) return;
+  db.transaction((tx) => {
+    tx.insert(accounts).values({ name: FIRST_ADMIN, role: "admin", passwordHash: legacy }).onConflictDoNothing().run();
+    tx.delete(settings).where(eq(settings.key, LEGACY_HASH_KEY)).run();
+  });
+}
+
 /** At start: applies ADMIN_PASSWORD if new or changed; generates a password if none is stored. Returns a generated one (to print once), else null. */
 export async function ensureAdminPassword(db: Db, given: string | undefined): Promise<string | null> {
-  const stored = read(db, HASH_KEY);
+  adoptLegacyHash(db);
+  const stored = storedHash(db);
   if (given === undefined) return stored ? null : resetAdminPassword(db);
   const applied = read(db, APPLIED_ENV_KEY);
   if (applied) {
@@ -60,8 +78,4 @@ export async function ensureAdminPassword(db: Db, given: string | undefined): Pr
   }
   await setAdminPassword(db, given, { fromEnv: true });
   return null;
-}
-
-export async function verifyAdminPassword(db: Db, password: string): Promise<boolean> {
-  return matches(read(db, HASH_KEY), password);
 }

@@ -33,6 +33,22 @@ export const DOMAIN_ERROR_CODES = {
   GENERATOR_EXISTS: "CONFLICT",
   /** Revoking a generator that has no credential. */
   GENERATOR_NOT_FOUND: "NOT_FOUND",
+  /** A signed-in account or API token that may not do this (a moderator managing accounts, a token without the scope). */
+  NOT_ALLOWED: "FORBIDDEN",
+  /** An account or token name that breaks the naming rules. */
+  INVALID_NAME: "BAD_REQUEST",
+  /** A new password that is too short or too long. */
+  INVALID_PASSWORD: "BAD_REQUEST",
+  /** Adding an account under a name that is taken. */
+  ACCOUNT_EXISTS: "CONFLICT",
+  /** Removing an account that does not exist. */
+  ACCOUNT_NOT_FOUND: "NOT_FOUND",
+  /** Removing the first admin, or one's own account. */
+  ACCOUNT_PROTECTED: "CONFLICT",
+  /** Creating an API token under a name that is taken. */
+  TOKEN_EXISTS: "CONFLICT",
+  /** Revoking an API token that does not exist. */
+  TOKEN_NOT_FOUND: "NOT_FOUND",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

@@ -19,10 +19,10 @@
  */
 import { readdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
-import { and, inArray, lt, notInArray, sql, type Column } from "drizzle-orm";
+import { and, inArray, isNotNull, lt, notInArray, sql, type Column } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
-import { fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
+import { apiTokens, fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
 import type { Logger } from "../logger";
 
 const BATCH = 500;
@@ -110,6 +110,8 @@ export function createRetention(db: Db, imageDir: string, log: Logger) {
               and(
                 lt(sql`coalesce(${visitors.lastSeenAt}, ${visitors.createdAt})`, cutoff.getTime()),
                 notInArray(visitors.id, tx.select({ id: prompts.visitorId }).from(prompts)),
+                // An API token's colour lives as long as the token.
+                notInArray(visitors.id, tx.select({ id: sql<number>`${apiTokens.visitorId}` }).from(apiTokens).where(isNotNull(apiTokens.visitorId))),
               ),
             )
             .limit(BATCH)

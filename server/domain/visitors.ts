@@ -178,6 +178,17 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
   }
 
   return {
+    /** A new visitor with no browser behind it: the colour an API token with the `submit` scope sends as. */
+    createDetached(): Visitor {
+      return db.transaction((tx) => toVisitor(insertVisitor(tx)), { behavior: "immediate" });
+    },
+
+    /** A visitor by id, or null (an API token's own colour). */
+    byId(id: number | null): Visitor | null {
+      const row = visitorRow(id);
+      return row ? toVisitor(row) : null;
+    },
+
     /** The visitor of a session cookie and any open offer, or null. One indexed lookup, never a hash. */
     bySession(token: string | undefined): VisitorState | null {
       const session = findSession(token, "visitor");

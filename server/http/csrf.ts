@@ -2,11 +2,13 @@
  * CSRF protection for every state-changing request, in two layers:
  * 1. cross-site requests are refused outright (Sec-Fetch-Site, else Origin vs Host);
  * 2. a token must accompany the request: the `_csrf` form field (Remix actions, checked by
- *    the load context's `readForm`) or the `x-csrf-token` header (/api/trpc). The token is an
+ *    the load context's `readForm`) or the `x-csrf-token` header (/api/trpc; not for API-token
+ *    requests, which carry no cookies). The token is an
  *    HMAC of a random per-browser cookie under the server's session secret (double submit).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import { apiTokenOf } from "./bearer";
 import { COOKIES, readCookie, writeCookie } from "./cookies";
 
 export const CSRF_FIELD = "_csrf";
@@ -70,7 +72,8 @@ export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFun
 /** Layer 2 for /api/trpc: mutations carry the token in a header. */
 export function requireCsrfHeader(csrf: Csrf) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (SAFE_METHODS.has(req.method) || csrf.verify(req, req.headers[CSRF_HEADER])) return next();
+    // A bearer request (server/http/bearer.ts) has no cookies, so nothing a forged request could ride on.
+    if (SAFE_METHODS.has(req.method) || apiTokenOf(res) || csrf.verify(req, req.headers[CSRF_HEADER])) return next();
     res.status(403).json({ error: { message: `Missing or invalid ${CSRF_HEADER} header: reload the page and try again.` } });
   };
 }

@@ -5,7 +5,9 @@
  */
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
-import type { AdminSessions } from "../domain/admin-sessions";
+import type { AdminSessions, SessionAccount } from "../domain/admin-sessions";
+import type { ApiToken } from "../domain/api-tokens";
+import { DomainError } from "../domain/errors";
 import type { JobService } from "../domain/jobs";
 import type { Line } from "../domain/line";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
@@ -13,6 +15,7 @@ import type { PromptService } from "../domain/prompts";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
 import type { GeneratorAccess } from "../generator-access";
 import type { Link } from "../link";
+import { apiTokenOf } from "./bearer";
 import { COOKIES, clearCookie, readCookie, writeCookie } from "./cookies";
 import type { Csrf } from "./csrf";
 import type { Device, DeviceCookies } from "./device-cookie";
@@ -49,13 +52,16 @@ export interface RequestIdentity {
   recoverWithLink(linkSecret: string): Visitor;
   /** A new recovery code and link for this visitor; every other browser using it is signed out. */
   replaceRecovery(visitorId: number): void;
-  isAdmin(): boolean;
-  /** Who is trying the admin password: this browser's device cookie (issued if missing) and address. */
+  /** The admin or moderator of this request's session cookie, else null. */
+  account(): SessionAccount | null;
+  /** The API token of a bearer request (server/http/bearer.ts), else null; such a request has no cookies. */
+  apiToken: ApiToken | null;
+  /** Who is trying a password: this browser's device cookie (issued if missing) and address. */
   loginAttempt(): LoginAttempt;
-  /** After the password was verified: a new session token (the old one ends), and this browser becomes trusted. */
-  signInAdmin(): void;
-  signOutAdmin(): void;
-  /** Ends every admin session, this one included. */
+  /** After `accountId`'s password was verified: a new session token (the old one ends), and this browser becomes trusted. */
+  signIn(accountId: number): void;
+  signOut(): void;
+  /** Ends every session of this account, this one included. */
   signOutEverywhere(): void;
   csrfToken(): string;
   verifyCsrf(token: unknown): boolean;
@@ -82,8 +88,10 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
   // Behind TRUST_PROXY, the forwarded address; only ever a key of in-memory limits, never stored.
   const clientIp = req.ip ?? req.socket.remoteAddress ?? "unknown";
   let resolved: Promise<VisitorState> | undefined;
-  let visitorToken = readCookie(req, COOKIES.visitor);
-  let adminToken = readCookie(req, COOKIES.admin);
+  const apiToken = apiTokenOf(res);
+  // A bearer request is refused if it carries cookies; these reads are then empty anyway.
+  let visitorToken = apiToken ? undefined : readCookie(req, COOKIES.visitor);
+  let adminToken = apiToken ? undefined : readCookie(req, COOKIES.admin);
   let device: Device | undefined;
   const clientDevice = () => (device ??= devices.read(req, res));
 
@@ -95,8 +103,19 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     return session.visitor;
   };
 
+  /** A `submit` token's own colour; any other token is not a visitor at all. */
+  const tokenVisitor = (token: ApiToken) => {
+    const visitor = token.scopes.includes("submit") ? services.visitors.byId(token.visitorId) : null;
+    if (!visitor) throw new DomainError("NOT_ALLOWED", `API token "${token.name}" has no submit scope.`);
+    return visitor;
+  };
+  const refuseForToken = () => {
+    if (apiToken) throw new DomainError("NOT_ALLOWED", "An API token cannot log in, log out or recover a colour: it is not a browser session.");
+  };
+
   const identity: RequestIdentity = {
     visitor() {
+      if (apiToken) return (resolved ??= Promise.resolve().then(() => ({ visitor: tokenVisitor(apiToken), offer: null })));
       resolved ??= (async () => {
         const known = services.visitors.bySession(visitorToken);
         if (known) return known;
@@ -110,32 +129,43 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       })();
       return resolved;
     },
-    cookieVisitor: () => services.visitors.bySession(visitorToken)?.visitor ?? null,
+    cookieVisitor: () => (apiToken?.scopes.includes("submit") ? services.visitors.byId(apiToken.visitorId) : (services.visitors.bySession(visitorToken)?.visitor ?? null)),
     declineOffer() {
       services.visitors.declineOffer(visitorToken);
       resolved = undefined;
     },
-    recoverWithCode: (attempt) => adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp })),
-    recoverWithLink: (linkSecret) => adopt(services.visitors.recoverWithLink(visitorToken, linkSecret)),
+    // Recovering means becoming a browser's visitor, with a cookie: a token's colour is its own.
+    recoverWithCode(attempt) {
+      refuseForToken();
+      return adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }));
+    },
+    recoverWithLink(linkSecret) {
+      refuseForToken();
+      return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
+    },
     replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
-    isAdmin: () => services.adminSessions.isLive(adminToken),
+    account: () => services.adminSessions.live(adminToken),
+    apiToken,
     loginAttempt() {
       const { id, trusted } = clientDevice();
       return { device: id, trusted, ip: clientIp };
     },
-    signInAdmin() {
-      adminToken = services.adminSessions.start(adminToken);
+    signIn(accountId) {
+      refuseForToken();
+      adminToken = services.adminSessions.start(accountId, adminToken);
       writeCookie(req, res, COOKIES.admin, adminToken, adminSessionMs);
       devices.trust(req, res, clientDevice());
     },
-    signOutAdmin() {
+    signOut() {
+      refuseForToken();
       services.adminSessions.end(adminToken);
       adminToken = undefined;
       clearCookie(req, res, COOKIES.admin);
     },
     signOutEverywhere() {
-      services.adminSessions.endAll();
-      identity.signOutAdmin();
+      const account = identity.account();
+      if (account) services.adminSessions.endAll(account.id);
+      identity.signOut();
     },
     csrfToken: () => csrf.tokenFor(req, res),
     verifyCsrf: (token) => csrf.verify(req, token),

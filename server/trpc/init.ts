@@ -6,11 +6,14 @@
  * 2. Errors: DomainErrors become tRPC errors in one place (./errors.ts); the formatter adds
  *    `userMessage` and zod's flattened field errors for forms. An unexpected error answers
  *    only "Something went wrong (ref …)": the transport's onError has logged it under that ref.
- * 3. Procedures: public, visitor (an identity is resolved or created), admin (admin session).
+ * 3. Procedures: public, visitor (an identity is resolved or created, or a `submit` API token's),
+ *    account (a login), moderate and read (a login, or an API token with that scope), admin
+ *    (an admin's login). Signed in without the right is 403 with a message; not signed in, 401.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { RequestContext } from "../http/request-context";
+import type { ApiTokenScope } from "../db/schema";
 import { DomainError } from "../domain/errors";
 import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
@@ -73,7 +76,42 @@ export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
   return next({ ctx: { ...ctx, visitor, offer } });
 });
 
-export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.identity.isAdmin()) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in as the admin first." });
+/** Who acts, for the audit log: an account's name, or `token:<name>` for an API token. */
+const tokenActor = (name: string) => `token:${name}`;
+
+/**
+ * Signed-in people only (their own password, their own sessions): an admin or moderator
+ * session. API tokens are refused.
+ */
+export const accountProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.identity.apiToken) throw new DomainError("NOT_ALLOWED", "This needs a login, not an API token.");
+  const account = ctx.identity.account();
+  if (!account) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in first." });
+  return next({ ctx: { ...ctx, account, actor: account.name } });
+});
+
+/**
+ * Moderation (`moderate`) and reading the moderation list and images (`read`): any admin or
+ * moderator, or an API token with that scope.
+ */
+function staffProcedure(scope: Exclude<ApiTokenScope, "submit">) {
+  return publicProcedure.use(({ ctx, next }) => {
+    const token = ctx.identity.apiToken;
+    if (token) {
+      if (!token.scopes.includes(scope)) throw new DomainError("NOT_ALLOWED", `API token "${token.name}" has no ${scope} scope.`);
+      return next({ ctx: { ...ctx, actor: tokenActor(token.name) } });
+    }
+    const account = ctx.identity.account();
+    if (!account) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in first." });
+    return next({ ctx: { ...ctx, actor: account.name } });
+  });
+}
+
+export const moderateProcedure = staffProcedure("moderate");
+export const readProcedure = staffProcedure("read");
+
+/** Managing accounts, API tokens and generators: admins only, never a moderator or a token. */
+export const adminProcedure = accountProcedure.use(({ ctx, next }) => {
+  if (ctx.account.role !== "admin") throw new DomainError("NOT_ALLOWED", "Only an admin can manage accounts, API tokens and generators.");
   return next();
 });

@@ -1,5 +1,6 @@
 /** The app's tRPC router: one sub-router per area. */
 import { createCallerFactory, router } from "./init";
+import { accessRouter } from "./routers/access";
 import { adminRouter } from "./routers/admin";
 import { promptRouter } from "./routers/prompt";
 import { visitorRouter } from "./routers/visitor";
@@ -8,6 +9,7 @@ export const appRouter = router({
   visitor: visitorRouter,
   prompt: promptRouter,
   admin: adminRouter,
+  access: accessRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -87,7 +87,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await admin.waitForURL(/\/admin\/login$/);
   await admin.getByLabel("Password").fill("wrong password");
   await admin.getByRole("button", { name: "Log in" }).click();
-  await admin.getByText("not the admin password").waitFor();
+  await admin.getByText("Wrong name or password.").waitFor();
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -210,7 +210,7 @@ test("the admin's account page refuses a wrong current password in words and log
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
-  await admin.getByRole("link", { name: "Account" }).click();
+  await admin.getByRole("link", { name: "Account (admin)" }).click();
   await admin.waitForURL(/\/admin\/account$/);
   await admin.getByLabel("Current password").fill("not the password");
   await admin.getByLabel("New password (at least 8 characters)").fill("a new secret");
@@ -222,4 +222,45 @@ test("the admin's account page refuses a wrong current password in words and log
   await admin.goto(`${server.url}/admin`);
   await admin.waitForURL(/\/admin\/login$/);
   await context.close();
+});
+
+test("the admin adds a moderator and creates an API token in the browser; the token is shown once and the moderator sees no admin links", async () => {
+  const context = await newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e access" });
+  const admin = await context.newPage();
+  await admin.goto(`${server.url}/admin/login`);
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+
+  await admin.getByRole("link", { name: "People" }).click();
+  await admin.getByLabel("Moderator's name").fill("e2e-mod");
+  await admin.getByLabel("Their password").fill("moderator's secret");
+  await admin.getByRole("button", { name: "Add moderator" }).click();
+  await admin.getByText("e2e-mod can now log in as a moderator.").waitFor();
+  await admin.locator('tr[data-account="e2e-mod"]').waitFor();
+
+  await admin.goto(`${server.url}/admin/tokens`);
+  await admin.getByLabel("Token name").fill("e2e-bot");
+  await admin.getByRole("checkbox", { name: /submit/ }).check();
+  await admin.getByRole("checkbox", { name: /read every/ }).check();
+  await admin.getByRole("button", { name: "Create token" }).click();
+  const token = await admin.locator("pre[data-token]").textContent();
+  expect(token).toMatch(/^pgt_[A-Za-z0-9_-]{43}$/);
+  await screenshot(admin, "admin-tokens");
+  await admin.reload();
+  await expect(admin.locator('tr[data-token-name="e2e-bot"]').textContent()).resolves.toContain("submit, read");
+  await expect(admin.content()).resolves.not.toContain(token!);
+
+  const modContext = await newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e moderator" });
+  const mod = await modContext.newPage();
+  await mod.goto(`${server.url}/admin/login`);
+  await mod.getByLabel("Name").fill("e2e-mod");
+  await mod.getByLabel("Password").fill("moderator's secret");
+  await mod.getByRole("button", { name: "Log in" }).click();
+  await mod.waitForURL(/\/admin$/);
+  await mod.getByRole("link", { name: "Account (e2e-mod)" }).waitFor();
+  await expect(mod.getByRole("link", { name: "People" }).count()).resolves.toBe(0);
+  await expect(mod.getByRole("link", { name: "Generators" }).count()).resolves.toBe(0);
+  await context.close();
+  await modContext.close();
 });

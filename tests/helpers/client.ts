@@ -89,3 +89,26 @@ export class TestClient {
     if (result.status !== 302 && result.status !== 204) throw new Error(`admin login failed: ${result.status} ${result.html.slice(0, 200)}`);
   }
 }
+
+/** A script with an API token: `Authorization: Bearer`, no cookies, no CSRF token. */
+export class TokenClient {
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string,
+  ) {}
+
+  fetch(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
+    return fetch(new URL(path, this.baseUrl), { redirect: "manual", ...init, headers: { authorization: `Bearer ${this.token}`, ...init.headers } });
+  }
+
+  async query(procedure: string, input?: unknown): Promise<{ status: number; body: any }> {
+    const search = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`;
+    const response = await this.fetch(`/api/trpc/${procedure}${search}`);
+    return { status: response.status, body: await response.json() };
+  }
+
+  async mutate(procedure: string, input?: unknown): Promise<{ status: number; body: any }> {
+    const response = await this.fetch(`/api/trpc/${procedure}`, { method: "POST", body: JSON.stringify(input ?? null), headers: { "content-type": "application/json" } });
+    return { status: response.status, body: await response.json() };
+  }
+}

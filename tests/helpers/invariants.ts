@@ -1,7 +1,7 @@
 /**
  * What must hold in a running promptgate whatever clients sent: it answers, it logged no
  * unhandled failure, no prototype was polluted, and its database passes SQLite's own checks
- * and the relations between prompts, jobs and images that the schema cannot express.
+ * and the relations between prompts, jobs, images, accounts and tokens that the schema cannot express.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -25,6 +25,9 @@ export function expectConsistentStore(server: TestServer, expected: { prompts: n
   expect(all("SELECT p.id FROM prompts p LEFT JOIN images i ON i.prompt_id = p.id WHERE (p.status = 'done') <> (i.prompt_id IS NOT NULL)")).toEqual([]);
   expect(all("SELECT i.prompt_id FROM images i JOIN prompts p ON p.id = i.prompt_id JOIN jobs j ON j.id = i.job_id WHERE i.job_id <> p.job_id OR j.state <> 'done'")).toEqual([]);
   expect(all("SELECT id FROM prompts WHERE revealed_at IS NOT NULL AND status <> 'done'")).toEqual([]);
+  // Access: the first admin is the only admin, whatever was sent; a token has its own colour exactly when it may submit.
+  expect(all("SELECT name FROM accounts WHERE role = 'admin'")).toEqual([{ name: "admin" }]);
+  expect(all("SELECT name FROM api_tokens WHERE (visitor_id IS NOT NULL) <> EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = 'submit')")).toEqual([]);
 
   // No image row without its PNG on disk, and no half-written file left behind.
   const imageDir = path.join(server.dataDir, "images");

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startPromptgate, type RunningPromptgate } from "../../server/app";
 import { openDb } from "../../server/db/client";
+import { findAccount, FIRST_ADMIN } from "../../server/domain/accounts";
 import { addGeneratorCredential } from "../../server/domain/generator-credentials";
 import { parseEnv } from "../../server/env";
 import type { Logger } from "../../server/logger";
@@ -97,3 +98,6 @@ export function credentialInDataDir(dataDir: string, name: string): string {
   return token;
 }
 const tokensInDataDirs = new Map<string, string>();
+
+/** The first admin's account id, for a session made directly (without the login form's argon2 verification). */
+export const firstAdminId = (server: RunningPromptgate): number => findAccount(server.services.db, FIRST_ADMIN)!.id;

@@ -4,7 +4,8 @@
  * everywhere, password change, and `npm run admin` as a real child process.
  */
 import path from "node:path";
-import { openDb } from "../../server/db/client";
+import { openDb, type Db } from "../../server/db/client";
+import { accounts } from "../../server/db/schema";
 import { setAdminPassword } from "../../server/domain/admin-password";
 import { createAdminSessions } from "../../server/domain/admin-sessions";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
@@ -28,6 +29,8 @@ const useThrottle = (options: Partial<ThrottleOptions> = {}) => {
   server.services.loginThrottle = createLoginThrottle({ now: () => clock.now, ...options });
 };
 beforeEach(() => useThrottle());
+/** A session needs an account; its password does not matter to these tests. */
+const anAccount = (db: Db) => db.insert(accounts).values({ name: "admin", role: "admin", passwordHash: "unused" }).returning().get().id;
 
 const login = (client: TestClient, password: string) => client.postForm("/admin/login", { password });
 const canModerate = async (client: TestClient) => (await client.query("admin.dashboard")).status === 200;
@@ -183,18 +186,19 @@ describe("expiry in the session module, on a clock the test moves", () => {
     try {
       let now = 0;
       const sessions = createAdminSessions(db, { idleMs: 10 * 60_000, absoluteMs: 60 * 60_000, now: () => now });
-      const token = sessions.start();
+      const adminId = anAccount(db);
+      const token = sessions.start(adminId);
       const lastSeen = () => (db.$client.prepare("SELECT last_seen_at AS t FROM admin_sessions").get() as { t: number }).t;
       now = 30_000;
-      expect(sessions.isLive(token)).toBe(true);
+      expect(sessions.live(token)?.name).toBe("admin");
       expect(lastSeen()).toBe(0);
-      for (now = 9 * 60_000; now < 60 * 60_000; now += 9 * 60_000) expect(sessions.isLive(token)).toBe(true);
+      for (now = 9 * 60_000; now < 60 * 60_000; now += 9 * 60_000) expect(sessions.live(token)?.name).toBe("admin");
       expect(lastSeen()).toBe(54 * 60_000);
       now = 60 * 60_000;
-      expect(sessions.isLive(token)).toBe(false);
-      const idle = sessions.start();
+      expect(sessions.live(token)).toBeNull();
+      const idle = sessions.start(adminId);
       now += 10 * 60_000;
-      expect(sessions.isLive(idle)).toBe(false);
+      expect(sessions.live(idle)).toBeNull();
       expect(sessions.pruneExpired()).toBe(0);
     } finally {
       db.$client.close();
@@ -206,12 +210,13 @@ describe("expiry in the session module, on a clock the test moves", () => {
     try {
       let now = 0;
       const sessions = createAdminSessions(db, { idleMs: 10 * 60_000, absoluteMs: 60 * 60_000, now: () => now });
-      sessions.start();
+      const adminId = anAccount(db);
+      sessions.start(adminId);
       now = 55 * 60_000;
-      const live = sessions.start();
+      const live = sessions.start(adminId);
       now = 61 * 60_000;
       expect(sessions.pruneExpired()).toBe(1);
-      expect(sessions.isLive(live)).toBe(true);
+      expect(sessions.live(live)?.name).toBe("admin");
     } finally {
       db.$client.close();
     }
@@ -248,7 +253,7 @@ describe("password change", () => {
     const before = admin.cookies.get("pg_admin");
     const changed = await change(admin, { currentPassword: ADMIN_PASSWORD, newPassword: "a new secret", confirmPassword: "a new secret" });
     expect(changed.status).toBe(200);
-    expect(changed.html).toContain("Password changed. Every other admin session has ended.");
+    expect(changed.html).toContain("Password changed. Every other session of this account has ended.");
     expect(admin.cookies.get("pg_admin")).not.toBe(before);
     expect(await canModerate(admin)).toBe(true);
     expect(await canModerate(other)).toBe(false);

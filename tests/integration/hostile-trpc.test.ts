@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { appRouter } from "../../server/trpc/root";
 import { TestClient } from "../helpers/client";
 import { SEED, assertProperty, hostileJsonText, hostileKey, hostileLeafText, hostileString, notJsonText, objectText, uriEncode } from "../helpers/hostile";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, firstAdminId, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
 
 interface ProcedureInfo {
@@ -125,7 +125,7 @@ async function send(request: RawRequest): Promise<Response> {
  * is immune to the login throttle that the admin's own hostile logins trip.
  */
 function keepAdminSignedIn(): void {
-  if (!admin.cookies.has("pg_admin")) admin.cookies.set("pg_admin", server.services.adminSessions.start());
+  if (!admin.cookies.has("pg_admin")) admin.cookies.set("pg_admin", server.services.adminSessions.start(firstAdminId(server)));
 }
 
 async function sendTrpc(request: RawRequest): Promise<void> {

@@ -182,7 +182,7 @@ describe("admin", () => {
     await guest.page("/admin/login");
     const wrong = await guest.postForm("/admin/login", { password: "not it" });
     expect(wrong.status).toBe(401);
-    expect(wrong.html).toContain("not the admin password");
+    expect(wrong.html).toContain("Wrong name or password.");
     expect((await guest.query("admin.dashboard")).status).toBe(401);
   });
 

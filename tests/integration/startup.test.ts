@@ -68,7 +68,7 @@ test("the first start generates the admin password once; secrets, database and i
   expect(statSync(path.join(dir, "promptgate.db")).mode & 0o777).toBe(0o600);
   expect(statSync(path.join(dir, "images")).mode & 0o777).toBe(0o700);
   const db = new Database(path.join(dir, "promptgate.db"), { readonly: true });
-  const { value } = db.prepare("SELECT value FROM settings WHERE key = 'admin_password_hash'").get() as { value: string };
+  const { value } = db.prepare("SELECT password_hash AS value FROM accounts WHERE name = 'admin' AND role = 'admin'").get() as { value: string };
   db.close();
   expect(value).toMatch(/^\$argon2id\$/);
   expect(readFileSync(path.join(dir, "promptgate.db")).toString("latin1")).not.toContain(password!);

@@ -1,17 +1,20 @@
 import { z } from "zod";
+import { findAccount, FIRST_ADMIN, PASSWORD_MAX, PASSWORD_MIN, setAccountPassword, verifyLogin, type Account } from "../../domain/accounts";
 import { redeemLoginLink } from "../../domain/admin-login-link";
-import { setAdminPassword, verifyAdminPassword } from "../../domain/admin-password";
+import { recordAudit, type AuditEntry } from "../../domain/audit";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
 import type { RequestContext } from "../../http/request-context";
-import { adminProcedure, publicProcedure, router } from "../init";
+import { accountProcedure, adminProcedure, moderateProcedure, publicProcedure, readProcedure, router } from "../init";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
-const PasswordSchema = z.string().min(1).max(1024);
+const PasswordSchema = z.string().min(1).max(PASSWORD_MAX);
 /** Checked against the contract's rules by the domain, which names what is wrong. */
 const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
-const NEW_PASSWORD_MIN = 8;
+
+/** Records what `ctx.actor` did. */
+export const audit = (ctx: { services: RequestContext["services"]; actor: string }, entry: Omit<AuditEntry, "actor">) => recordAudit(ctx.services.db, { actor: ctx.actor, ...entry });
 
 function throttledMessage({ waitMs, scope }: Refusal): string {
   return scope === "device"
@@ -20,58 +23,78 @@ function throttledMessage({ waitMs, scope }: Refusal): string {
 }
 
 /**
- * Checks the admin password behind the login throttle (ADR 006): refused with Retry-After when
- * this browser or network must wait, else verified. Throws `wrong` when it does not match.
+ * Checks a name and password behind the login throttle (ADR 006): refused with Retry-After when
+ * this browser or network must wait, else verified. Throws `wrong` when they do not match. Every
+ * failure is in the audit log under the name tried.
  */
-async function checkPassword(ctx: RequestContext, password: string, wrong: { code: DomainErrorCode; message: string }): Promise<void> {
+async function checkPassword(ctx: RequestContext, name: string, password: string, wrong: { code: DomainErrorCode; message: string }): Promise<Account> {
   const attempt = ctx.identity.loginAttempt();
   const refusal = ctx.services.loginThrottle.admit(attempt);
-  if (refusal) throw new DomainError("LOGIN_THROTTLED", throttledMessage(refusal), refusal.waitMs);
-  if (!(await verifyAdminPassword(ctx.services.db, password))) throw new DomainError(wrong.code, wrong.message);
+  // No address: promptgate stores none (tests/integration/privacy.test.ts).
+  const fail = (reason: string) => recordAudit(ctx.services.db, { actor: name, action: "login.failed", details: { reason } });
+  if (refusal) {
+    fail("throttled");
+    throw new DomainError("LOGIN_THROTTLED", throttledMessage(refusal), refusal.waitMs);
+  }
+  const account = await verifyLogin(ctx.services.db, name, password);
+  if (!account) {
+    fail(wrong.code === "BAD_PASSWORD" ? "wrong name or password" : "wrong current password");
+    throw new DomainError(wrong.code, wrong.message);
+  }
   ctx.services.loginThrottle.succeeded(attempt);
+  return account;
 }
 
 export const adminRouter = router({
-  login: publicProcedure.input(z.object({ password: PasswordSchema })).mutation(async ({ ctx, input }) => {
-    await checkPassword(ctx, input.password, { code: "BAD_PASSWORD", message: "That is not the admin password." });
-    ctx.identity.signInAdmin();
-    return { ok: true as const };
+  /** Logs in an admin or moderator; `name` defaults to the first admin's. */
+  login: publicProcedure.input(z.object({ name: z.string().max(200).default(FIRST_ADMIN), password: PasswordSchema })).mutation(async ({ ctx, input }) => {
+    const account = await checkPassword(ctx, input.name, input.password, { code: "BAD_PASSWORD", message: "Wrong name or password." });
+    ctx.identity.signIn(account.id);
+    recordAudit(ctx.services.db, { actor: account.name, action: "login" });
+    return { ok: true as const, role: account.role };
   }),
 
-  /** A one-time link from `npm run admin -- login-link`: bypasses the throttle, so the host always has a way in. */
+  /** A one-time link from `npm run admin -- login-link`: logs in the first admin past the throttle, so the host always has a way in. */
   redeemLoginLink: publicProcedure.input(z.object({ token: z.string().min(1).max(200) })).mutation(({ ctx, input }) => {
-    if (!redeemLoginLink(ctx.services.db, input.token)) {
+    const admin = findAccount(ctx.services.db, FIRST_ADMIN);
+    if (!admin || !redeemLoginLink(ctx.services.db, input.token)) {
       throw new DomainError("LOGIN_LINK_INVALID", "This login link is expired or was already used. Run `npm run admin -- login-link` again.");
     }
-    ctx.identity.signInAdmin();
+    ctx.identity.signIn(admin.id);
+    recordAudit(ctx.services.db, { actor: admin.name, action: "login", details: { via: "login link" } });
     return { ok: true as const };
   }),
 
   logout: publicProcedure.mutation(({ ctx }) => {
-    ctx.identity.signOutAdmin();
+    const account = ctx.identity.account();
+    ctx.identity.signOut();
+    if (account) recordAudit(ctx.services.db, { actor: account.name, action: "logout" });
     return { ok: true as const };
   }),
 
-  /** Ends every admin session, this one included (a lost phone, a shared laptop). */
-  logoutEverywhere: adminProcedure.mutation(({ ctx }) => {
+  /** Ends every session of this account, this one included (a lost phone, a shared laptop). */
+  logoutEverywhere: accountProcedure.mutation(({ ctx }) => {
     ctx.identity.signOutEverywhere();
+    audit(ctx, { action: "logout.everywhere" });
     return { ok: true as const };
   }),
 
-  /** Needs the current password; every other session ends and this one gets a new token. */
-  changePassword: adminProcedure
-    .input(z.object({ currentPassword: PasswordSchema, newPassword: z.string().min(NEW_PASSWORD_MIN, { message: `At least ${NEW_PASSWORD_MIN} characters.` }).max(1024) }))
+  /** Needs the current password; every other session of this account ends and this one gets a new token. */
+  changePassword: accountProcedure
+    .input(z.object({ currentPassword: PasswordSchema, newPassword: z.string().min(PASSWORD_MIN, { message: `At least ${PASSWORD_MIN} characters.` }).max(PASSWORD_MAX) }))
     .mutation(async ({ ctx, input }) => {
-      await checkPassword(ctx, input.currentPassword, { code: "WRONG_CURRENT_PASSWORD", message: "The current password is not right; nothing was changed." });
-      await setAdminPassword(ctx.services.db, input.newPassword);
-      ctx.identity.signInAdmin();
+      await checkPassword(ctx, ctx.account.name, input.currentPassword, { code: "WRONG_CURRENT_PASSWORD", message: "The current password is not right; nothing was changed." });
+      await setAccountPassword(ctx.services.db, ctx.account.id, input.newPassword);
+      ctx.identity.signIn(ctx.account.id);
+      audit(ctx, { action: "password.change", target: ctx.account.name });
       return { ok: true as const };
     }),
 
-  isAdmin: publicProcedure.query(({ ctx }) => ctx.identity.isAdmin()),
+  /** Who is logged in here (name and role), else null. */
+  me: publicProcedure.query(({ ctx }) => ctx.identity.account()),
 
   /** Every prompt, newest first, with the moderation overview. */
-  dashboard: adminProcedure.query(({ ctx }) => ({
+  dashboard: readProcedure.query(({ ctx }) => ({
     prompts: ctx.services.prompts.listAll(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
@@ -82,56 +105,64 @@ export const adminRouter = router({
   })),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */
-  approve: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
+  approve: moderateProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
     const jobId = ctx.services.prompts.approve(input.id);
+    audit(ctx, { action: "prompt.approve", target: `prompt ${input.id}`, details: jobId ? { jobId } : null });
     if (jobId) await ctx.services.link.dispatch();
     return { published: jobId !== null };
   }),
 
   /** Puts an approved prompt that waits in line first, ahead of everything pinned before it. */
-  pinToFront: adminProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
+  pinToFront: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     ctx.services.line.pinToFront(input.id);
+    audit(ctx, { action: "prompt.pin", target: `prompt ${input.id}` });
     return { ok: true as const };
   }),
 
   /** Swaps a waiting prompt with its neighbour in line; the jobs up to there keep the admin's order. */
-  moveInLine: adminProcedure.input(PromptIdSchema.extend({ direction: z.enum(["up", "down"]) })).mutation(({ ctx, input }) => {
+  moveInLine: moderateProcedure.input(PromptIdSchema.extend({ direction: z.enum(["up", "down"]) })).mutation(({ ctx, input }) => {
     ctx.services.line.move(input.id, input.direction);
+    audit(ctx, { action: "prompt.move", target: `prompt ${input.id}`, details: { direction: input.direction } });
     return { ok: true as const };
   }),
 
-  deny: adminProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
+  deny: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.deny(input.id);
+    audit(ctx, { action: "prompt.deny", target: `prompt ${input.id}` });
     return { ok: true as const };
   }),
 
   /** Sends a failed prompt to the generators again. */
-  retry: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
+  retry: moderateProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
     ctx.services.prompts.retry(input.id);
+    audit(ctx, { action: "prompt.retry", target: `prompt ${input.id}` });
     await ctx.services.link.dispatch();
     return { published: true as const };
   }),
 
   /** Sends failed prompts to the generators again: the ones given, or every failed one. Returns how many went. */
-  retryFailed: adminProcedure.input(z.object({ ids: z.array(z.coerce.number().int().positive()).max(10_000).optional() })).mutation(async ({ ctx, input }) => {
+  retryFailed: moderateProcedure.input(z.object({ ids: z.array(z.coerce.number().int().positive()).max(10_000).optional() })).mutation(async ({ ctx, input }) => {
     const failed = ctx.services.prompts.failedIds();
     // Only failed ones: a selection that changed meanwhile (one already retried) is skipped, not an error.
     const wanted = input.ids && new Set(input.ids);
     const ids = wanted ? failed.filter((id) => wanted.has(id)) : failed;
     for (const id of ids) ctx.services.prompts.retry(id);
+    if (ids.length) audit(ctx, { action: "prompt.retry", target: ids.length === 1 ? `prompt ${ids[0]}` : `${ids.length} prompts`, details: { ids } });
     await ctx.services.link.dispatch();
     return { retried: ids.length };
   }),
 
   /** Holds a visitor's pending and new prompts apart from the queue. */
-  mute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
+  mute: moderateProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.setMuted(input.visitorId, true);
+    audit(ctx, { action: "visitor.mute", target: `visitor ${input.visitorId}` });
     return { ok: true as const };
   }),
 
   /** Puts a muted visitor's pending prompts back in the queue. */
-  unmute: adminProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
+  unmute: moderateProcedure.input(VisitorIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.setMuted(input.visitorId, false);
+    audit(ctx, { action: "visitor.unmute", target: `visitor ${input.visitorId}` });
     return { ok: true as const };
   }),
 
@@ -151,20 +182,26 @@ export const adminRouter = router({
   }),
 
   /** Adds a generator; its token is in this answer only. */
-  addGenerator: adminProcedure.input(GeneratorNameSchema).mutation(({ ctx, input }) => ctx.services.generators.add(input.name)),
+  addGenerator: adminProcedure.input(GeneratorNameSchema).mutation(({ ctx, input }) => {
+    const added = ctx.services.generators.add(input.name);
+    audit(ctx, { action: "generator.add", target: input.name });
+    return added;
+  }),
 
   /** Revokes a generator: it is disconnected at once and cannot connect again. */
   revokeGenerator: adminProcedure.input(GeneratorNameSchema).mutation(({ ctx, input }) => {
     ctx.services.generators.revoke(input.name);
+    audit(ctx, { action: "generator.revoke", target: input.name });
     return { ok: true as const };
   }),
 
   /** Finished images in submission order, for the reveal. */
-  revealQueue: adminProcedure.query(({ ctx }) => ctx.services.prompts.listAll({ onlyDone: true })),
+  revealQueue: readProcedure.query(({ ctx }) => ctx.services.prompts.listAll({ onlyDone: true })),
 
   /** The reveal has shown this image: its author may now see it. */
-  markRevealed: adminProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
+  markRevealed: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.markRevealed(input.id);
+    audit(ctx, { action: "prompt.reveal", target: `prompt ${input.id}` });
     return { ok: true as const };
   }),
 });

@@ -1,0 +1,19 @@
+/**
+ * Where to go after logging in: `?next=` when it is a path on this site (nginx sends browsers
+ * here from a protected upstream, docs/deploy/nginx.conf), else the moderation page. Anything
+ * that could leave the site (`//evil`, `/\evil`, `https://…`, control characters) is ignored,
+ * so the login page is never an open redirect.
+ */
+export const AFTER_LOGIN = "/admin";
+
+export function safeNext(value: unknown): string {
+  if (typeof value !== "string" || value.length > 2048 || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return AFTER_LOGIN;
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return AFTER_LOGIN;
+  const base = "http://promptgate.invalid";
+  try {
+    const url = new URL(value, base);
+    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : AFTER_LOGIN;
+  } catch {
+    return AFTER_LOGIN;
+  }
+}

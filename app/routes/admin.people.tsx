@@ -1,0 +1,104 @@
+/** People: the admin adds moderators (name + password) and removes them. */
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import { data } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { LocalTime } from "../components/local-time";
+import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  try {
+    return { accounts: await context.trpc.access.accounts(), csrfToken: context.csrfToken };
+  } catch (error) {
+    rethrowForAdmin(error);
+  }
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const form = await context.readForm(request);
+  const intent = form.get("intent");
+  const name = String(form.get("name") ?? "");
+  try {
+    if (intent === "add") {
+      await context.trpc.access.addModerator({ name, password: String(form.get("password") ?? "") });
+      return { message: `${name} can now log in as a moderator.`, done: true };
+    }
+    if (intent === "remove") {
+      await context.trpc.access.removeAccount({ name });
+      return { message: `${name} is removed; their logins have ended.`, done: true };
+    }
+    return data({ message: `Unknown action ${String(intent)}.`, done: false }, { status: 400 });
+  } catch (error) {
+    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
+    const failure = describeFailure(error);
+    const field = Object.entries(failure.fieldErrors).find(([, messages]) => messages?.length);
+    return failureData(failure, { message: field ? `${field[0]}: ${field[1]![0]}` : failure.message, done: false });
+  }
+}
+
+export default function AdminPeople() {
+  const { accounts, csrfToken } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
+  return (
+    <main className="page wide">
+      <header className="admin-header">
+        <h1>People</h1>
+        <nav>
+          <Link to="/admin">Back to moderation</Link>
+        </nav>
+      </header>
+      <p className="hint">Moderators approve, deny, retry and reveal; only admins manage people, API tokens and generators.</p>
+      {result?.message && (
+        <p className={result.done ? "hint" : "error"} role={result.done ? "status" : "alert"}>
+          {result.message}
+        </p>
+      )}
+      <Form method="post" className="login-form">
+        {csrf}
+        <label>
+          Moderator's name (letters, digits, '.', '_' or '-')
+          <input type="text" name="name" required maxLength={64} autoComplete="off" />
+        </label>
+        <label>
+          Their password (at least 8 characters)
+          <input type="password" name="password" required minLength={8} autoComplete="new-password" />
+        </label>
+        <button type="submit" name="intent" value="add">
+          Add moderator
+        </button>
+      </Form>
+      <table className="moderation">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Role</th>
+            <th>Added</th>
+            <th>Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {accounts.map((account) => (
+            <tr key={account.id} data-account={account.name}>
+              <td>{account.name}</td>
+              <td>{account.role}</td>
+              <td>
+                <LocalTime iso={account.createdAt} />
+              </td>
+              <td>
+                {account.role === "moderator" && (
+                  <Form method="post">
+                    {csrf}
+                    <input type="hidden" name="name" value={account.name} />
+                    <button type="submit" name="intent" value="remove" className="secondary">
+                      Remove
+                    </button>
+                  </Form>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </main>
+  );
+}

@@ -1,0 +1,44 @@
+/**
+ * The audit log: who did what to what, and when, for every moderation and admin action and every
+ * login attempt (issue 9 §1). Rows are only ever added; admins page through them newest first.
+ */
+import { count, desc } from "drizzle-orm";
+import type { Db, Queryable } from "../db/client";
+import { auditLog } from "../db/schema";
+
+/** Who acts: an account's name, `token:<name>` for an API token, `cli` for `npm run admin`. */
+export type Actor = string;
+
+export interface AuditEntry {
+  actor: Actor;
+  /** What was done, dotted: `prompt.approve`, `login.failed`, `token.create`… */
+  action: string;
+  /** What it was done to: `prompt 12`, `visitor 3`, an account's or token's name. */
+  target?: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+/** A stored value can come from a hostile form (a failed login's name): bounded, never trusted. */
+const bounded = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
+
+export function recordAudit(db: Queryable, { actor, action, target = null, details = null }: AuditEntry): void {
+  db.insert(auditLog)
+    .values({ actor: bounded(actor), action, target: target === null ? null : bounded(target), details })
+    .run();
+}
+
+export const AUDIT_PAGE_SIZE = 50;
+
+/** One page (1-based) of the log, newest first. */
+export function listAudit(db: Db, page: number, pageSize = AUDIT_PAGE_SIZE) {
+  const total = db.select({ n: count() }).from(auditLog).get()?.n ?? 0;
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  const entries = db
+    .select()
+    .from(auditLog)
+    .orderBy(desc(auditLog.id))
+    .limit(pageSize)
+    .offset((Math.min(page, pages) - 1) * pageSize)
+    .all();
+  return { entries, total, page: Math.min(page, pages), pages };
+}

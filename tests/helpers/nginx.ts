@@ -1,0 +1,90 @@
+/**
+ * A real nginx (Debian's package) for tests, running docs/deploy/nginx.conf with its addresses
+ * swapped for the test's: its own prefix, config, pid, temp and log files under a temp dir, in
+ * the foreground on a free port. Installed first if missing (tests/helpers/debian.ts).
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ensureProgram } from "./debian";
+import { freePort, ROOT } from "./processes";
+import { waitFor } from "./server";
+
+export interface RunningNginx {
+  url: string;
+  output(): string;
+  close(): Promise<void>;
+}
+
+/** Starts nginx with the shipped config, in front of promptgate at `promptgatePort` and a protected upstream at `upstreamPort`. */
+export async function startNginx({ promptgatePort, upstreamPort }: { promptgatePort: number; upstreamPort: number }): Promise<RunningNginx> {
+  const binary = await ensureProgram("nginx", ["nginx"]);
+  const prefix = mkdtempSync(path.join(tmpdir(), "promptgate-nginx-"));
+  for (const dir of ["logs", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"]) mkdirSync(path.join(prefix, dir), { recursive: true });
+  const port = await freePort();
+  const shipped = readFileSync(path.join(ROOT, "docs/deploy/nginx.conf"), "utf8");
+  const site = shipped
+    .replace("server 127.0.0.1:3000;", `server 127.0.0.1:${promptgatePort};`)
+    .replace("server 127.0.0.1:7860;", `server 127.0.0.1:${upstreamPort};`)
+    .replace("listen 80;", `listen 127.0.0.1:${port};`);
+  if (site === shipped) throw new Error("docs/deploy/nginx.conf no longer has the addresses this helper replaces");
+  writeFileSync(path.join(prefix, "site.conf"), site);
+  writeFileSync(
+    path.join(prefix, "nginx.conf"),
+    [
+      // As root, workers would switch to an unprivileged user that cannot use this temp dir.
+      process.getuid?.() === 0 ? "user root;" : "",
+      "worker_processes 1;",
+      `pid ${prefix}/nginx.pid;`,
+      `error_log ${prefix}/logs/error.log warn;`,
+      "events { worker_connections 64; }",
+      "http {",
+      `  access_log ${prefix}/logs/access.log;`,
+      `  client_body_temp_path ${prefix}/temp/body;`,
+      `  proxy_temp_path ${prefix}/temp/proxy;`,
+      `  fastcgi_temp_path ${prefix}/temp/fastcgi;`,
+      `  uwsgi_temp_path ${prefix}/temp/uwsgi;`,
+      `  scgi_temp_path ${prefix}/temp/scgi;`,
+      `  include ${prefix}/site.conf;`,
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawn(binary, ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  // Never outlives the test process, even one that dies before its cleanups run.
+  const orphaned = () => child.kill("SIGKILL");
+  process.once("exit", orphaned);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const errorLog = () => {
+    try {
+      return readFileSync(path.join(prefix, "logs/error.log"), "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    process.off("exit", orphaned);
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+    rmSync(prefix, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(`nginx to listen on ${port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${output}${errorLog()}`);
+      return fetch(`${url}/healthz`).then(
+        (response) => response.ok,
+        () => false,
+      );
+    }, 10_000);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url, output: () => output + errorLog(), close };
+}

@@ -1,0 +1,129 @@
+/**
+ * nginx auth_request (issue 9 §3): GET /auth/verify on its own, then a real nginx running
+ * docs/deploy/nginx.conf in front of a tiny upstream standing for the A1111 web UI at /sd/.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { TestClient, TokenClient } from "../helpers/client";
+import { startNginx, type RunningNginx } from "../helpers/nginx";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+
+let server: TestServer;
+let upstream: Server;
+let nginx: RunningNginx;
+/** What the protected upstream was asked, and with which headers. */
+const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ LOCAL_GENERATOR: "false" });
+  upstream = createServer((req, res) => {
+    seen.push({ url: req.url ?? "", headers: req.headers });
+    res.setHeader("content-type", "text/plain");
+    res.end(`upstream ${req.url}`);
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  const address = upstream.address();
+  nginx = await startNginx({ promptgatePort: server.httpPort, upstreamPort: typeof address === "object" && address ? address.port : 0 });
+});
+afterAll(async () => {
+  await nginx?.close();
+  await new Promise((resolve) => upstream?.close(resolve));
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+async function token(name: string, scopes: string[]): Promise<string> {
+  const admin = new TestClient(server.url, { userAgent: `token maker ${name}` });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  return (await admin.mutate("access.createToken", { name, scopes })).body.result.data.token;
+}
+
+describe("GET /auth/verify", () => {
+  test("answers 401 without a body, and creates no visitor and no cookie", async () => {
+    const visitors = () => server.services.db.$client.prepare("SELECT count(*) AS n FROM visitors").get();
+    const before = visitors();
+    const response = await fetch(`${server.url}/auth/verify`, { headers: { "user-agent": "nginx subrequest" } });
+    expect(response.status).toBe(401);
+    expect(await response.text()).toBe("");
+    expect(response.headers.getSetCookie()).toEqual([]);
+    expect(visitors()).toEqual(before);
+  });
+
+  test("answers 204 with the user and role of a session or token, and 401 for a bad token or one sent with cookies", async () => {
+    const admin = new TestClient(server.url, { userAgent: "verify admin" });
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    const withSession = await admin.fetch("/auth/verify");
+    expect(withSession.status).toBe(204);
+    expect(withSession.headers.get("x-promptgate-user")).toBe("admin");
+    expect(withSession.headers.get("x-promptgate-role")).toBe("admin");
+    expect(await withSession.text()).toBe("");
+
+    await admin.mutate("access.addModerator", { name: "verify-mod", password: "moderator's secret" });
+    const mod = new TestClient(server.url, { userAgent: "verify mod" });
+    await mod.page("/admin/login");
+    await mod.postForm("/admin/login", { name: "verify-mod", password: "moderator's secret" });
+    const moderated = await mod.fetch("/auth/verify");
+    expect([moderated.status, moderated.headers.get("x-promptgate-user"), moderated.headers.get("x-promptgate-role")]).toEqual([204, "verify-mod", "moderator"]);
+
+    const secret = await token("verify-script", ["read"]);
+    const script = new TokenClient(server.url, secret);
+    const withToken = await script.fetch("/auth/verify");
+    expect([withToken.status, withToken.headers.get("x-promptgate-user"), withToken.headers.get("x-promptgate-role")]).toEqual([204, "token:verify-script", "token"]);
+    const refusals: Array<Record<string, string>> = [{ authorization: `Bearer ${secret}x` }, { authorization: `Bearer ${secret}`, cookie: `pg_admin=${admin.cookies.get("pg_admin")}` }, { authorization: "Basic eDp5" }];
+    for (const headers of refusals) {
+      const refused = await fetch(`${server.url}/auth/verify`, { headers });
+      expect(refused.status).toBe(401);
+      expect(await refused.text()).toBe("");
+    }
+  });
+});
+
+describe("behind a real nginx", () => {
+  test("a browser without a session is sent to the login, then back, and reaches the upstream until it logs out", async () => {
+    const browser = new TestClient(nginx.url, { userAgent: "browser behind nginx" });
+    const refused = await browser.fetch("/sd/txt2img?tab=1&x=a%20b");
+    expect(refused.status, nginx.output()).toBe(302);
+    const login = refused.headers.get("location")!;
+    expect(new URL(login, nginx.url).pathname).toBe("/admin/login");
+    expect(new URL(login, nginx.url).searchParams.get("next")).toBe("/sd/txt2img?tab=1&x=a%20b");
+    expect(seen).toEqual([]);
+
+    const page = await browser.page(login);
+    expect(page.status).toBe(200);
+    const loggedIn = await browser.postForm(login, { password: ADMIN_PASSWORD, next: "/sd/txt2img?tab=1&x=a%20b" });
+    expect(loggedIn.status).toBe(302);
+    expect(loggedIn.location).toBe("/sd/txt2img?tab=1&x=a%20b");
+
+    const through = await browser.fetch(loggedIn.location!);
+    expect(through.status).toBe(200);
+    expect(await through.text()).toBe("upstream /txt2img?tab=1&x=a%20b");
+    const request = seen.at(-1)!;
+    expect(request.headers["x-promptgate-user"]).toBe("admin");
+    expect(request.headers["x-promptgate-role"]).toBe("admin");
+    // The upstream never sees promptgate's session.
+    expect(request.headers.cookie).toBeUndefined();
+
+    await browser.page("/admin");
+    expect((await browser.postForm("/admin?index", { intent: "logout" })).status).toBe(302);
+    const after = await browser.fetch("/sd/txt2img");
+    expect(after.status).toBe(302);
+    expect(seen).toHaveLength(1);
+  });
+
+  test("a script with a token reaches the upstream; once the token is revoked it gets 401", async () => {
+    const secret = await token("nginx-script", ["read"]);
+    const script = new TokenClient(nginx.url, secret);
+    const through = await script.fetch("/sd/sdapi/v1/options");
+    expect(through.status).toBe(200);
+    expect(await through.text()).toBe("upstream /sdapi/v1/options");
+    expect(seen.at(-1)!.headers["x-promptgate-user"]).toBe("token:nginx-script");
+    expect(seen.at(-1)!.headers.authorization).toBeUndefined();
+
+    const admin = new TestClient(server.url, { userAgent: "revoker" });
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    expect((await admin.mutate("access.revokeToken", { name: "nginx-script" })).status).toBe(200);
+    const count = seen.length;
+    expect((await script.fetch("/sd/sdapi/v1/options")).status).toBe(401);
+    expect((await new TokenClient(nginx.url, "pgt_made-up").fetch("/sd/")).status).toBe(401);
+    expect(seen).toHaveLength(count);
+  });
+});
