@@ -15,6 +15,7 @@ import { TestClient } from "../helpers/client";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { freePort } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 // An awkward password: the URL carries it percent-encoded.
 const USERS = { promptgate: "server p@ss/word:1", "gpu-a": "gpu-a-password", "gpu-b": "gpu-b-password" };
@@ -43,12 +44,12 @@ async function server(env: Record<string, string> = {}, broker = mosquitto): Pro
   return started;
 }
 
-async function generator(running: TestServer, user: keyof typeof USERS, broker = mosquitto) {
+async function generator(running: TestServer, user: keyof typeof USERS, broker = mosquitto, reconnectMs = 100) {
   const config = generatorConfigFrom(
     parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${broker.port}`, MQTT_PASSWORD: USERS[user], SD_API_URL: sd.url, GENERATOR_ID: user }),
   );
   const log = collectingLogger();
-  const started = await startGenerator({ ...config, reconnectMs: 100 }, log);
+  const started = await startGenerator({ ...config, reconnectMs }, log);
   cleanups.push(() => started.close());
   await waitFor(`${user} to be online`, () => running.services.link.generators().some((g) => g.generatorId === user && g.state === "online"));
   return { generator: started, log };
@@ -130,7 +131,35 @@ test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run los
   const last = await approve(`${signal}: after the restart`);
   await waitFor("the last job to be done", () => images(last).n > 0);
   for (const id of [...ids, last]) expect(images(id)).toEqual({ n: 1 });
+  expect(sd.calls.filter((call) => String(call.body.prompt).startsWith(`${signal}:`)).length).toBe(ids.length + 1);
   expect(running.services.db.$client.prepare("SELECT count(*) AS n FROM prompts WHERE status <> 'done'").get()).toEqual({ n: 0 });
+});
+
+// Stopping, Mosquitto publishes every generator's will: "offline" for one that is still working
+// and comes back a moment later. That must not hand its job to the one that is back first.
+test("a Mosquitto restart while one generator works and another idles: the idle one, back first, does not take the job; one SD call", async () => {
+  const signal = "SIGTERM";
+  const broker = await startMosquitto(USERS);
+  cleanups.push(() => broker.close());
+  const running = await server({ JOB_LEASE_SECONDS: "10" }, broker);
+  // gpu-a reconnects slowly, so gpu-b is back (and free) first.
+  await generator(running, "gpu-a", broker, 1500);
+  const { visitor, admin } = await people(running);
+  const prefix = `${signal}: worked on through the restart`;
+  const { id } = (await visitor.mutate("prompt.submit", { prompt: prefix, width: 64, height: 64 })).body.result.data;
+  sd.setDelay(3000);
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  const jobId = (running.services.db.$client.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
+  await waitFor("gpu-a to be at the SD server", () => sd.activeTask() === jobId);
+  await generator(running, "gpu-b", broker);
+
+  await broker.stop(signal);
+  await broker.start();
+  const madeBy = () => running.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").all(id);
+  await waitFor("the job to be done", () => madeBy().length > 0, 20_000);
+  await waitFor("the SD server to be idle", () => sd.activeTask() === null && sd.queuedTasks().length === 0);
+  expect(madeBy()).toEqual([{ g: "gpu-a" }]);
+  expect(sd.calls.filter((call) => call.body.prompt === prefix).length).toBe(1);
 });
 
 test("Mosquitto's ACL keeps a generator out of another generator's topics", async () => {
@@ -144,10 +173,10 @@ test("Mosquitto's ACL keeps a generator out of another generator's topics", asyn
   await intruder.subscribeAsync([topics.jobs("gpu-b"), topics.control("gpu-b"), topics.control("gpu-a")], { qos: 1 });
 
   // A forged "offline" for gpu-b is dropped; gpu-a's own presence, sent after it, arrives.
-  await intruder.publishAsync(topics.presence("gpu-b"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-b", state: "offline" }), { qos: 1 });
+  await intruder.publishAsync(topics.presence("gpu-b"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-b", state: "offline", ...handSession() }), { qos: 1 });
   await intruder.publishAsync(
     topics.presence("gpu-a"),
-    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", state: "online", inFlight: [], concurrency: 0, backend: "intruder", maxPixels: 4096, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", state: "online", ...handSession(), inFlight: [], concurrency: 0, backend: "intruder", maxPixels: 4096, healthy: true }),
     { qos: 1 },
   );
   await waitFor("gpu-a's own presence to arrive", () => running.services.link.generators().some((g) => g.generatorId === "gpu-a"));
