@@ -63,7 +63,7 @@ export interface Link {
   /** Leases jobs in line to generators with free slots; call after new jobs are approved. Coalesces calls. */
   dispatch(): Promise<void>;
   generators(): GeneratorView[];
-  /** Stops the lease timer. */
+  /** Stops the lease timer and the offlines being weighed. */
   close(): void;
 }
 
@@ -149,6 +149,8 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   const registry = new Map<string, GeneratorPresence>();
   /** Each generator's session, from its latest `online`: only an `offline` of that session counts. */
   const sessions = new Map<string, string>();
+  /** Offlines being weighed (settleOffline): dropped when the link closes. */
+  const settling = new Set<NodeJS.Timeout>();
 
   /** When the server last lost or regained the broker (performance.now()), and whether it has it. */
   let brokerChangedAt = -Infinity;
@@ -411,7 +413,8 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
    */
   function settleOffline(generatorId: string, session: string, before: GeneratorPresence) {
     const arrived = performance.now();
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      settling.delete(timer);
       const current = registry.get(generatorId);
       // Back meanwhile (reconciled), or gone for good by another way.
       if (current?.state !== "offline" || sessions.get(generatorId) !== session) return;
@@ -422,7 +425,8 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       log.info(`generator ${generatorId}'s "offline" came as the broker restarted: taken as still online; its leases decide`);
       const { state, concurrency, healthy, reason, since } = before;
       Object.assign(current, { state, concurrency, healthy, reason, since });
-    }, BROKER_SETTLE_MS).unref();
+    }, BROKER_SETTLE_MS);
+    settling.add(timer);
   }
 
   await subscribe(topics.heartbeatWildcard, (packet, generatorId) => {
@@ -532,6 +536,9 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   return {
     dispatch,
     generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.leasesOf(generator.generatorId).map((lease) => lease.promptId) })),
-    close: () => clearInterval(sweep),
+    close: () => {
+      clearInterval(sweep);
+      for (const timer of settling) clearTimeout(timer);
+    },
   };
 }

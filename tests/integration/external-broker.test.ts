@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import mqtt from "mqtt";
-import { HeartbeatMessageSchema, PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
+import { ControlMessageSchema, HeartbeatMessageSchema, JobMessageSchema, PresenceMessageSchema, SCHEMA_VERSION, decode, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
@@ -160,6 +160,42 @@ test("a Mosquitto restart while one generator works and another idles: the idle 
   await waitFor("the SD server to be idle", () => sd.activeTask() === null && sd.queuedTasks().length === 0);
   expect(madeBy()).toEqual([{ g: "gpu-a" }]);
   expect(sd.calls.filter((call) => call.body.prompt === prefix).length).toBe(1);
+});
+
+// Mosquitto lets this test be the server: nothing answers the result until the test says so.
+test("a generator sends its result again when a lease passes without \"stored\", keeps listing the job meanwhile, and forgets it once stored", async () => {
+  const config = generatorConfigFrom(
+    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`, MQTT_PASSWORD: USERS["gpu-a"], SD_API_URL: sd.url, GENERATOR_ID: "gpu-a" }),
+  );
+  const server = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`, { username: "promptgate", password: USERS.promptgate });
+  cleanups.push(() => server.endAsync(true));
+  const jobId = randomUUID();
+  const seen: Array<{ kind: "presence" | "heartbeat" | "result"; jobIds: string[] }> = [];
+  server.on("message", (topic, payload) => {
+    if (topic === topics.result("gpu-a", jobId)) seen.push({ kind: "result", jobIds: [jobId] });
+    const heartbeat = decode(HeartbeatMessageSchema, payload);
+    if (topic === topics.heartbeat("gpu-a") && heartbeat.ok) seen.push({ kind: "heartbeat", jobIds: heartbeat.value.jobIds });
+    const presence = decode(PresenceMessageSchema, payload);
+    if (topic === topics.presence("gpu-a") && presence.ok && presence.value.state === "online") seen.push({ kind: "presence", jobIds: presence.value.inFlight });
+  });
+  await server.subscribeAsync([topics.result("gpu-a", "+"), topics.heartbeat("gpu-a"), topics.presence("gpu-a")], { qos: 1 });
+  const log = collectingLogger();
+  const generator = await startGenerator({ ...config, reconnectMs: 100 }, log);
+  cleanups.push(() => generator.close());
+  await waitFor("gpu-a to say it is online", () => seen.some((message) => message.kind === "presence"));
+
+  const job = { schemaVersion: SCHEMA_VERSION, jobId, prompt: "never confirmed at first", negativePrompt: "", width: 64, height: 64, authorColour: "#123456", approvedAt: new Date().toISOString(), leaseMs: 1000 };
+  await server.publishAsync(topics.jobs("gpu-a"), encode(JobMessageSchema, job), { qos: 1 });
+  const results = () => seen.filter((message) => message.kind === "result").length;
+  await waitFor("the result to be sent twice", () => results() >= 2);
+  expect(log.lines).toContain(`warn job ${jobId}: the server has not confirmed its result; sending it again`);
+  // Between the two, its heartbeats still listed the job: its lease would have stayed.
+  const first = seen.findIndex((message) => message.kind === "result");
+  expect(seen.slice(first).some((message) => message.kind === "heartbeat" && message.jobIds.includes(jobId))).toBe(true);
+
+  await server.publishAsync(topics.control("gpu-a"), encode(ControlMessageSchema, { schemaVersion: SCHEMA_VERSION, command: "stored", jobId }), { qos: 1 });
+  await waitFor("the generator to forget the job", () => log.lines.includes(`info job ${jobId} stored by the server`));
+  expect(sd.calls.filter((call) => call.body.prompt === "never confirmed at first")).toHaveLength(1);
 });
 
 test("Mosquitto's ACL keeps a generator out of another generator's topics", async () => {
