@@ -228,7 +228,7 @@ export const PresenceMessageSchema = z.discriminatedUnion("state", [
     generatorId,
     state: z.literal("offline"),
     session,
-    /** For the will: when the connection it belongs to was made. */
+    /** For the will: when the generator first connected (the broker keeps the will as given then). */
     at: timestamp,
   }),
 ]);

@@ -292,10 +292,9 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     }
     if (!entry) return;
     if (control.command === "stored") {
-      if (entry.result) log.info(`job ${control.jobId} stored by the server`);
-      else log.warn(`"stored" for job ${control.jobId}, which has no result yet: ignored`);
-      if (entry.result) forget(control.jobId);
-      return;
+      if (!entry.result) return void log.warn(`"stored" for job ${control.jobId}, which has no result yet: ignored`);
+      log.info(`job ${control.jobId} stored by the server`);
+      return forget(control.jobId);
     }
     log.info(`job ${control.jobId} cancelled by the server: ${control.reason}`);
     entry.abort.abort();
@@ -358,7 +357,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       const unconfirmed = awaitingStored().map((entry) => entry.job.jobId);
       if (unconfirmed.length) {
         log.warn(
-          `stopping without the server's confirmation for the results of job(s) ${unconfirmed.join(", ")} (waited ${config.drainMs / 1000} s); their leases run out and the server has them made again`,
+          `stopping without the server's confirmation for the results of job(s) ${unconfirmed.join(", ")} (waited ${config.drainMs / 1000} s); the server puts their jobs back in line if it does not have them`,
         );
       }
       for (const entry of held.values()) clearTimeout(entry.resend);
