@@ -314,6 +314,11 @@ describe("a generator stopped with SIGTERM", () => {
     expect(await generator.kill("SIGTERM")).toBe(0);
     expect(callsFor(sd, "finished without a broker")).toBe(1);
     expect(generator.output()).toContain(`stopping without the server's confirmation for the results of job(s) ${jobId}`);
+    // Its result never reached a server: back, the job is made again, once.
+    await server.restart();
+    sd.setDelay(0);
+    await server.generator("outlived-its-broker", sd);
+    await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "finished without a broker", expected: 2 });
   });
 });
 
