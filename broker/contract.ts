@@ -31,7 +31,7 @@ const generatorRoot = (generatorId: string) => `${TOPIC_ROOT}/generators/${gener
 export const topics = {
   /** server → one generator: a job leased to it. */
   jobs: (generatorId: string) => `${generatorRoot(generatorId)}/jobs`,
-  /** server → one generator: instructions about jobs it holds (cancel), and refusals of what it sent. */
+  /** server → one generator: instructions about jobs it holds (cancel, stored), and refusals of what it sent. */
   control: (generatorId: string) => `${generatorRoot(generatorId)}/control`,
   /** generator → server: "online" with capabilities after subscribing; "offline" as the MQTT will. */
   presence: (generatorId: string) => `${generatorRoot(generatorId)}/presence`,
@@ -197,12 +197,21 @@ export const ResultMessageSchema = z.object({
 });
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
 
+/**
+ * One run of a generator process, drawn at random when it starts: an `offline` from another
+ * session than the generator's latest `online` (an old will that a restarted broker replays)
+ * says nothing about the generator running now.
+ */
+const session = z.string().min(8).max(64).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'");
+
 export const PresenceMessageSchema = z.discriminatedUnion("state", [
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),
     generatorId,
     state: z.literal("online"),
-    /** Jobs this generator holds (queued or running, or their result not yet acknowledged). */
+    session,
+    at: timestamp,
+    /** Jobs this generator holds (queued or running, or their result not yet `stored`). */
     inFlight: z.array(jobId).max(1000),
     /** Jobs it may hold at once (running and waiting); 0 while draining. */
     concurrency: z.number().int().min(0).max(64),
@@ -218,6 +227,9 @@ export const PresenceMessageSchema = z.discriminatedUnion("state", [
     schemaVersion: z.literal(SCHEMA_VERSION),
     generatorId,
     state: z.literal("offline"),
+    session,
+    /** For the will: when the generator first connected (the broker keeps the will as given then). */
+    at: timestamp,
   }),
 ]);
 export type PresenceMessage = z.infer<typeof PresenceMessageSchema>;
@@ -241,6 +253,16 @@ export const ControlMessageSchema = z.discriminatedUnion("command", [
     command: z.literal("cancel"),
     jobId,
     reason: z.string().min(1).max(500),
+  }),
+  z.object({
+    schemaVersion: z.literal(SCHEMA_VERSION),
+    /**
+     * The job's image and row are committed: the generator may forget the job and its result.
+     * Sent again for every copy of the result it sends, so a generator that missed it (a crash,
+     * a broker restart) and sends the result again hears it again.
+     */
+    command: z.literal("stored"),
+    jobId,
   }),
   z.object({
     schemaVersion: z.literal(SCHEMA_VERSION),

@@ -83,6 +83,8 @@ export const GeneratorEnvSchema = z.object({
   /** Sized for a 2048×2048 image at 30 steps on a mid-range GPU (README "Configuration"). */
   SD_TIMEOUT_SECONDS: envInteger(1, 3600).default(300),
   GENERATOR_MAX_ATTEMPTS: envInteger(1, 10).default(3),
+  /** How long stopping waits, once its running jobs are done, for the server to confirm their results. */
+  GENERATOR_DRAIN_SECONDS: envInteger(0, 3600).default(10),
 });
 
 export type GeneratorEnv = z.infer<typeof GeneratorEnvSchema>;
@@ -106,6 +108,8 @@ export interface GeneratorConfig {
   defaults: { steps: number; cfgScale: number; samplerName: string; restoreFaces: boolean };
   /** Delay between reconnection attempts to the broker. */
   reconnectMs: number;
+  /** Longest wait on stopping, after the running jobs, for their results' `stored` (and the broker). */
+  drainMs: number;
   /** Backoff before retry n of a transient backend failure (the last one repeats), and between health probes. */
   retryDelaysMs: number[];
 }
@@ -130,6 +134,7 @@ export function generatorConfigFrom(env: GeneratorEnv): GeneratorConfig {
       restoreFaces: env.SD_RESTORE_FACES,
     },
     reconnectMs: 1000,
+    drainMs: env.GENERATOR_DRAIN_SECONDS * 1000,
     retryDelaysMs: [1_000, 3_000, 10_000],
   };
 }

@@ -14,9 +14,13 @@
  *   from the job's holder has already failed that job, with the reason);
  * - everything it publishes is checked against the contract first, so a bug here is a clear
  *   local error, never a silent drop at the server;
- * - it holds a job until the broker has acknowledged its result;
- * - closing (SIGTERM) drains it: no new jobs, queued ones handed back, the running ones finished.
+ * - it holds a finished job, and its encoded result, until the server says `stored` (or refuses
+ *   the result, or cancels the job): listed in heartbeats and presence, so its lease stays, and
+ *   sent again on every reconnection and whenever a lease passes without an answer;
+ * - closing (SIGTERM) drains it: no new jobs, queued ones handed back, the running ones finished,
+ *   then at most `drainMs` for the server to confirm their results; never longer.
  */
+import { randomUUID } from "node:crypto";
 import mqtt from "mqtt";
 import PQueue from "p-queue";
 import type { z } from "zod";
@@ -76,6 +80,12 @@ interface HeldJob {
   abort: AbortController;
   /** Sent to the backend: then draining lets it finish instead of handing it back. */
   started: boolean;
+  /** The encoded result, kept until the server has stored it. */
+  result?: Buffer;
+  /** What to log once the broker first acknowledges the result. */
+  done?: string;
+  /** Sends the result again when no `stored` came within a lease. */
+  resend?: NodeJS.Timeout;
 }
 
 export async function startGenerator(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
@@ -84,13 +94,15 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   if (warning) log.warn(warning);
   const queue = new PQueue({ concurrency: config.concurrency });
   const held = new Map<string, HeldJob>();
-  /** Every job's run, from receipt until its result is acknowledged (or it failed or was cancelled). */
+  /** Every job's run, from receipt until its backend call ended (its result, if any, is then in `held`). */
   const runs = new Set<Promise<void>>();
   let draining = false;
   const now = () => new Date().toISOString();
   const own = config.generatorId;
 
-  const offline: PresenceMessage = { schemaVersion: SCHEMA_VERSION, generatorId: own, state: "offline" };
+  /** This process's run: the server ignores an `offline` of another session (contract.ts). */
+  const session = randomUUID();
+  const offline = (): PresenceMessage => ({ schemaVersion: SCHEMA_VERSION, generatorId: own, state: "offline", session, at: now() });
   const client = mqtt.connect(config.mqttUrl, {
     clientId: own,
     username: config.mqttUsername ?? own,
@@ -99,7 +111,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     reconnectPeriod: config.reconnectMs,
     connectTimeout: 10_000,
     // The broker publishes this if the connection drops without a DISCONNECT (crash, network loss).
-    will: { topic: topics.presence(own), payload: encode(PresenceMessageSchema, offline), qos: CONTRACT_QOS, retain: false },
+    will: { topic: topics.presence(own), payload: encode(PresenceMessageSchema, offline()), qos: CONTRACT_QOS, retain: false },
   });
 
   /** Rejects with a ContractError, before anything is sent, when `message` does not fit `schema`. */
@@ -124,6 +136,8 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       schemaVersion: SCHEMA_VERSION,
       generatorId: own,
       state: "online",
+      session,
+      at: now(),
       inFlight: [...held.keys()],
       // One more than the backend runs at once: the next job waits here, so the GPU never idles
       // for a round trip to the server. Draining: nothing new.
@@ -151,8 +165,35 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   }
 
   function forget(jobId: string) {
+    clearTimeout(held.get(jobId)?.resend);
     held.delete(jobId);
     scheduleHeartbeat();
+    if (!awaitingStored().length) allStored?.();
+  }
+
+  const awaitingStored = () => [...held.values()].filter((entry) => entry.result);
+  /** Resolves the wait of `close()` once no result waits for its `stored`. */
+  let allStored: (() => void) | undefined;
+
+  /**
+   * Publishes a finished job's result, now and again after every lease without a `stored`: the
+   * broker's PUBACK only says the broker has it, and a server that dies before storing it would
+   * otherwise lose it (an SD call wasted). Offline, mqtt.js sends it once reconnected.
+   */
+  function sendResult(entry: HeldJob) {
+    clearTimeout(entry.resend);
+    entry.resend = setTimeout(() => {
+      log.warn(`job ${entry.job.jobId}: the server has not confirmed its result; sending it again`);
+      sendResult(entry);
+    }, entry.job.leaseMs);
+    if (!client.connected) return;
+    client
+      .publishAsync(topics.result(own, entry.job.jobId), entry.result!, { qos: CONTRACT_QOS })
+      .then(() => {
+        if (entry.done) log.info(entry.done);
+        entry.done = undefined;
+      })
+      .catch(notSent(`result of job ${entry.job.jobId}`));
   }
 
   /** Ends when this generator closes: stops waiting for a backend that is down. */
@@ -191,7 +232,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
       });
       if (!rendered || abort.signal.aborted) return;
       const { image, queuedMs, generationMs } = rendered;
-      await publish(topics.result(own, job.jobId), ResultMessageSchema, {
+      entry.result = encode(ResultMessageSchema, {
         schemaVersion: SCHEMA_VERSION,
         jobId: job.jobId,
         generatorId: own,
@@ -204,20 +245,23 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
         timing: { queuedMs, generationMs },
         finishedAt: now(),
       });
-      log.info(`job ${job.jobId} done in ${Math.round(generationMs)} ms (${job.width}×${job.height}, seed ${image.seed})`);
+      entry.done = `job ${job.jobId} done in ${Math.round(generationMs)} ms (${job.width}×${job.height}, seed ${image.seed})`;
+      sendResult(entry);
     } catch (error) {
       if (abort.signal.aborted) return; // cancelled by the server: the job is someone else's now
       const reason = error instanceof Error ? error.message : String(error);
       if (error instanceof BackendUnavailableError) {
         // Not the job's fault: another generator, or this one later, makes it.
-        await sendStatus(job.jobId, { state: "released", reason });
+        void sendStatus(job.jobId, { state: "released", reason });
         awaitRecovery();
         return;
       }
       log.error(`job ${job.jobId} failed: ${reason}`);
-      await sendStatus(job.jobId, { state: "failed", reason });
+      // Not awaited: a broker that is away would hold the run, and with it `close()`, for ever.
+      void sendStatus(job.jobId, { state: "failed", reason });
     } finally {
-      forget(job.jobId);
+      // A result waiting for its `stored` keeps the job (and its lease).
+      if (!entry.result) forget(job.jobId);
     }
   }
 
@@ -239,9 +283,19 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     const decoded = decode(ControlMessageSchema, payload);
     if (!decoded.ok) return void log.warn(`dropped a malformed control message: ${decoded.error}`);
     const control = decoded.value;
-    if (control.command === "refused") return void log.warn(`the server refused what this generator sent on ${control.topic}: ${control.reason}`);
-    const entry = held.get(control.jobId);
+    const entry = control.jobId === undefined ? undefined : held.get(control.jobId);
+    if (control.command === "refused") {
+      log.warn(`the server refused what this generator sent on ${control.topic}: ${control.reason}`);
+      // The server will not store this result (nor would it a copy): nothing to wait for.
+      if (entry?.result && control.topic === topics.result(own, entry.job.jobId)) forget(entry.job.jobId);
+      return;
+    }
     if (!entry) return;
+    if (control.command === "stored") {
+      if (!entry.result) return void log.warn(`"stored" for job ${control.jobId}, which has no result yet: ignored`);
+      log.info(`job ${control.jobId} stored by the server`);
+      return forget(control.jobId);
+    }
     log.info(`job ${control.jobId} cancelled by the server: ${control.reason}`);
     entry.abort.abort();
     forget(control.jobId);
@@ -255,10 +309,12 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   client.on("connect", () => {
     // Small, latency-bound packets: without this, Nagle + delayed ACKs add ~40 ms per result.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
-    // Subscribe on every connect (clean sessions), then say what is held.
+    // Subscribe on every connect (clean sessions), then say what is held, then send again the
+    // results not yet confirmed: the server (or broker) may have restarted without them.
     client
       .subscribeAsync([topics.jobs(own), topics.control(own)], { qos: CONTRACT_QOS })
       .then(announce)
+      .then(() => awaitingStored().forEach(sendResult))
       .then(() => log.info(`generator ${own} online at ${redact(config.mqttUrl)} (backend: ${backend.name}, concurrency ${config.concurrency})`))
       .catch((error) => log.warn(`subscription failed, will retry on reconnect: ${error}`));
   });
@@ -281,19 +337,34 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
     async close() {
       draining = true;
       closing.abort();
-      if (client.connected) await announce().catch(() => undefined);
       // Jobs still waiting go back to the server now; the running ones are finished.
       const waiting = [...held.values()].filter((entry) => !entry.started);
       for (const entry of waiting) {
         entry.abort.abort();
         forget(entry.job.jobId);
-        await sendStatus(entry.job.jobId, { state: "released", reason: "the generator is shutting down" });
       }
-      // Running jobs finish, and their results are acknowledged, before "offline".
+      // Not awaited: publishes resolve on the broker's PUBACK, which never comes while it is away
+      // (or has revoked this generator). MQTT keeps their order: no new jobs, then these back.
+      if (client.connected) {
+        void announce().catch(notSent("presence"));
+        for (const entry of waiting) void sendStatus(entry.job.jobId, { state: "released", reason: "the generator is shutting down" });
+      }
       await Promise.all(runs);
+      // After the backend calls, everything has a deadline.
+      const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), config.drainMs).unref());
+      const withDeadline = (work: Promise<unknown>) => Promise.race([work.then(() => true, () => false), deadline]);
+      if (awaitingStored().length) await withDeadline(new Promise<void>((resolve) => (allStored = resolve)));
+      const unconfirmed = awaitingStored().map((entry) => entry.job.jobId);
+      if (unconfirmed.length) {
+        log.warn(
+          `stopping without the server's confirmation for the results of job(s) ${unconfirmed.join(", ")} (waited ${config.drainMs / 1000} s); the server puts their jobs back in line if it does not have them`,
+        );
+      }
+      for (const entry of held.values()) clearTimeout(entry.resend);
       clearInterval(heartbeat);
-      if (client.connected) await publish(topics.presence(own), PresenceMessageSchema, offline).catch(() => undefined);
-      await client.endAsync();
+      const saidOffline = client.connected && (await withDeadline(publish(topics.presence(own), PresenceMessageSchema, offline())));
+      // A clean end waits for the PUBACK of everything in flight, which may never come.
+      await client.endAsync(!saidOffline || unconfirmed.length > 0);
     },
   };
 }

@@ -165,8 +165,6 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       // After the link's handlers exist: a resumed session delivers what waited for the server at once.
       await external.connect();
       cleanups.push(() => external.close());
-      // Jobs whose publish failed while the broker was away are not lost (leases), but need not wait.
-      external.onReconnect(() => void services.link.dispatch());
     }
     const csrf = createCsrf(secrets.sessionSecret);
     const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };

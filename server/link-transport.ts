@@ -23,8 +23,8 @@ const REFUSED = new Set([4, 5, 134, 135]);
 export interface ExternalBrokerTransport extends LinkTransport {
   /** Resolves once connected; rejects with a StartupError when refused, or silent for the configured time. */
   connect(): Promise<void>;
-  /** Called after every reconnection (not the first connection). */
-  onReconnect(listener: () => void): void;
+  /** Told of every loss of the broker and every reconnection after it (not of the first connection). */
+  onConnectionChange(listener: (connected: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -45,7 +45,7 @@ export function topicMatches(filter: string, topic: string): boolean {
  */
 export function mqttClientTransport(config: ExternalBrokerConfig, log: Logger): ExternalBrokerTransport {
   const handlers = new Map<string, (topic: string, payload: Buffer) => Promise<void>>();
-  const reconnectListeners: Array<() => void> = [];
+  const connectionListeners: Array<(connected: boolean) => void> = [];
   let client: MqttClient | null = null;
 
   const subscribeAll = (connected: MqttClient) =>
@@ -67,7 +67,7 @@ export function mqttClientTransport(config: ExternalBrokerConfig, log: Logger): 
       if (client?.connected) await subscribeAll(client);
     },
 
-    onReconnect: (listener) => void reconnectListeners.push(listener),
+    onConnectionChange: (listener) => void connectionListeners.push(listener),
 
     connect() {
       const options: IClientOptions = {
@@ -104,7 +104,7 @@ export function mqttClientTransport(config: ExternalBrokerConfig, log: Logger): 
         }
         if (lost) log.info(`reconnected to the broker at ${config.url}`);
         lost = false;
-        for (const listener of reconnectListeners) listener();
+        for (const listener of connectionListeners) listener(true);
       });
       connecting.on("close", () => {
         // mqtt.js has already scheduled the next attempt: this lengthens the one after it.
@@ -112,6 +112,7 @@ export function mqttClientTransport(config: ExternalBrokerConfig, log: Logger): 
         if (everConnected && !lost && !connecting.disconnecting) {
           lost = true;
           log.warn(`lost the broker at ${config.url}; reconnecting`);
+          for (const listener of connectionListeners) listener(false);
         }
       });
 

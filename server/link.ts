@@ -64,7 +64,7 @@ export interface Link {
   /** Leases jobs in line to generators with free slots; call after new jobs are approved. Coalesces calls. */
   dispatch(): Promise<void>;
   generators(): GeneratorView[];
-  /** Stops the lease timer. */
+  /** Stops the lease timer and the offlines being weighed. */
   close(): void;
 }
 
@@ -76,6 +76,12 @@ export interface LinkTransport {
   publish(topic: string, payload: Buffer): Promise<void>;
   /** Delivers every message on `filter` to `handle`; a message counts as handled when its promise settles. */
   subscribe(filter: string, handle: (topic: string, payload: Buffer) => Promise<void>): Promise<void>;
+  /**
+   * For a transport that can lose the broker (and the broker its clients): calls `listener`
+   * with false when the connection is lost, true when it is back. Absent: the broker lives and
+   * dies with the server.
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): void;
 }
 
 /**
@@ -118,6 +124,14 @@ const SILENT = "stopped sending heartbeats";
  */
 const IN_FLIGHT_GRACE_MS = 2000;
 
+/**
+ * An `offline` that arrives this close to the server losing or regaining the broker is most
+ * likely a will the broker published because it stopped, not because the generator did: the
+ * generator's leases decide instead (ADR 008, "broker restarts"). It is weighed this long after it
+ * arrives, since the server's own connection drops a moment after the broker sent the wills.
+ */
+const BROKER_SETTLE_MS = 2000;
+
 /** Weight of the newest measurement in a generator's moving average of seconds per megapixel. */
 const SPEED_SMOOTHING = 0.3;
 
@@ -134,6 +148,20 @@ const REFUSALS_PER_SECOND = 5;
 
 export async function connectLink(transport: LinkTransport, jobService: JobService, log: Logger, options: LinkOptions): Promise<Link> {
   const registry = new Map<string, GeneratorPresence>();
+  /** Each generator's session, from its latest `online`: only an `offline` of that session counts. */
+  const sessions = new Map<string, string>();
+  /** Offlines being weighed (settleOffline): dropped when the link closes. */
+  const settling = new Set<NodeJS.Timeout>();
+
+  /** When the server last lost or regained the broker (performance.now()), and whether it has it. */
+  let brokerChangedAt = -Infinity;
+  let brokerConnected = true;
+  transport.onConnectionChange?.((connected) => {
+    brokerConnected = connected;
+    brokerChangedAt = performance.now();
+    // Jobs whose publish failed while the broker was away are not lost (leases), but need not wait.
+    if (connected) void dispatch();
+  });
 
   /** Rejects with a ContractError, before anything is sent, when the message does not fit the contract. */
   const publish = async (topic: string, message: { job: JobMessage } | { control: ControlMessage }) =>
@@ -336,6 +364,13 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     const value = message.value;
     log.debug(`presence of ${generatorId}: ${value.state}`);
     const known = registry.get(generatorId);
+    if (value.state === "offline" && (known?.state !== "online" || sessions.get(generatorId) !== value.session)) {
+      // A will from an earlier run (a restarted broker replays it), or a repeat: the generator
+      // running now, if any, is not affected.
+      if (known?.state === "online") log.info(`ignored an "offline" of ${generatorId} from session ${value.session} (sent ${value.at}): it runs as session ${sessions.get(generatorId)}`);
+      return;
+    }
+    if (value.state === "online") sessions.set(generatorId, value.session);
     const presence: GeneratorPresence = {
       generatorId,
       state: value.state,
@@ -357,9 +392,35 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       log.info(`generator ${generatorId} is ${value.state}${value.state === "online" && !value.healthy ? ` but unhealthy (${value.reason ?? "no reason given"})` : ""}`);
     }
     if (value.state === "online") reconcile(generatorId, value.inFlight);
-    else releaseAllOf(generatorId, "it went offline");
+    else if (!transport.onConnectionChange) releaseAllOf(generatorId, "it went offline");
+    else settleOffline(generatorId, value.session, known!);
     void dispatch();
   });
+
+  /**
+   * An `offline` through a broker that may restart (a will published as it stops, delivered
+   * before the server's own connection drops, or queued for the server and delivered right after
+   * it reconnects): while the broker was in doubt around it, the generator is taken as still
+   * online and its leases decide (it reconnects and lists its jobs, or they run out); otherwise
+   * its jobs go back in line.
+   */
+  function settleOffline(generatorId: string, session: string, before: GeneratorPresence) {
+    const arrived = performance.now();
+    const timer = setTimeout(() => {
+      settling.delete(timer);
+      const current = registry.get(generatorId);
+      // Back meanwhile (reconciled), or gone for good by another way.
+      if (current?.state !== "offline" || sessions.get(generatorId) !== session) return;
+      if (brokerConnected && brokerChangedAt < arrived - BROKER_SETTLE_MS) {
+        releaseAllOf(generatorId, "it went offline");
+        return void dispatch();
+      }
+      log.info(`generator ${generatorId}'s "offline" came as the broker restarted: taken as still online; its leases decide`);
+      const { state, concurrency, healthy, reason, since } = before;
+      Object.assign(current, { state, concurrency, healthy, reason, since });
+    }, BROKER_SETTLE_MS);
+    settling.add(timer);
+  }
 
   await subscribe(topics.heartbeatWildcard, (packet, generatorId) => {
     const message = decode(HeartbeatMessageSchema, packet.payload);
@@ -422,7 +483,17 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     }
     const value = result.value;
     const { outcome, reason } = await jobService.storeResult(value, generatorId);
-    if (outcome === "stored") {
+    if (outcome === "stored" || outcome === "already-stored") {
+      // After the commit: until it hears this, the generator keeps the result and sends it again.
+      void publish(topics.control(generatorId), { control: { schemaVersion: SCHEMA_VERSION, command: "stored", jobId: value.jobId } }).catch((error) =>
+        log.warn(`"stored" for job ${value.jobId} not sent to ${generatorId}: ${error}`),
+      );
+    }
+    if (outcome === "already-stored") {
+      log.info(`job ${value.jobId} stored already: ${generatorId} sent its result again, and is told so again`);
+    } else if (outcome === "storing") {
+      log.info(`ignored a second result for job ${value.jobId} from ${generatorId}, which arrived while the first is stored`);
+    } else if (outcome === "stored") {
       log.info(`job ${value.jobId} stored (${generatorId}, ${value.backend}, ${Math.round(value.timing.generationMs)} ms)`);
       const generator = registry.get(generatorId);
       if (generator) {
@@ -458,6 +529,9 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   return {
     dispatch,
     generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.leasesOf(generator.generatorId).map((lease) => lease.promptId) })),
-    close: () => clearInterval(sweep),
+    close: () => {
+      clearInterval(sweep);
+      for (const timer of settling) clearTimeout(timer);
+    },
   };
 }

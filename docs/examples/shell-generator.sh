@@ -19,6 +19,10 @@ ROOT="promptgate/v2/generators/$GENERATOR_ID"
 MQTT=(-h "$MQTT_HOST" -p "$MQTT_PORT" -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -q 1)
 WORK=$(mktemp -d)
 HEARTBEAT_PID=""
+# This run of the script: the server ignores an "offline" (such as an old will) of another session.
+SESSION=$(cat /proc/sys/kernel/random/uuid)
+# The job whose result waits for the server's "stored": until then it stays ours (heartbeats go on).
+AWAITING=""
 
 log() { echo "shell-generator: $*" >&2; }
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -30,10 +34,11 @@ publish() { mosquitto_pub "${MQTT[@]}" -i "$GENERATOR_ID/pub-$$-$RANDOM" -t "$1"
 
 presence() { # presence online|offline
   if [[ $1 == online ]]; then
-    jq -nc --arg id "$GENERATOR_ID" --argjson maxPixels "$MAX_PIXELS" \
-      '{schemaVersion: 2, generatorId: $id, state: "online", inFlight: [], concurrency: 1, backend: "shell", maxPixels: $maxPixels, healthy: true}'
+    jq -nc --arg id "$GENERATOR_ID" --arg session "$SESSION" --arg at "$(now)" --argjson maxPixels "$MAX_PIXELS" --arg awaiting "$AWAITING" \
+      '{schemaVersion: 2, generatorId: $id, state: "online", session: $session, at: $at, inFlight: [$awaiting | select(. != "")],
+        concurrency: 1, backend: "shell", maxPixels: $maxPixels, healthy: true}'
   else
-    jq -nc --arg id "$GENERATOR_ID" '{schemaVersion: 2, generatorId: $id, state: "offline"}'
+    jq -nc --arg id "$GENERATOR_ID" --arg session "$SESSION" --arg at "$(now)" '{schemaVersion: 2, generatorId: $id, state: "offline", session: $session, at: $at}'
   fi
 }
 
@@ -90,8 +95,15 @@ run_job() { # run_job JOB_JSON_FILE
       parameters: {steps: $r.steps, cfgScale: $r.cfg_scale, samplerName: $r.sampler_name, restoreFaces: $r.restore_faces, seed: $seed},
       backend: "shell", timing: {queuedMs: $queued, generationMs: $generation}, finishedAt: $at
     }' "$WORK/response.json" | publish "$ROOT/results/$id"
-  stop_heartbeat
+  # The heartbeats go on until the server says "stored". (Unlike promptgate's own generator,
+  # this script does not send the result again if that never comes: the lease runs out instead.)
+  AWAITING=$id
   log "job $id done"
+}
+
+finished_job() {
+  done_jobs=$((done_jobs + 1))
+  if ((JOBS > 0 && done_jobs >= JOBS)); then exit 0; fi
 }
 
 cleanup() {
@@ -116,13 +128,18 @@ while IFS= read -r line <&"${SUB[0]}"; do
     "Subscribed (mid:"*) presence online | publish "$ROOT/presence"; log "online as $GENERATOR_ID" ;;
     "{"*)
       if jq -e 'has("command")' <<<"$line" >/dev/null; then
-        # cancel (the job is no longer ours: a real generator would stop it) or refused.
-        log "control: $(jq -r '"\(.command) \(.jobId // .topic): \(.reason)"' <<<"$line")"
+        # stored (the result is safe: forget the job), cancel (the job is no longer ours: a real
+        # generator would stop it) or refused. Either ends the wait for "stored".
+        log "control: $(jq -r '"\(.command) \(.jobId // .topic)\(if .reason then ": \(.reason)" else "" end)"' <<<"$line")"
+        if [[ -n $AWAITING && $(jq -r '.jobId // ""' <<<"$line") == "$AWAITING" ]]; then
+          stop_heartbeat
+          AWAITING=""
+          finished_job
+        fi
       else
         printf '%s' "$line" >"$WORK/job.json"
         run_job "$WORK/job.json"
-        done_jobs=$((done_jobs + 1))
-        if ((JOBS > 0 && done_jobs >= JOBS)); then exit 0; fi
+        if [[ -z $AWAITING ]]; then finished_job; fi
       fi
       ;;
   esac

@@ -18,9 +18,11 @@ const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
 /**
  * "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the
- * newer one; "not-holder": from a generator that does not hold the job's lease.
+ * newer one; "not-holder": from a generator that does not hold the job's lease; "already-stored":
+ * a copy of the result already stored from the same generator (it did not hear that it was);
+ * "storing": a copy that arrived while the first is being written, which answers for both.
  */
-export type ResultOutcome = "stored" | "duplicate" | "stale" | "unknown-job" | "not-holder" | "rejected";
+export type ResultOutcome = "stored" | "already-stored" | "storing" | "duplicate" | "stale" | "unknown-job" | "not-holder" | "rejected";
 
 /** A job waiting in line for a generator; its size decides which generators can make it. */
 export interface QueuedJob {
@@ -48,6 +50,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
   // Prepared once: these run for every status and result message, several per job.
   const statements = {
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    imageMakerOf: db.select({ generatorId: images.generatorId }).from(images).where(eq(images.jobId, sql.placeholder("jobId"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
     extendLease: db.update(jobs).set({ leaseExpiresAt: sql`${sql.placeholder("expiresAt")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markAccepted: db.update(jobs).set({ state: "accepted", generatorId: sql`${sql.placeholder("generatorId")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
@@ -307,7 +310,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
     async storeResult(result: ResultMessage, fromGeneratorId: string): Promise<{ outcome: ResultOutcome; reason?: string }> {
       const job = statements.jobById.get({ id: result.jobId });
       if (!job) return { outcome: "unknown-job" };
-      if (job.state === "done" || storing.has(job.id)) return { outcome: "duplicate" };
+      if (storing.has(job.id)) return { outcome: "storing" };
+      if (job.state === "done") return { outcome: statements.imageMakerOf.get({ jobId: job.id })?.generatorId === fromGeneratorId ? "already-stored" : "duplicate" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
       if (prompt.jobId !== job.id) return { outcome: "stale" };
       if (!mayDeliver(job, fromGeneratorId)) return { outcome: "not-holder" };

@@ -15,3 +15,9 @@ export const blackResult = (jobId: string, generatorId: string): ResultMessage =
   timing: { queuedMs: 0, generationMs: 0 },
   finishedAt: new Date().toISOString(),
 });
+
+/**
+ * The `session` and `at` of a hand-made presence: one session for every hand-made generator of
+ * a test run, so that its "offline" matches its "online" as a real generator's do.
+ */
+export const handSession = () => ({ session: "hand-made-session", at: new Date().toISOString() });

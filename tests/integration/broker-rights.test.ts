@@ -25,6 +25,7 @@ import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 let server: TestServer;
 let sd: SdEmulator;
@@ -106,7 +107,7 @@ describe.each(TRANSPORTS)("over %s", (transport, url) => {
   test.each([
     ["a status for another's job", (jobId: string) => [topics.status("honest", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "honest", state: "failed", reason: "forged", at: new Date().toISOString() })]],
     ["a result for another's job", (jobId: string) => [topics.result("honest", jobId), encode(ResultMessageSchema, result("honest", jobId, encodePng(64, 64, new Uint8Array(64 * 64 * 3))))]],
-    ["another's presence", () => [topics.presence("honest"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "honest", state: "offline" })]],
+    ["another's presence", () => [topics.presence("honest"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "honest", state: "offline", ...handSession() })]],
     ["another's heartbeat", (jobId: string) => [topics.heartbeat("honest"), encode(HeartbeatMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "honest", jobIds: [jobId], at: new Date().toISOString() })]],
     ["a job", (jobId: string) => [topics.jobs("honest"), Buffer.from(JSON.stringify({ jobId }))]],
     ["a cancel", (jobId: string) => [topics.control("honest"), Buffer.from(JSON.stringify({ schemaVersion: SCHEMA_VERSION, command: "cancel", jobId, reason: "forged" }))]],
@@ -151,7 +152,7 @@ async function scriptedGenerator(name: string, presence: { concurrency: number; 
     if (job.ok) jobs.push(job.value);
   });
   await client.subscribeAsync(topics.jobs(name), { qos: 1 });
-  const online = (inFlight: string[]) => encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: name, state: "online", inFlight, backend: "test", healthy: true, ...presence });
+  const online = (inFlight: string[]) => encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: name, state: "online", ...handSession(), inFlight, backend: "test", healthy: true, ...presence });
   await client.publishAsync(topics.presence(name), online([]), { qos: 1 });
   const host = new TestClient(own.url, { userAgent: "scripted admin" });
   await host.loginAsAdmin(ADMIN_PASSWORD);

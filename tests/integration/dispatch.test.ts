@@ -9,7 +9,7 @@ import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../..
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { blackResult } from "../helpers/results";
+import { blackResult, handSession } from "../helpers/results";
 import { encodePng } from "../../generator/png";
 import { ADMIN_PASSWORD, generatorCredential, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
@@ -103,7 +103,7 @@ async function silentGenerator(generatorId: string) {
   await client.subscribeAsync([topics.jobs(generatorId), topics.control(generatorId)], { qos: 1 });
   await client.publishAsync(
     topics.presence(generatorId),
-    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", ...handSession(), inFlight: [], concurrency: 1, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
     { qos: 1 },
   );
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
@@ -272,11 +272,11 @@ test("a generator whose re-announcement crosses the server's cancel does not get
     crossing.client.publishAsync(
       topics.presence("crossing"),
       // Draining (concurrency 0): nothing is dispatched to it afresh.
-      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "online", inFlight, concurrency: 0, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
+      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "online", ...handSession(), inFlight, concurrency: 0, backend: "silent", maxPixels: 2048 * 2048, healthy: true }),
       { qos: 1 },
     );
   // As through a broker restart: its will puts the job back in line...
-  await crossing.client.publishAsync(topics.presence("crossing"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "offline" }), { qos: 1 });
+  await crossing.client.publishAsync(topics.presence("crossing"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "crossing", state: "offline", ...handSession() }), { qos: 1 });
   await waitFor("the job to be back in line", () => server.services.jobs.holderOf(jobId) === null);
   // ...its late "accepted" earns a cancel, and it re-announces the job before that cancel reaches it.
   await crossing.client.publishAsync(topics.status("crossing", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "crossing", state: "accepted", at: new Date().toISOString() }), { qos: 1 });
@@ -289,6 +289,29 @@ test("a generator whose re-announcement crosses the server's cancel does not get
   expect(crossing.cancels).toContain(jobId);
 });
 
+test("an \"offline\" from an earlier session of a generator, as a restarted broker may replay, leaves the leases of the one running now alone", async () => {
+  sd.setDelay(1500);
+  await generator("keeps-working");
+  const id = await approve("worked on through an old will");
+  const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
+  await waitFor("the generator to be at the SD server", () => sd.activeTask() === jobId);
+  // Sent with the generator's own credential, on an extra connection of its (`<name>/<suffix>`).
+  const replay = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "keeps-working/replay", ...generatorCredential(server, "keeps-working") });
+  cleanups.push(() => replay.endAsync(true));
+  const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
+  await replay.publishAsync(
+    topics.presence("keeps-working"),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "keeps-working", state: "offline", session: "an-earlier-run", at: anHourAgo }),
+    { qos: 1 },
+  );
+  await waitFor("the server to ignore it", () => server.log.lines.some((line) => line.includes(`ignored an "offline" of keeps-working from session an-earlier-run (sent ${anHourAgo})`)));
+  expect(server.services.jobs.holderOf(jobId)).toBe("keeps-working");
+  expect(online("keeps-working")).toBe(true);
+  await allDone([id]);
+  expect(madeBy(id)).toBe("keeps-working");
+  expect(sdCallsFor("worked on through an old will")).toBe(1);
+});
+
 test("a result from the generator that last worked on a job is taken even after its lease ended, instead of rendering it again", async () => {
   const late = await silentGenerator("finishes-late");
   const id = await approve("finished after the lease ended");
@@ -297,7 +320,7 @@ test("a result from the generator that last worked on a job is taken even after 
   await late.client.publishAsync(topics.status("finishes-late", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "finishes-late", state: "started", at: new Date().toISOString() }), { qos: 1 });
   await waitFor("it to be working on the job", () => sql<{ status: string }>("SELECT status FROM prompts WHERE id = ?", id).status === "generating");
   // Its "offline" arrives (a broker restart publishes every client's will) while it still works.
-  await late.client.publishAsync(topics.presence("finishes-late"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "finishes-late", state: "offline" }), { qos: 1 });
+  await late.client.publishAsync(topics.presence("finishes-late"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "finishes-late", state: "offline", ...handSession() }), { qos: 1 });
   await waitFor("the job to be back in line", () => server.services.jobs.holderOf(jobId) === null);
   await late.client.publishAsync(topics.result("finishes-late", jobId), encode(ResultMessageSchema, blackResult(jobId, "finishes-late")), { qos: 1 });
   await allDone([id]);

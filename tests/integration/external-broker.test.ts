@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import mqtt from "mqtt";
-import { HeartbeatMessageSchema, PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
+import { ControlMessageSchema, HeartbeatMessageSchema, JobMessageSchema, PresenceMessageSchema, SCHEMA_VERSION, decode, encode, topics } from "../../broker/contract";
 import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
@@ -15,6 +15,7 @@ import { TestClient } from "../helpers/client";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { freePort } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 // An awkward password: the URL carries it percent-encoded.
 const USERS = { promptgate: "server p@ss/word:1", "gpu-a": "gpu-a-password", "gpu-b": "gpu-b-password" };
@@ -43,12 +44,12 @@ async function server(env: Record<string, string> = {}, broker = mosquitto): Pro
   return started;
 }
 
-async function generator(running: TestServer, user: keyof typeof USERS, broker = mosquitto) {
+async function generator(running: TestServer, user: keyof typeof USERS, broker = mosquitto, reconnectMs = 100) {
   const config = generatorConfigFrom(
     parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${broker.port}`, MQTT_PASSWORD: USERS[user], SD_API_URL: sd.url, GENERATOR_ID: user }),
   );
   const log = collectingLogger();
-  const started = await startGenerator({ ...config, reconnectMs: 100 }, log);
+  const started = await startGenerator({ ...config, reconnectMs }, log);
   cleanups.push(() => started.close());
   await waitFor(`${user} to be online`, () => running.services.link.generators().some((g) => g.generatorId === user && g.state === "online"));
   return { generator: started, log };
@@ -130,7 +131,71 @@ test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run los
   const last = await approve(`${signal}: after the restart`);
   await waitFor("the last job to be done", () => images(last).n > 0);
   for (const id of [...ids, last]) expect(images(id)).toEqual({ n: 1 });
+  expect(sd.calls.filter((call) => String(call.body.prompt).startsWith(`${signal}:`)).length).toBe(ids.length + 1);
   expect(running.services.db.$client.prepare("SELECT count(*) AS n FROM prompts WHERE status <> 'done'").get()).toEqual({ n: 0 });
+});
+
+// Stopping, Mosquitto publishes every generator's will: "offline" for one that is still working
+// and comes back a moment later. That must not hand its job to the one that is back first.
+test("a Mosquitto restart while one generator works and another idles: the idle one, back first, does not take the job; one SD call", async () => {
+  const signal = "SIGTERM";
+  const broker = await startMosquitto(USERS);
+  cleanups.push(() => broker.close());
+  const running = await server({ JOB_LEASE_SECONDS: "10" }, broker);
+  // gpu-a reconnects slowly, so gpu-b is back (and free) first.
+  await generator(running, "gpu-a", broker, 1500);
+  const { visitor, admin } = await people(running);
+  const prefix = `${signal}: worked on through the restart`;
+  const { id } = (await visitor.mutate("prompt.submit", { prompt: prefix, width: 64, height: 64 })).body.result.data;
+  sd.setDelay(3000);
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  const jobId = (running.services.db.$client.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
+  await waitFor("gpu-a to be at the SD server", () => sd.activeTask() === jobId);
+  await generator(running, "gpu-b", broker);
+
+  await broker.stop(signal);
+  await broker.start();
+  const madeBy = () => running.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").all(id);
+  await waitFor("the job to be done", () => madeBy().length > 0, 20_000);
+  await waitFor("the SD server to be idle", () => sd.activeTask() === null && sd.queuedTasks().length === 0);
+  expect(madeBy()).toEqual([{ g: "gpu-a" }]);
+  expect(sd.calls.filter((call) => call.body.prompt === prefix).length).toBe(1);
+});
+
+// Mosquitto lets this test be the server: nothing answers the result until the test says so.
+test("a generator sends its result again when a lease passes without \"stored\", keeps listing the job meanwhile, and forgets it once stored", async () => {
+  const config = generatorConfigFrom(
+    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`, MQTT_PASSWORD: USERS["gpu-a"], SD_API_URL: sd.url, GENERATOR_ID: "gpu-a" }),
+  );
+  const server = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`, { username: "promptgate", password: USERS.promptgate });
+  cleanups.push(() => server.endAsync(true));
+  const jobId = randomUUID();
+  const seen: Array<{ kind: "presence" | "heartbeat" | "result"; jobIds: string[] }> = [];
+  server.on("message", (topic, payload) => {
+    if (topic === topics.result("gpu-a", jobId)) seen.push({ kind: "result", jobIds: [jobId] });
+    const heartbeat = decode(HeartbeatMessageSchema, payload);
+    if (topic === topics.heartbeat("gpu-a") && heartbeat.ok) seen.push({ kind: "heartbeat", jobIds: heartbeat.value.jobIds });
+    const presence = decode(PresenceMessageSchema, payload);
+    if (topic === topics.presence("gpu-a") && presence.ok && presence.value.state === "online") seen.push({ kind: "presence", jobIds: presence.value.inFlight });
+  });
+  await server.subscribeAsync([topics.result("gpu-a", "+"), topics.heartbeat("gpu-a"), topics.presence("gpu-a")], { qos: 1 });
+  const log = collectingLogger();
+  const generator = await startGenerator({ ...config, reconnectMs: 100 }, log);
+  cleanups.push(() => generator.close());
+  await waitFor("gpu-a to say it is online", () => seen.some((message) => message.kind === "presence"));
+
+  const job = { schemaVersion: SCHEMA_VERSION, jobId, prompt: "never confirmed at first", negativePrompt: "", width: 64, height: 64, authorColour: "#123456", approvedAt: new Date().toISOString(), leaseMs: 1000 };
+  await server.publishAsync(topics.jobs("gpu-a"), encode(JobMessageSchema, job), { qos: 1 });
+  const results = () => seen.filter((message) => message.kind === "result").length;
+  await waitFor("the result to be sent twice", () => results() >= 2);
+  expect(log.lines).toContain(`warn job ${jobId}: the server has not confirmed its result; sending it again`);
+  // Between the two, its heartbeats still listed the job: its lease would have stayed.
+  const first = seen.findIndex((message) => message.kind === "result");
+  expect(seen.slice(first).some((message) => message.kind === "heartbeat" && message.jobIds.includes(jobId))).toBe(true);
+
+  await server.publishAsync(topics.control("gpu-a"), encode(ControlMessageSchema, { schemaVersion: SCHEMA_VERSION, command: "stored", jobId }), { qos: 1 });
+  await waitFor("the generator to forget the job", () => log.lines.includes(`info job ${jobId} stored by the server`));
+  expect(sd.calls.filter((call) => call.body.prompt === "never confirmed at first")).toHaveLength(1);
 });
 
 test("Mosquitto's ACL keeps a generator out of another generator's topics", async () => {
@@ -144,10 +209,10 @@ test("Mosquitto's ACL keeps a generator out of another generator's topics", asyn
   await intruder.subscribeAsync([topics.jobs("gpu-b"), topics.control("gpu-b"), topics.control("gpu-a")], { qos: 1 });
 
   // A forged "offline" for gpu-b is dropped; gpu-a's own presence, sent after it, arrives.
-  await intruder.publishAsync(topics.presence("gpu-b"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-b", state: "offline" }), { qos: 1 });
+  await intruder.publishAsync(topics.presence("gpu-b"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-b", state: "offline", ...handSession() }), { qos: 1 });
   await intruder.publishAsync(
     topics.presence("gpu-a"),
-    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", state: "online", inFlight: [], concurrency: 0, backend: "intruder", maxPixels: 4096, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "gpu-a", state: "online", ...handSession(), inFlight: [], concurrency: 0, backend: "intruder", maxPixels: 4096, healthy: true }),
     { qos: 1 },
   );
   await waitFor("gpu-a's own presence to arrive", () => running.services.link.generators().some((g) => g.generatorId === "gpu-a"));

@@ -11,6 +11,7 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 let server: TestServer;
 let sd: SdEmulator;
@@ -98,7 +99,7 @@ test("revoking on the admin page disconnects the generator at once; its job goes
     username: "doomed-box",
     password: token,
     reconnectPeriod: 0,
-    will: { topic: topics.presence("doomed-box"), payload: encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "doomed-box", state: "offline" }), qos: 1, retain: false },
+    will: { topic: topics.presence("doomed-box"), payload: encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "doomed-box", state: "offline", ...handSession() }), qos: 1, retain: false },
   });
   cleanups.push(() => doomed.endAsync(true));
   const jobs: string[] = [];
@@ -107,7 +108,7 @@ test("revoking on the admin page disconnects the generator at once; its job goes
   const disconnected = new Promise<void>((resolve) => doomed.once("close", () => resolve()));
   await doomed.publishAsync(
     topics.presence("doomed-box"),
-    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "doomed-box", state: "online", inFlight: [], concurrency: 1, backend: "test", maxPixels: 64 * 64, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "doomed-box", state: "online", ...handSession(), inFlight: [], concurrency: 1, backend: "test", maxPixels: 64 * 64, healthy: true }),
     { qos: 1 },
   );
   await waitFor("the doomed box to be online", () => isOnline("doomed-box"));

@@ -12,6 +12,7 @@ import { TestClient } from "../helpers/client";
 import { assertProperty, hostileJsonText, hostileKey, hostileLeafText, notJsonText, objectText } from "../helpers/hostile";
 import { ADMIN_PASSWORD, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { errorLines, expectConsistentStore, expectHealthy, expectUnpollutedPrototypes } from "../helpers/invariants";
+import { handSession } from "../helpers/results";
 
 /** Prompts made before the properties run: APPROVED with a queued job, one denied, one pending. */
 const TARGETS = 8;
@@ -118,6 +119,8 @@ const presenceMessage = (gen: string) =>
     schemaVersion: mostly<number>(SCHEMA_VERSION, 1),
     generatorId: fc.oneof({ weight: 4, arbitrary: fc.constant(gen) }, generatorId),
     state: fc.constantFrom("online", "offline", "busy"),
+    session: mostly("hand-made-session", "another-session", "", "no spaces allowed"),
+    at,
     inFlight: fc.array(jobId, { maxLength: 4 }),
     concurrency: mostly(1, 0, -1, 1e9, 1.5),
     backend: mostly("test", ""),
@@ -233,10 +236,10 @@ test("racing results for one job store one image at most, and only a fitting one
   // result has nowhere to move and fails the job.
   await tcp.publishAsync(
     topics.presence(TCP_ID),
-    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: TCP_ID, state: "online", inFlight: [], concurrency: 64, backend: "test", maxPixels: 64 * 64, healthy: true }),
+    encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: TCP_ID, state: "online", ...handSession(), inFlight: [], concurrency: 64, backend: "test", maxPixels: 64 * 64, healthy: true }),
     { qos: 1 },
   );
-  await websocket.publishAsync(topics.presence(WS_ID), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: WS_ID, state: "offline" }), { qos: 1 });
+  await websocket.publishAsync(topics.presence(WS_ID), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: WS_ID, state: "offline", ...handSession() }), { qos: 1 });
   const racers = fc.array(fc.record({ image: fc.constantFrom(IMAGES.fits, IMAGES.wrongSize, IMAGES.truncated, IMAGES.garbage), seed: fc.nat() }), { minLength: 2, maxLength: 5 });
   let race = 0;
   await assertProperty(

@@ -276,15 +276,13 @@ describe("the server killed with SIGKILL", () => {
 
   /**
    * The rest of that window, after the broker's acknowledgement: Aedes acknowledges a QoS 1
-   * publish before its subscribers (the server's link) have it, and the generator lets go of a
-   * job once its result is acknowledged. To hold the server inside storeResult without a hook, a
-   * FIFO waits where it writes the image's temporary file: opening a FIFO for writing blocks
-   * until someone reads it. Killed there, the server loses the result; the generator, asked what
-   * it holds, lists nothing, so the job goes back in line and is rendered again. One image, and
-   * one SD call wasted: only a "stored" acknowledgement from the server to the generator (not in
-   * contract v2) would save it.
+   * publish before its subscribers (the server's link) have it. To hold the server inside
+   * storeResult without a hook, a FIFO waits where it writes the image's temporary file: opening
+   * a FIFO for writing blocks until someone reads it. Killed there, the server loses the result;
+   * the generator, which lets go of a job only on the server's "stored", lists the job when it
+   * reconnects and sends the result again, which the restarted server stores. One SD call.
    */
-  test("killed after the broker acknowledged a result, before it was stored: the job is made again, one image", async () => {
+  test("killed after the broker acknowledged a result, before it was stored: the generator sends it again, one image, one SD call", async () => {
     const server = await gateway();
     const sd = await emulator();
     const id = await server.approve("acknowledged, then the crash");
@@ -297,7 +295,30 @@ describe("the server killed with SIGKILL", () => {
     await server.child.kill("SIGKILL");
     rmSync(fifo);
     await server.restart();
-    await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "acknowledged, then the crash", expected: 2 });
+    await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "acknowledged, then the crash", expected: 1 });
+    await waitFor("the generator to hear that it is stored", () => generator.output().includes(`job ${jobId} stored by the server`));
+  });
+});
+
+describe("a generator stopped with SIGTERM", () => {
+  // Its broker (inside the server) is gone: no PUBACK and no "stored" will ever come, so only the
+  // drain deadline (GENERATOR_DRAIN_SECONDS) ends the wait for them.
+  test("whose broker is gone, it finishes its SD call, waits for the server's confirmation no longer than its deadline, names the unconfirmed job and exits 0", async () => {
+    const server = await gateway();
+    const sd = await emulator({ delayMs: 1000 });
+    const generator = await server.generator("outlived-its-broker", sd, { GENERATOR_DRAIN_SECONDS: "1" });
+    const id = await server.approve("finished without a broker");
+    const jobId = jobOf(server, id);
+    await waitFor("the generator to be at the SD server", () => sd.activeTask() === jobId);
+    await server.child.kill("SIGKILL");
+    expect(await generator.kill("SIGTERM")).toBe(0);
+    expect(callsFor(sd, "finished without a broker")).toBe(1);
+    expect(generator.output()).toContain(`stopping without the server's confirmation for the results of job(s) ${jobId}`);
+    // Its result never reached a server: back, the job is made again, once.
+    await server.restart();
+    sd.setDelay(0);
+    await server.generator("outlived-its-broker", sd);
+    await expectEachDoneOnce(server, [id], { emulators: [sd], prefix: "finished without a broker", expected: 2 });
   });
 });
 

@@ -3,6 +3,7 @@ import mqtt from "mqtt";
 import { PresenceMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 let server: TestServer;
 
@@ -249,7 +250,7 @@ describe("admin", () => {
     await subscriber.subscribeAsync(topics.jobs("test-observer-approve"), { qos: 1 });
     await subscriber.publishAsync(
       topics.presence("test-observer-approve"),
-      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "online", inFlight: [], concurrency: 8, backend: "test", maxPixels: 2048 * 2048, healthy: true }),
+      encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "online", ...handSession(), inFlight: [], concurrency: 8, backend: "test", maxPixels: 2048 * 2048, healthy: true }),
       { qos: 1 },
     );
     try {
@@ -278,7 +279,7 @@ describe("admin", () => {
         ["approve me twice", "approved"],
       ]);
     } finally {
-      await subscriber.publishAsync(topics.presence("test-observer-approve"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "offline" }), { qos: 1 });
+      await subscriber.publishAsync(topics.presence("test-observer-approve"), encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "test-observer-approve", state: "offline", ...handSession() }), { qos: 1 });
       await subscriber.endAsync();
     }
   });

@@ -12,6 +12,7 @@ import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { handSession } from "../helpers/results";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -48,7 +49,7 @@ interface HandGenerator {
 async function handGenerator(generatorId: string): Promise<HandGenerator> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
   cleanups.push(async () => {
-    await client.publishAsync(topics.presence(generatorId), JSON.stringify({ schemaVersion: SCHEMA_VERSION, generatorId, state: "offline" }), { qos: 1 });
+    await client.publishAsync(topics.presence(generatorId), JSON.stringify({ schemaVersion: SCHEMA_VERSION, generatorId, state: "offline", ...handSession() }), { qos: 1 });
     await client.endAsync();
   });
   const jobs: JobMessage[] = [];
@@ -59,7 +60,7 @@ async function handGenerator(generatorId: string): Promise<HandGenerator> {
   });
   await client.subscribeAsync([topics.jobs(generatorId), topics.control(generatorId)], { qos: 1 });
   const send = (topic: string, payload: unknown) => client.publishAsync(topic, typeof payload === "string" ? payload : JSON.stringify(payload), { qos: 1 });
-  await send(topics.presence(generatorId), { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", inFlight: [], concurrency: 1, backend: "by-hand", maxPixels: 64 * 64, healthy: true });
+  await send(topics.presence(generatorId), { schemaVersion: SCHEMA_VERSION, generatorId, state: "online", ...handSession(), inFlight: [], concurrency: 1, backend: "by-hand", maxPixels: 64 * 64, healthy: true });
   await waitFor(`${generatorId} to be online`, () => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online"));
   return { client, jobs, controls, send };
 }
