@@ -38,6 +38,8 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .transform((value): "auto" | "always" | "off" => (value === "auto" ? "auto" : ["true", "1", "yes", "on"].includes(value) ? "always" : "off"))
     .default("auto"),
   JOB_LEASE_SECONDS: envInteger(2, 3600).default(30),
+  /** Events kept in memory for live pages that reconnect (ADR 010). */
+  LIVE_EVENTS_KEPT: envInteger(10, 1_000_000).default(10_000),
   TRUST_PROXY: z
     .string()
     .default("false")
@@ -98,6 +100,8 @@ export interface Config {
   localGeneratorMode: "auto" | "always";
   /** How long a job's lease lasts without a heartbeat from its generator. */
   leaseMs: number;
+  /** How many live-update events are kept for resuming streams. */
+  liveEventsKept: number;
   /** MQTT_URL: an existing broker replaces the embedded one (no MQTT port, no /mqtt), or null. */
   externalBroker: ExternalBrokerConfig | null;
 }
@@ -160,6 +164,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     localGenerator: parsed.LOCAL_GENERATOR === "off" || parsed.MQTT_URL ? null : { ...generator, generatorId: LOCAL_GENERATOR_ID },
     localGeneratorMode: parsed.LOCAL_GENERATOR === "always" ? "always" : "auto",
     leaseMs: parsed.JOB_LEASE_SECONDS * 1000,
+    liveEventsKept: parsed.LIVE_EVENTS_KEPT,
     externalBroker: parsed.MQTT_URL ? externalBrokerFrom(parsed.MQTT_URL, parsed.MQTT_CONNECT_TIMEOUT_SECONDS * 1000) : null,
   });
 }

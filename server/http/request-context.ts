@@ -7,6 +7,7 @@ import type { Request, Response } from "express";
 import type { Db } from "../db/client";
 import type { AdminSessions } from "../domain/admin-sessions";
 import type { JobService } from "../domain/jobs";
+import type { LiveEvents } from "../domain/live-events";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
@@ -30,6 +31,8 @@ export interface Services {
   visitors: VisitorService;
   prompts: PromptService;
   jobs: JobService;
+  /** Live updates: the event log that subscriptions read (ADR 010). */
+  live: LiveEvents;
   link: Link;
 }
 

@@ -38,6 +38,9 @@ function userMessageOf(error: TRPCError): string {
 }
 
 const t = initTRPC.context<RequestContext>().create({
+  // Live updates (ADR 010): a ping every 10 s keeps proxies from closing a quiet stream, and a
+  // client that hears nothing for 25 s (a connection dead without a reset) reconnects.
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 25_000 } },
   // tRPC's default is NODE_ENV !== "production", and then every error answer carries a stack
   // with absolute paths: never, whoever starts the server and however.
   isDev: false,
@@ -73,7 +76,10 @@ export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
   return next({ ctx: { ...ctx, visitor, offer } });
 });
 
+/** What a caller without a live admin session is told. */
+export const notAdmin = () => new TRPCError({ code: "UNAUTHORIZED", message: "Log in as the admin first." });
+
 export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.identity.isAdmin()) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in as the admin first." });
+  if (!ctx.identity.isAdmin()) throw notAdmin();
   return next();
 });

@@ -4,7 +4,8 @@ import { setAdminPassword, verifyAdminPassword } from "../../domain/admin-passwo
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
 import type { RequestContext } from "../../http/request-context";
-import { adminProcedure, publicProcedure, router } from "../init";
+import { adminProcedure, notAdmin, publicProcedure, router } from "../init";
+import { LiveInputSchema, liveStream } from "../live";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
@@ -12,6 +13,9 @@ const PasswordSchema = z.string().min(1).max(1024);
 /** Checked against the contract's rules by the domain, which names what is wrong. */
 const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
 const NEW_PASSWORD_MIN = 8;
+/** Prompts per page of the admin's list; older ones are paged in on demand. */
+export const PROMPT_PAGE = 50;
+const PageSchema = z.object({ limit: z.coerce.number().int().min(1).max(5000).default(PROMPT_PAGE) });
 
 function throttledMessage({ waitMs, scope }: Refusal): string {
   return scope === "device"
@@ -29,6 +33,14 @@ async function checkPassword(ctx: RequestContext, password: string, wrong: { cod
   if (refusal) throw new DomainError("LOGIN_THROTTLED", throttledMessage(refusal), refusal.waitMs);
   if (!(await verifyAdminPassword(ctx.services.db, password))) throw new DomainError(wrong.code, wrong.message);
   ctx.services.loginThrottle.succeeded(attempt);
+}
+
+/** A page of prompts, newest first; `olderThan` is where the next page starts (null: there is none). */
+function olderPrompts(ctx: RequestContext, { limit, before }: { limit: number; before?: number }) {
+  const prompts = ctx.services.prompts.listAll({ before, limit: limit + 1 });
+  const more = prompts.length > limit;
+  if (more) prompts.pop();
+  return { prompts, olderThan: more ? prompts.at(-1)!.id : null };
 }
 
 export const adminRouter = router({
@@ -70,14 +82,41 @@ export const adminRouter = router({
 
   isAdmin: publicProcedure.query(({ ctx }) => ctx.identity.isAdmin()),
 
-  /** Every prompt, newest first, with the moderation overview. */
-  dashboard: adminProcedure.query(({ ctx }) => ({
-    prompts: ctx.services.prompts.listAll(),
+  /**
+   * The newest prompts (`limit`, one page by default) and every prompt held apart, with the
+   * moderation overview, and the live cursor to follow changes from (read first: ADR 010).
+   */
+  dashboard: adminProcedure.input(PageSchema.optional()).query(({ ctx, input }) => ({
+    liveCursor: ctx.services.live.headId(),
+    ...olderPrompts(ctx, { limit: input?.limit ?? PROMPT_PAGE }),
+    held: ctx.services.prompts.listAll({ onlyHeld: true }),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
     /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
     externalBroker: ctx.services.brokerAccess.externalUrl,
   })),
+
+  /** The page of prompts older than `before`, newest first. */
+  olderPrompts: adminProcedure
+    .input(PageSchema.extend({ before: z.coerce.number().int().positive() }))
+    .query(({ ctx, input }) => olderPrompts(ctx, input)),
+
+  /**
+   * Changes, not the table: each prompt that changed as the admin sees it (`prompt: null` when
+   * deleted) with the new counts, and the generators view when it changed. Ends when the admin
+   * session does.
+   */
+  onChange: adminProcedure.input(LiveInputSchema).subscription(({ ctx, input, signal }) =>
+    liveStream(ctx.services.live, {
+      lastEventId: input?.lastEventId,
+      signal,
+      view: (event) => {
+        if (!ctx.identity.isAdmin()) throw notAdmin();
+        if (event.kind === "generators") return { type: "generators" as const, generators: ctx.services.link.generators() };
+        return { type: "prompt" as const, id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
+      },
+    }),
+  ),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */
   approve: adminProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {

@@ -1,9 +1,31 @@
+import { TRPCError } from "@trpc/server";
 import { PromptInputSchema } from "../../domain/prompt-input";
-import { router, visitorProcedure } from "../init";
+import { publicProcedure, router, visitorProcedure } from "../init";
+import { LiveInputSchema, liveStream } from "../live";
 
 export const promptRouter = router({
   submit: visitorProcedure.input(PromptInputSchema).mutation(({ ctx, input }) => ctx.services.prompts.submit(ctx.visitor.id, input)),
 
   /** The caller's own prompts with their status; image URLs only after the reveal. */
   mine: visitorProcedure.query(({ ctx }) => ctx.services.prompts.listOwn(ctx.visitor.id)),
+
+  /** Where live updates start: read it before a snapshot (`mine`, the admin's dashboard), subscribe from it after. */
+  liveCursor: publicProcedure.query(({ ctx }) => ctx.services.live.headId()),
+
+  /**
+   * Changes to the caller's own prompts, as they see them (never an image before the reveal);
+   * `prompt: null` when one was deleted. Needs the visitor's cookie: a stream never creates a visitor.
+   */
+  onChange: publicProcedure.input(LiveInputSchema).subscription(({ ctx, input, signal }) => {
+    const visitor = ctx.identity.cookieVisitor();
+    if (!visitor) throw new TRPCError({ code: "UNAUTHORIZED", message: "Open the front page first: live updates follow your own prompts." });
+    return liveStream(ctx.services.live, {
+      lastEventId: input?.lastEventId,
+      signal,
+      view: (event) =>
+        event.kind === "prompt" && event.visitorId === visitor.id
+          ? { type: "prompt" as const, id: event.promptId, prompt: ctx.services.prompts.ownById(visitor.id, event.promptId) }
+          : null,
+    });
+  }),
 });
