@@ -168,3 +168,28 @@ test("a resume from before a restart, or from before the kept events, is told to
   expect(afterRestart.data.filter((data) => data.type !== "generators")).toEqual([{ type: "resync" }]);
   expect(afterRestart.lastId).not.toBe(latest);
 });
+
+test("the admin's list comes a page at a time: older pages by tRPC, or by ?show= without JavaScript", async () => {
+  const server = await start();
+  const admin = await adminOf(server);
+  const visitor = new TestClient(server.url, { userAgent: "backlog" });
+  const ids: number[] = [];
+  for (let i = 1; i <= 60; i++) ids.push(await submit(visitor, `backlog ${i}`));
+  const newestFirst = [...ids].reverse();
+
+  const first = (await admin.query("admin.dashboard")).body.result.data;
+  expect(first.prompts.map((prompt: { id: number }) => prompt.id)).toEqual(newestFirst.slice(0, 50));
+  expect(first.olderThan).toBe(newestFirst[49]);
+  const older = (await admin.query("admin.olderPrompts", { before: first.olderThan })).body.result.data;
+  expect(older).toEqual({ prompts: expect.any(Array), olderThan: null });
+  expect(older.prompts.map((prompt: { id: number }) => prompt.id)).toEqual(newestFirst.slice(50));
+
+  const page = await admin.page("/admin");
+  expect(page.html).toContain("Load older");
+  expect(page.html).not.toContain(">backlog 1<");
+  const more = await admin.page("/admin?show=100");
+  expect(more.html).toContain(">backlog 1<");
+  expect(more.html).not.toContain("Load older");
+  // Nonsense asks for the first page, never an error.
+  expect((await admin.page("/admin?show=-3")).status).toBe(200);
+});

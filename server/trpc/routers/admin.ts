@@ -3,7 +3,9 @@ import { redeemLoginLink } from "../../domain/admin-login-link";
 import { setAdminPassword, verifyAdminPassword } from "../../domain/admin-password";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
+import type { ModeratedPrompt, PromptService } from "../../domain/prompts";
 import type { RequestContext } from "../../http/request-context";
+import type { GeneratorView } from "../../link";
 import { adminProcedure, notAdmin, publicProcedure, router } from "../init";
 import { LiveInputSchema, liveStream } from "../live";
 
@@ -14,7 +16,7 @@ const PasswordSchema = z.string().min(1).max(1024);
 const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
 const NEW_PASSWORD_MIN = 8;
 /** Prompts per page of the admin's list; older ones are paged in on demand. */
-export const PROMPT_PAGE = 50;
+const PROMPT_PAGE = 50;
 const PageSchema = z.object({ limit: z.coerce.number().int().min(1).max(5000).default(PROMPT_PAGE) });
 
 function throttledMessage({ waitMs, scope }: Refusal): string {
@@ -34,6 +36,11 @@ async function checkPassword(ctx: RequestContext, password: string, wrong: { cod
   if (!(await verifyAdminPassword(ctx.services.db, password))) throw new DomainError(wrong.code, wrong.message);
   ctx.services.loginThrottle.succeeded(attempt);
 }
+
+/** What the admin's stream sends: a prompt that changed (null: deleted) with the new counts, or the generators view. */
+export type AdminChange =
+  | { type: "prompt"; id: number; prompt: ModeratedPrompt | null; counts: ReturnType<PromptService["counts"]> }
+  | { type: "generators"; generators: GeneratorView[] };
 
 /** A page of prompts, newest first; `olderThan` is where the next page starts (null: there is none). */
 function olderPrompts(ctx: RequestContext, { limit, before }: { limit: number; before?: number }) {
@@ -88,6 +95,7 @@ export const adminRouter = router({
    */
   dashboard: adminProcedure.input(PageSchema.optional()).query(({ ctx, input }) => ({
     liveCursor: ctx.services.live.headId(),
+    pageSize: PROMPT_PAGE,
     ...olderPrompts(ctx, { limit: input?.limit ?? PROMPT_PAGE }),
     held: ctx.services.prompts.listAll({ onlyHeld: true }),
     counts: ctx.services.prompts.counts(),
@@ -110,10 +118,10 @@ export const adminRouter = router({
     liveStream(ctx.services.live, {
       lastEventId: input?.lastEventId,
       signal,
-      view: (event) => {
+      view: (event): AdminChange => {
         if (!ctx.identity.isAdmin()) throw notAdmin();
-        if (event.kind === "generators") return { type: "generators" as const, generators: ctx.services.link.generators() };
-        return { type: "prompt" as const, id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
+        if (event.kind === "generators") return { type: "generators", generators: ctx.services.link.generators() };
+        return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
       },
     }),
   ),

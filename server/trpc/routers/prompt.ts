@@ -1,7 +1,11 @@
 import { TRPCError } from "@trpc/server";
 import { PromptInputSchema } from "../../domain/prompt-input";
+import type { OwnPrompt } from "../../domain/prompts";
 import { publicProcedure, router, visitorProcedure } from "../init";
 import { LiveInputSchema, liveStream } from "../live";
+
+/** A change to one of the visitor's prompts; `prompt: null` when it was deleted. */
+export type OwnPromptChange = { type: "prompt"; id: number; prompt: OwnPrompt | null };
 
 export const promptRouter = router({
   submit: visitorProcedure.input(PromptInputSchema).mutation(({ ctx, input }) => ctx.services.prompts.submit(ctx.visitor.id, input)),
@@ -22,9 +26,9 @@ export const promptRouter = router({
     return liveStream(ctx.services.live, {
       lastEventId: input?.lastEventId,
       signal,
-      view: (event) =>
+      view: (event): OwnPromptChange | null =>
         event.kind === "prompt" && event.visitorId === visitor.id
-          ? { type: "prompt" as const, id: event.promptId, prompt: ctx.services.prompts.ownById(visitor.id, event.promptId) }
+          ? { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.ownById(visitor.id, event.promptId) }
           : null,
     });
   }),
