@@ -34,16 +34,18 @@ export function useLive<T>(
   const [state, setState] = useState<LiveState>("connecting");
   const latest = useRef({ subscribe, onEvent, onResync });
   latest.current = { subscribe, onEvent, onResync };
+  // Per page, not per subscription: a stream that breaks while a new snapshot's replaces it is
+  // still a page that lost its connection.
+  const connected = useRef(false);
 
   useEffect(() => {
-    let connected = false;
     const subscription = latest.current.subscribe(cursor, {
       onData: ({ data }) => (isResync(data) ? latest.current.onResync() : latest.current.onEvent(data)),
       onConnectionStateChange: ({ state: connection }) => {
         if (connection === "pending") {
-          connected = true;
+          connected.current = true;
           setState("live");
-        } else if (connection === "connecting" && connected) {
+        } else if (connection === "connecting" && connected.current) {
           setState("reconnecting");
         }
       },

@@ -25,7 +25,10 @@ export async function* liveStream<T>(
     queue.push(event);
     wake?.();
   });
-  const aborted = new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve(), { once: true }));
+  // Wakes the wait below; not a race against one long-pending promise, which would keep a
+  // handler per wait for the life of the stream.
+  const onAbort = () => wake?.();
+  signal?.addEventListener("abort", onAbort, { once: true });
   let sent = live.headSeq();
   try {
     if (lastEventId) {
@@ -51,10 +54,12 @@ export async function* liveStream<T>(
         const data = view(event);
         if (data !== null) yield tracked(live.idOf(event.seq), data);
       }
-      await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
+      if (signal?.aborted) break;
+      await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }
   } finally {
     stop();
+    signal?.removeEventListener("abort", onAbort);
   }
 }

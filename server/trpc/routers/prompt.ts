@@ -26,10 +26,12 @@ export const promptRouter = router({
     return liveStream(ctx.services.live, {
       lastEventId: input?.lastEventId,
       signal,
-      view: (event): OwnPromptChange | null =>
-        event.kind === "prompt" && event.visitorId === visitor.id
-          ? { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.ownById(visitor.id, event.promptId) }
-          : null,
+      view: (event): OwnPromptChange | null => {
+        if (event.kind !== "prompt" || event.visitorId !== visitor.id) return null;
+        // A browser signed out meanwhile ("make a new code and link" elsewhere) hears no more.
+        if (ctx.identity.cookieVisitor()?.id !== visitor.id) throw new TRPCError({ code: "UNAUTHORIZED", message: "This browser no longer uses this colour: reload the page." });
+        return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.ownById(visitor.id, event.promptId) };
+      },
     });
   }),
 });
