@@ -3,7 +3,7 @@
  * stream after a cut, a restart, or past the kept log.
  */
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { SseStream } from "../helpers/sse";
 
 const servers: TestServer[] = [];
@@ -192,4 +192,26 @@ test("the admin's list comes a page at a time: older pages by tRPC, or by ?show=
   expect(more.html).not.toContain("Load older");
   // Nonsense asks for the first page, never an error.
   expect((await admin.page("/admin?show=-3")).status).toBe(200);
+});
+
+test("a browser signed out of its colour hears nothing more about that colour's prompts", async () => {
+  const server = await start();
+  const admin = await adminOf(server);
+  const phone = new TestClient(server.url, { userAgent: "phone" });
+  const home = await phone.page("/");
+  const colourName = /class="chip chip-large"[^>]*>([^<]+)</.exec(home.html)![1]!;
+  const code = /class="recovery-code">([^<]+)</.exec(home.html)![1]!;
+  const laptop = new TestClient(server.url, { userAgent: "laptop" });
+  await laptop.page("/");
+  expect((await laptop.mutate("visitor.recover", { colourName, code })).status).toBe(200);
+
+  const phoneLive = await open(phone, "prompt.onChange", { input: { lastEventId: await cursorOf(phone) } });
+  const id = await submit(laptop, "one colour, two browsers");
+  await phoneLive.waitForData("the laptop's prompt on the phone", (data) => data.id === id);
+  // "Make a new code and link" on the laptop signs the phone out.
+  expect((await laptop.mutate("visitor.renewRecovery")).status).toBe(200);
+  await admin.mutate("admin.approve", { id });
+  await waitFor("the phone's stream to end", () => phoneLive.messages.some((message) => message.event === "serialized-error"));
+  expect(phoneLive.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+  expect(phoneLive.data.filter((data) => data.id === id).map((data) => data.prompt.status)).toEqual(["pending"]);
 });
