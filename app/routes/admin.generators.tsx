@@ -5,7 +5,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useRevalidator, useSearchParams } from "@remix-run/react";
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import { LocalTime } from "../components/local-time";
 import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
@@ -44,8 +44,10 @@ export default function AdminGenerators() {
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
+  // The list is reloaded on each change; the stream goes on from where it started, never missing one.
+  const [cursor] = useState(liveCursor);
   const live = useLive(
-    liveCursor,
+    cursor,
     (lastEventId, handlers) => client.admin.onChange.subscribe({ lastEventId }, handlers),
     (event: AdminChange) => event.type === "generators" && revalidator.state === "idle" && revalidator.revalidate(),
     () => revalidator.revalidate(),

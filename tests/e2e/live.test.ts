@@ -64,7 +64,7 @@ async function startGpuBox(name: string) {
   cleanups.push(() => running.close());
 }
 
-test("the visitor's status moves from waiting to approved to done without a reload, and the open reveal takes in an image that finishes", async () => {
+test("the visitor's status moves from waiting to approved to done without a reload; the generators page and the open reveal follow too", async () => {
   const visitor = await open("/", "Mozilla/5.0 promptgate-live visitor");
   const item = (text: string) => visitor.locator(".own-prompts li", { hasText: text });
   const status = (text: string, value: string) => item(text).locator(`.badge[data-status="${value}"]`).waitFor({ timeout: 20_000 });
@@ -80,8 +80,13 @@ test("the visitor's status moves from waiting to approved to done without a relo
   await admin.locator("tr", { hasText: "a paper plane" }).getByRole("button", { name: "Approve" }).click();
   await status("a paper plane", "approved");
 
+  const generators = await admin.context().newPage();
+  await generators.goto(`${server.url}/admin/generators`);
+  await generators.getByText("No generators added yet.").waitFor();
   // Each image takes the SD emulator 1.5 s, one at a time.
   await startGpuBox("live-box");
+  // The generators page learns of it as it comes online.
+  await generators.locator('tr[data-generator="live-box"]').getByRole("cell", { name: "yes", exact: true }).waitFor();
   await status("a paper boat", "generating");
   // The plane, next in line, takes longer: it is still being made when the reveal opens.
   sd.setDelay(3000);
