@@ -22,6 +22,7 @@ import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
 import { createJobService } from "./domain/jobs";
 import { createLine } from "./domain/line";
+import { createLiveEvents } from "./domain/live-events";
 import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
@@ -32,7 +33,7 @@ import { createErrorReporter } from "./error-ref";
 import { createGeneratorAccess } from "./generator-access";
 import { authVerify, loginRedirect } from "./http/auth-verify";
 import { bearerAuth } from "./http/bearer";
-import { createCsrf, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
+import { createCsrf, refuseCrossSiteApi, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { createDeviceCookies } from "./http/device-cookie";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
@@ -138,7 +139,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const brokerAccess = { port: 0, externalUrl: config.externalBroker?.url ?? null };
     const imageDir = path.join(config.dataDir, "images");
     const line = createLine(db, config.fair);
-    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line });
+    // The link is made below: the view is read only once something has changed, after start.
+    const live = createLiveEvents(db, { capacity: config.liveEventsKept, generatorsView: () => services.link.generators() });
+    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line, changes: live });
     // Every lease held before this start gets one period for its generator to come back and say so.
     jobs.renewAllLeases();
     const services: Services = {
@@ -152,12 +155,14 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         recoveryKeys: createRecoveryKeys(secrets.recoverySecret),
         limits: visitorLimits(config),
       }),
-      prompts: createPromptService(db, { limits: config.limits, blocklist }),
+      prompts: createPromptService(db, { limits: config.limits, blocklist, changes: live }),
       jobs,
       line,
+      live,
       link: await connectLink(external ?? aedesTransport(broker!.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),
+        onChange: () => live.generatorsChanged(),
       }),
     };
     cleanups.push(() => services.link.close());
@@ -199,6 +204,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     app.get("/auth/login", loginRedirect);
     app.use(
       "/api/trpc",
+      refuseCrossSiteApi,
       bearer,
       requireCsrfHeader(csrf),
       createExpressMiddleware({
@@ -207,7 +213,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         maxBodySize: MAX_BODY_BYTES,
         // The browser batches a handful of calls at most; a bigger batch is an attempt to multiply work.
         maxBatchSize: 10,
-        responseMeta: ({ errors }) => {
+        responseMeta: ({ errors, type }) => {
+          // tRPC's own "no-cache" would let a cache store the admin's stream: never.
+          if (type === "subscription") return { headers: { "Cache-Control": "no-store, no-transform" } };
           const retryAfterMs = Math.max(0, ...errors.map((error) => (error.cause instanceof DomainError ? (error.cause.retryAfterMs ?? 0) : 0)));
           return retryAfterMs > 0 ? { headers: { "Retry-After": String(Math.ceil(retryAfterMs / 1000)) } } : {};
         },
@@ -293,7 +301,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
 
     if (config.retentionDays) {
       const days = config.retentionDays;
-      const retention = createRetention(db, imageDir, log);
+      const retention = createRetention(db, imageDir, log, live);
       let purging: Promise<void> = Promise.resolve();
       const purge = () => {
         // Chained: a purge never overlaps the previous one.

@@ -41,6 +41,8 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   JOB_LEASE_SECONDS: envInteger(2, 3600).default(30),
   FAIR_COLOUR_CAP: envInteger(0, 10_000).default(2),
   FAIR_AGING_TURNS: envInteger(0, 1_000_000).default(50),
+  /** Events kept in memory for live pages that reconnect (ADR 012). */
+  LIVE_EVENTS_KEPT: envInteger(10, 1_000_000).default(10_000),
   TRUST_PROXY: z
     .string()
     .default("false")
@@ -103,6 +105,8 @@ export interface Config {
   leaseMs: number;
   /** Fair turns (server/domain/fair-turns.ts); 0 turns a rule off. */
   fair: FairRules;
+  /** How many live-update events are kept for resuming streams. */
+  liveEventsKept: number;
   /** MQTT_URL: an existing broker replaces the embedded one (no MQTT port, no /mqtt), or null. */
   externalBroker: ExternalBrokerConfig | null;
 }
@@ -166,6 +170,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     localGeneratorMode: parsed.LOCAL_GENERATOR === "always" ? "always" : "auto",
     leaseMs: parsed.JOB_LEASE_SECONDS * 1000,
     fair: { colourCap: parsed.FAIR_COLOUR_CAP, agingTurns: parsed.FAIR_AGING_TURNS },
+    liveEventsKept: parsed.LIVE_EVENTS_KEPT,
     externalBroker: parsed.MQTT_URL ? externalBrokerFrom(parsed.MQTT_URL, parsed.MQTT_CONNECT_TIMEOUT_SECONDS * 1000) : null,
   });
 }

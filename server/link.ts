@@ -106,6 +106,8 @@ export interface LinkOptions {
   localGeneratorId: string | null;
   /** How often expired leases are looked for. */
   sweepMs: number;
+  /** Called whenever what `generators()` shows may have changed; may be called when it has not. */
+  onChange: () => void;
 }
 
 /** Failed jobs in a row after which a generator is used only when no sound one can make a job… */
@@ -293,6 +295,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       .catch((error) => log.error(`dispatch failed: ${(error as Error).stack ?? error}`))
       .finally(() => {
         running = null;
+        options.onChange();
       });
     return running;
   }
@@ -330,7 +333,8 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       const named = parseGeneratorTopic(topic);
       return Promise.resolve()
         .then(() => (named ? handle({ topic, payload }, named.generatorId, named.jobId) : undefined))
-        .catch((error) => log.error(`handling ${topic} failed: ${(error as Error).stack ?? error}`));
+        .catch((error) => log.error(`handling ${topic} failed: ${(error as Error).stack ?? error}`))
+        .finally(options.onChange);
     });
 
   function recordError(generatorId: string, reason: string) {

@@ -1,17 +1,18 @@
-/** The browser's tRPC client, for live data (polling) and small mutations from the UI. */
-import { createTRPCClient, httpBatchLink } from "@trpc/client";
+/** The browser's tRPC client: live updates over Server-Sent Events, small mutations and queries batched. */
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import type { AppRouter } from "../../server/trpc/root";
 
 export function createBrowserClient(csrfToken: string) {
   return createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: "/api/trpc", maxItems: 10, headers: () => ({ "x-csrf-token": csrfToken }) })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        // EventSource reconnects by itself, sending the last event's id; the server resumes from it (ADR 012).
+        true: httpSubscriptionLink({ url: "/api/trpc" }),
+        false: httpBatchLink({ url: "/api/trpc", maxItems: 10, headers: () => ({ "x-csrf-token": csrfToken }) }),
+      }),
+    ],
   });
 }
 
-/** Calls `refresh` every `ms` while the page is visible; returns the cleanup for useEffect. */
-export function pollWhileVisible(refresh: () => void, ms: number): () => void {
-  const timer = setInterval(() => {
-    if (document.visibilityState === "visible") refresh();
-  }, ms);
-  return () => clearInterval(timer);
-}
+export type BrowserClient = ReturnType<typeof createBrowserClient>;

@@ -7,6 +7,7 @@ import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { z } from "zod";
+import type { OwnPromptChange } from "../../server/trpc/routers/prompt";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
 import { IdentityPanel } from "../components/identity-panel";
@@ -14,15 +15,18 @@ import { LineStanding } from "../components/line-standing";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
-import { createBrowserClient, pollWhileVisible } from "../lib/trpc-client";
+import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
+import { createBrowserClient } from "../lib/trpc-client";
 
 export { passOnHeaders as headers } from "../lib/headers";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
     const me = await context.trpc.visitor.me();
+    // Before the snapshot: the live stream resumes from here (ADR 012).
+    const liveCursor = await context.trpc.prompt.liveCursor();
     const prompts = await context.trpc.prompt.mine();
-    return { me, prompts, csrfToken: context.csrfToken };
+    return { me, prompts, liveCursor, csrfToken: context.csrfToken };
   } catch (error) {
     throwAsResponse(error);
   }
@@ -68,7 +72,7 @@ type IdentityResult =
 type FieldErrors = Record<string, string[] | undefined>;
 
 export default function VisitorPage() {
-  const { me, prompts: loaded, csrfToken } = useLoaderData<typeof loader>();
+  const { me, prompts: loaded, liveCursor, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const navigation = useNavigation();
   const [prompts, setPrompts] = useState(loaded);
@@ -83,7 +87,17 @@ export default function VisitorPage() {
     const timer = setTimeout(() => setSentVisible(false), 8000);
     return () => clearTimeout(timer);
   }, [result]);
-  useEffect(() => pollWhileVisible(() => void client.prompt.mine.query().then(setPrompts, () => undefined), 3000), [client]);
+  const live = useLive(
+    liveCursor,
+    (lastEventId, handlers) => client.prompt.onChange.subscribe({ lastEventId }, handlers),
+    (event: OwnPromptChange) =>
+      setPrompts((list) =>
+        event.type === "line"
+          ? list.map((prompt) => ({ ...prompt, line: event.standings[prompt.id] ?? null }))
+          : upsertById(list, event.id, event.prompt, newestFirst),
+      ),
+    () => void client.prompt.mine.query().then(setPrompts, () => undefined),
+  );
 
   const serverErrors: FieldErrors = result?.kind === "error" ? result.fieldErrors : {};
   const errors = { ...serverErrors, ...clientErrors };
@@ -153,6 +167,7 @@ export default function VisitorPage() {
 
       <section>
         <h2>Your prompts</h2>
+        <LiveStatus state={live} />
         {prompts.length === 0 ? (
           <p className="hint">Nothing yet. Your prompts and their status will show up here.</p>
         ) : (

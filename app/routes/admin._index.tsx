@@ -1,18 +1,29 @@
-/** Moderation: every prompt, newest first; approve, deny, retry. */
+/**
+ * Moderation: the newest prompts (older ones paged in on demand) and those held apart; approve,
+ * deny, retry. Changes arrive live (ADR 012); without JavaScript, every form still works.
+ */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
+import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
-import { useEffect } from "react";
+import { useEffect, useMemo, useState, type FormEvent } from "react";
+import type { AdminChange } from "../../server/trpc/routers/admin";
 import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
-import { pollWhileVisible } from "../lib/trpc-client";
+import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
+import { createBrowserClient } from "../lib/trpc-client";
 
-export async function loader({ context }: LoaderFunctionArgs) {
+/** `?show=N` asks for the newest N prompts: "Load older" without JavaScript. */
+const MAX_SHOWN = 5000;
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const show = Number(new URL(request.url).searchParams.get("show"));
+  const limit = Number.isInteger(show) && show > 0 ? Math.min(show, MAX_SHOWN) : undefined;
   try {
-    return { ...(await context.trpc.admin.dashboard()), account: await context.trpc.admin.me(), csrfToken: context.csrfToken };
+    return { ...(await context.trpc.admin.dashboard(limit ? { limit } : undefined)), account: await context.trpc.admin.me(), csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -43,11 +54,60 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
+/**
+ * With JavaScript, an action's effect arrives on the live stream: reloading the page's data
+ * would drop the older prompts paged in. Other navigations (?show=) load as usual.
+ */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ formMethod, defaultShouldRevalidate }) => formMethod?.toUpperCase() !== "POST" && defaultShouldRevalidate;
+
+type Dashboard = ReturnType<typeof useLoaderData<typeof loader>>;
+
+/** The snapshot the page was loaded with, kept up to date by the live stream. */
+function fromSnapshot(loaded: Dashboard) {
+  const known = new Map([...loaded.held, ...loaded.prompts].map((prompt) => [prompt.id, prompt]));
+  return { prompts: [...known.values()].sort(newestFirst), olderThan: loaded.olderThan, counts: loaded.counts, generators: loaded.generators, line: loaded.line };
+}
+
 export default function AdminPage() {
-  const { prompts, counts, generators, line, externalBroker, account, csrfToken } = useLoaderData<typeof loader>();
+  const loaded = useLoaderData<typeof loader>();
+  const { externalBroker, account, csrfToken } = loaded;
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
-  useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
+  const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
+  const [view, setView] = useState(() => fromSnapshot(loaded));
+  useEffect(() => setView(fromSnapshot(loaded)), [loaded]);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+
+  const live = useLive(
+    loaded.liveCursor,
+    (lastEventId, handlers) => client.admin.onChange.subscribe({ lastEventId }, handlers),
+    (event: AdminChange) =>
+      setView((current) => {
+        if (event.type === "generators") return { ...current, generators: event.generators };
+        if (event.type === "line") return { ...current, line: event.places };
+        // A prompt older than the pages loaded stays out until they are paged in (held ones always show).
+        const shown = event.prompt && (current.olderThan === null || event.id > current.olderThan || event.prompt.held);
+        const known = current.prompts.some((prompt) => prompt.id === event.id);
+        const prompts = shown || known ? upsertById(current.prompts, event.id, shown ? event.prompt : null, newestFirst) : current.prompts;
+        return { ...current, prompts, counts: event.counts };
+      }),
+    () => revalidator.revalidate(),
+  );
+
+  /** "Load older" with JavaScript: the next page joins the list; without, the form asks for more (?show=). */
+  function loadOlder(event: FormEvent<HTMLFormElement>) {
+    const before = view.olderThan;
+    if (before === null) return;
+    event.preventDefault();
+    setLoadingOlder(true);
+    client.admin.olderPrompts
+      .query({ before })
+      .then((page) => setView((current) => ({ ...current, prompts: [...current.prompts, ...page.prompts.filter((prompt) => !current.prompts.some((known) => known.id === prompt.id))].sort(newestFirst), olderThan: page.olderThan })))
+      .catch(() => revalidator.revalidate())
+      .finally(() => setLoadingOlder(false));
+  }
+
+  const { prompts, counts, generators } = view;
   const online = generators.filter((generator) => generator.state === "online");
   const queue = prompts.filter((prompt) => !prompt.held);
   const held = prompts.filter((prompt) => prompt.held);
@@ -110,23 +170,32 @@ export default function AdminPage() {
           {result.message}
         </p>
       )}
+      <LiveStatus state={live} />
       {prompts.length === 0 ? (
         <p className="hint">No prompts yet. Visitors send them from the front page.</p>
       ) : (
-        <PromptTable prompts={queue} line={line} csrfToken={csrfToken} />
+        <PromptTable prompts={queue} line={view.line} csrfToken={csrfToken} />
+      )}
+      {view.olderThan !== null && (
+        <Form method="get" onSubmit={loadOlder} className="load-older">
+          <input type="hidden" name="show" value={Math.min(MAX_SHOWN, prompts.filter((prompt) => prompt.id > view.olderThan!).length + loaded.pageSize)} />
+          <button type="submit" className="secondary" disabled={loadingOlder}>
+            {loadingOlder ? "Loading…" : "Load older"}
+          </button>
+        </Form>
       )}
       {held.length > 0 && (
         <section className="held">
           <h2>{`Held apart (${held.length})`}</h2>
           <p className="hint">Prompts from muted colours wait here, out of the queue. Unmute a colour to put its waiting prompts back.</p>
-          <PromptTable prompts={held} line={line} csrfToken={csrfToken} />
+          <PromptTable prompts={held} line={view.line} csrfToken={csrfToken} />
         </section>
       )}
     </main>
   );
 }
 
-type Prompt = ReturnType<typeof useLoaderData<typeof loader>>["prompts"][number];
+type Prompt = Dashboard["prompts"][number];
 
 function PromptTable({ prompts, line, csrfToken }: { prompts: Prompt[]; line: Record<number, number>; csrfToken: string }) {
   const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;

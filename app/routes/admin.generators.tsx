@@ -1,13 +1,21 @@
-/** Generators: add one (its token is shown once, with the command that starts it), list, revoke. */
+/**
+ * Generators: add one (its token is shown once, with the command that starts it), list, revoke.
+ * Who is online follows live: a change in the generators view reloads the list.
+ */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
-import { Form, Link, useActionData, useLoaderData, useSearchParams } from "@remix-run/react";
+import { Form, Link, useActionData, useLoaderData, useRevalidator, useSearchParams } from "@remix-run/react";
+import { useMemo, useState } from "react";
+import type { AdminChange } from "../../server/trpc/routers/admin";
 import { LocalTime } from "../components/local-time";
 import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { LiveStatus, useLive } from "../lib/live";
+import { createBrowserClient } from "../lib/trpc-client";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    return { ...(await context.trpc.admin.generators()), csrfToken: context.csrfToken };
+    const liveCursor = await context.trpc.prompt.liveCursor();
+    return { ...(await context.trpc.admin.generators()), liveCursor, csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -32,8 +40,18 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminGenerators() {
-  const { generators, brokerAccess, csrfToken } = useLoaderData<typeof loader>();
+  const { generators, brokerAccess, liveCursor, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
+  const revalidator = useRevalidator();
+  const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
+  // The list is reloaded on each change; the stream goes on from where it started, never missing one.
+  const [cursor] = useState(liveCursor);
+  const live = useLive(
+    cursor,
+    (lastEventId, handlers) => client.admin.onChange.subscribe({ lastEventId }, handlers),
+    (event: AdminChange) => event.type === "generators" && revalidator.state === "idle" && revalidator.revalidate(),
+    () => revalidator.revalidate(),
+  );
   const added = result?.added ?? null;
   // Revoking asks first: a link to ?revoke=NAME shows the confirmation (no script needed).
   const [search] = useSearchParams();
@@ -86,6 +104,7 @@ export default function AdminGenerators() {
           Add generator
         </button>
       </Form>
+      <LiveStatus state={live} />
       {generators.length === 0 ? (
         <p className="hint">No generators added yet.</p>
       ) : (

@@ -13,6 +13,7 @@ import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
 import { countTurn, type Line } from "./line";
+import type { ChangeNotes } from "./live-events";
 
 const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
@@ -38,10 +39,12 @@ export interface JobServiceOptions {
   leaseMs: number;
   /** The order of the line. */
   line: Line;
+  /** Told of every prompt whose status or notice a job changes. */
+  changes: ChangeNotes;
   now?: () => number;
 }
 
-export function createJobService(db: Db, imageDir: string, { leaseMs, line, now = Date.now }: JobServiceOptions) {
+export function createJobService(db: Db, imageDir: string, { leaseMs, line, changes, now = Date.now }: JobServiceOptions) {
   // Owner-only: images are secret until the reveal.
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
@@ -132,6 +135,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
       .set({ status: "approved" })
       .where(and(eq(prompts.id, promptId), eq(prompts.jobId, jobId), eq(prompts.status, "generating")))
       .run();
+    changes.promptChanged(promptId);
   }
 
   /** Marks a job done or failed (its lease ends); its prompt follows only if this is the prompt's current job. Call inside a transaction. */
@@ -140,6 +144,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
     if (!job) return;
     if (outcome.state === "done") statements.markPromptDone.run({ promptId: job.promptId, jobId });
     else statements.markPromptFailed.run({ promptId: job.promptId, jobId, reason: outcome.reason });
+    changes.promptChanged(job.promptId);
   }
 
   return {
@@ -177,7 +182,8 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
 
     /** Notes why no online generator can take a job (null: one can). */
     markBlocked(jobId: string, reason: string | null): void {
-      db.update(jobs).set({ blockedReason: reason }).where(eq(jobs.id, jobId)).run();
+      const job = db.update(jobs).set({ blockedReason: reason }).where(eq(jobs.id, jobId)).returning({ promptId: jobs.promptId }).get();
+      if (job) changes.promptChanged(job.promptId);
     },
 
     /**
@@ -294,6 +300,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, now 
           } else {
             statements.markStarted.run({ id: job.id, generatorId: fromGeneratorId });
             statements.markGenerating.run({ promptId: job.promptId, jobId: job.id });
+            changes.promptChanged(job.promptId);
           }
           return "applied";
         },

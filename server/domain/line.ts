@@ -69,6 +69,13 @@ export function newJobPlace(db: Db, visitorId: number, size: { width: number; he
 /** Unfinished jobs that are their prompt's current one. */
 const current = and(inArray(jobs.state, UNFINISHED), eq(prompts.jobId, jobs.id));
 
+/** One visitor's entries of `all`, without the visitor. */
+function ownStandings(all: Map<number, Standing & { visitorId: number }>, visitorId: number): Map<number, Standing> {
+  const own = new Map<number, Standing>();
+  for (const [promptId, { visitorId: author, place, etaSeconds }] of all) if (author === visitorId) own.set(promptId, { place, etaSeconds });
+  return own;
+}
+
 export function createLine(db: Db, rules: FairRules) {
   function waiting(): WaitingJob[] {
     return db
@@ -129,6 +136,40 @@ export function createLine(db: Db, rules: FairRules) {
     );
   }
 
+  /**
+   * Where every approved, unfinished prompt stands: its place in line and when its image is
+   * expected, from the generators online now and their measured speeds.
+   */
+  function standings(generators: LineGenerator[], now = Date.now()): Map<number, Standing & { visitorId: number }> {
+    const held = leased();
+    const line = order(held);
+    const remoteOnline = generators.some((generator) => generator.state === "online" && !generator.local);
+    // As dispatch (server/domain/dispatch.ts): the built-in generator steps aside for any other.
+    const serving: EstimateGenerator[] = generators
+      .filter((generator) => generator.state === "online" && generator.healthy && (generator.concurrency ?? 0) > 0 && !(remoteOnline && generator.local))
+      .map((generator) => ({
+        generatorId: generator.generatorId,
+        lanes: Math.max(1, generator.concurrency! - 1),
+        maxPixels: generator.maxPixels ?? 0,
+        secondsPerMegapixel: generator.secondsPerMegapixel,
+      }));
+    const finishes = estimateFinishes(
+      serving,
+      held.map((job) => ({ ...job, generatorId: job.generatorId!, startedAt: job.state === "started" ? (job.startedAt?.getTime() ?? now) : null })),
+      line,
+      now,
+    );
+    const eta = (jobId: string) => {
+      const seconds = finishes.get(jobId);
+      return seconds === undefined ? null : Math.max(1, Math.round(seconds));
+    };
+    const all = new Map<number, Standing & { visitorId: number }>();
+    for (const job of held) all.set(job.promptId, { visitorId: job.visitorId, place: null, etaSeconds: eta(job.jobId) });
+    line.forEach((job, index) => all.set(job.promptId, { visitorId: job.visitorId, place: index + 1, etaSeconds: eta(job.jobId) }));
+    return all;
+  }
+  let memo: { seq: number; all: ReturnType<typeof standings> } | null = null;
+
   return {
     /** The jobs in line, in the order they go to generators. */
     order: () => order(),
@@ -153,39 +194,18 @@ export function createLine(db: Db, rules: FairRules) {
       return Object.fromEntries(order().map((job, index) => [job.promptId, index + 1]));
     },
 
-    /**
-     * Where each of a visitor's approved, unfinished prompts stands: its place in line and when
-     * its image is expected, from the generators online now and their measured speeds.
-     */
+    /** Where each of a visitor's approved, unfinished prompts stands, by prompt id. */
     standingsOf(visitorId: number, generators: LineGenerator[], now = Date.now()): Map<number, Standing> {
-      const held = leased();
-      const line = order(held);
-      const remoteOnline = generators.some((generator) => generator.state === "online" && !generator.local);
-      // As dispatch (server/domain/dispatch.ts): the built-in generator steps aside for any other.
-      const serving: EstimateGenerator[] = generators
-        .filter((generator) => generator.state === "online" && generator.healthy && (generator.concurrency ?? 0) > 0 && !(remoteOnline && generator.local))
-        .map((generator) => ({
-          generatorId: generator.generatorId,
-          lanes: Math.max(1, generator.concurrency! - 1),
-          maxPixels: generator.maxPixels ?? 0,
-          secondsPerMegapixel: generator.secondsPerMegapixel,
-        }));
-      const finishes = estimateFinishes(
-        serving,
-        held.map((job) => ({ ...job, generatorId: job.generatorId!, startedAt: job.state === "started" ? (job.startedAt?.getTime() ?? now) : null })),
-        line,
-        now,
-      );
-      const standings = new Map<number, Standing>();
-      const eta = (jobId: string) => {
-        const seconds = finishes.get(jobId);
-        return seconds === undefined ? null : Math.max(1, Math.round(seconds));
-      };
-      for (const job of held) if (job.visitorId === visitorId) standings.set(job.promptId, { place: null, etaSeconds: eta(job.jobId) });
-      line.forEach((job, index) => {
-        if (job.visitorId === visitorId) standings.set(job.promptId, { place: index + 1, etaSeconds: eta(job.jobId) });
-      });
-      return standings;
+      return ownStandings(standings(generators, now), visitorId);
+    },
+
+    /**
+     * The same for one visitor at live event `seq`: the whole line is worked out once per event,
+     * however many pages follow it (ADR 012).
+     */
+    standingsAt(seq: number, visitorId: number, generators: () => LineGenerator[]): Map<number, Standing> {
+      if (memo?.seq !== seq) memo = { seq, all: standings(generators()) };
+      return ownStandings(memo.all, visitorId);
     },
   };
 }

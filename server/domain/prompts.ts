@@ -4,13 +4,14 @@
  * publishing happens after commit, by the caller (server/link.ts).
  */
 import { randomUUID } from "node:crypto";
-import { and, count, desc, eq, isNotNull, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNotNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
 import { newJobPlace } from "./line";
+import type { ChangeNotes } from "./live-events";
 import type { PromptInput } from "./prompt-input";
 import { createRateLimiter, describeWait } from "./rate-limit";
 
@@ -79,7 +80,21 @@ export interface PromptLimits {
 /** What a visitor at the pending limit is told to wait: a hint, since it ends when the host acts. */
 const PENDING_RETRY_MS = 60_000;
 
-export function createPromptService(db: Db, { limits, blocklist, now = Date.now }: { limits: PromptLimits; blocklist: Blocklist; now?: () => number }) {
+/** Which prompts the admin's list holds: one page, newest first, or the finished ones for the reveal. */
+export interface ModeratedQuery {
+  onlyDone?: boolean;
+  /** Only prompts held apart (muted authors'), however old. */
+  onlyHeld?: boolean;
+  /** Only prompts older than this id: the next page. */
+  before?: number;
+  limit?: number;
+  id?: number;
+}
+
+export function createPromptService(
+  db: Db,
+  { limits, blocklist, changes, now = Date.now }: { limits: PromptLimits; blocklist: Blocklist; changes: ChangeNotes; now?: () => number },
+) {
   const submitLimiter = createRateLimiter({ limit: limits.submitsPerMinute, windowMs: 60_000 }, now);
   // Prepared once: moderation runs these for every prompt, often in bursts.
   const statements = {
@@ -113,7 +128,48 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
     const jobId = randomUUID();
     statements.insertJob.run({ id: jobId, promptId: row.id, ...newJobPlace(db, row.visitorId, row) });
     statements.markApproved.run({ id: row.id, jobId });
+    changes.promptChanged(row.id);
     return jobId;
+  }
+
+  function listOwn(visitorId: number, id?: number): OwnPrompt[] {
+    return db
+      .select({ prompt: prompts, notice: jobs.blockedReason })
+      .from(prompts)
+      .leftJoin(jobs, eq(jobs.id, prompts.jobId))
+      .where(and(eq(prompts.visitorId, visitorId), id === undefined ? undefined : eq(prompts.id, id)))
+      .orderBy(desc(prompts.id))
+      .all()
+      .map((row) => ownView(row.prompt, row.notice));
+  }
+
+  function listModerated({ onlyDone, onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
+    const where: Array<SQL | undefined> = [
+      onlyDone ? eq(prompts.status, "done") : undefined,
+      onlyHeld ? eq(prompts.held, true) : undefined,
+      before === undefined ? undefined : lt(prompts.id, before),
+      id === undefined ? undefined : eq(prompts.id, id),
+    ];
+    const query = db
+      .select({ prompt: prompts, hex: visitors.hex, muted: visitors.muted, image: images, notice: jobs.blockedReason })
+      .from(prompts)
+      .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
+      .leftJoin(images, eq(images.promptId, prompts.id))
+      .leftJoin(jobs, eq(jobs.id, prompts.jobId))
+      .where(and(...where))
+      .orderBy(onlyDone ? prompts.id : desc(prompts.id));
+    return (limit === undefined ? query.all() : query.limit(limit).all()).map(({ prompt: row, hex, muted, image, notice }) => ({
+      ...promptFields(row),
+      decidedAt: row.decidedAt?.toISOString() ?? null,
+      revealedAt: row.revealedAt?.toISOString() ?? null,
+      failureReason: row.failureReason,
+      author: { id: row.visitorId, name: colourFor(row.visitorId).name, ...swatchOf(hex), muted },
+      held: row.held,
+      notice,
+      flaggedBy: row.flaggedBy,
+      imageUrl: image ? imageUrlFor(row.id) : null,
+      image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },
+    }));
   }
 
   return {
@@ -149,6 +205,7 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
             })
             .returning()
             .get();
+          changes.promptChanged(row.id);
           return ownView(row);
         },
         { behavior: "immediate" },
@@ -168,46 +225,22 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
             .set({ held: muted })
             .where(and(eq(prompts.visitorId, visitorId), eq(prompts.status, "pending")))
             .run();
+          changes.promptChanged(tx.select({ id: prompts.id }).from(prompts).where(eq(prompts.visitorId, visitorId)).all().map((row) => row.id));
         },
         { behavior: "immediate" },
       );
     },
 
-    listOwn(visitorId: number): OwnPrompt[] {
-      return db
-        .select({ prompt: prompts, notice: jobs.blockedReason })
-        .from(prompts)
-        .leftJoin(jobs, eq(jobs.id, prompts.jobId))
-        .where(eq(prompts.visitorId, visitorId))
-        .orderBy(desc(prompts.id))
-        .all()
-        .map((row) => ownView(row.prompt, row.notice));
-    },
+    listOwn: (visitorId: number): OwnPrompt[] => listOwn(visitorId),
 
-    /** Every prompt, newest first, for the admin; `onlyDone` for the reveal. */
-    listAll(options: { onlyDone?: boolean } = {}): ModeratedPrompt[] {
-      return db
-        .select({ prompt: prompts, hex: visitors.hex, muted: visitors.muted, image: images, notice: jobs.blockedReason })
-        .from(prompts)
-        .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
-        .leftJoin(images, eq(images.promptId, prompts.id))
-        .leftJoin(jobs, eq(jobs.id, prompts.jobId))
-        .where(options.onlyDone ? eq(prompts.status, "done") : undefined)
-        .orderBy(options.onlyDone ? prompts.id : desc(prompts.id))
-        .all()
-        .map(({ prompt: row, hex, muted, image, notice }) => ({
-          ...promptFields(row),
-          decidedAt: row.decidedAt?.toISOString() ?? null,
-          revealedAt: row.revealedAt?.toISOString() ?? null,
-          failureReason: row.failureReason,
-          author: { id: row.visitorId, name: colourFor(row.visitorId).name, ...swatchOf(hex), muted },
-          held: row.held,
-          notice,
-          flaggedBy: row.flaggedBy,
-          imageUrl: image ? imageUrlFor(row.id) : null,
-          image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },
-        }));
-    },
+    /** One of the visitor's prompts as they see it; null when it is not (or no longer) theirs. */
+    ownById: (visitorId: number, id: number): OwnPrompt | null => listOwn(visitorId, id)[0] ?? null,
+
+    /** Prompts for the admin, newest first (the reveal's finished ones oldest first). */
+    listAll: (query: ModeratedQuery = {}): ModeratedPrompt[] => listModerated(query),
+
+    /** One prompt as the admin sees it; null when it does not exist (any more). */
+    moderatedById: (id: number): ModeratedPrompt | null => listModerated({ id })[0] ?? null,
 
     /**
      * Approves a pending (or previously denied) prompt. Returns the new job's id, or null when
@@ -236,6 +269,7 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
             throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is already ${row.status}; only pending prompts can be denied.`);
           }
           tx.update(prompts).set({ status: "denied", decidedAt: new Date() }).where(eq(prompts.id, id)).run();
+          changes.promptChanged(id);
         },
         { behavior: "immediate" },
       );
@@ -262,7 +296,9 @@ export function createPromptService(db: Db, { limits, blocklist, now = Date.now 
     markRevealed(id: number): void {
       const row = get(id);
       if (row.status !== "done") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} has no image yet.`);
-      if (!row.revealedAt) db.update(prompts).set({ revealedAt: new Date() }).where(eq(prompts.id, id)).run();
+      if (row.revealedAt) return;
+      db.update(prompts).set({ revealedAt: new Date() }).where(eq(prompts.id, id)).run();
+      changes.promptChanged(id);
     },
 
     /**

@@ -23,6 +23,7 @@ import { and, inArray, isNotNull, lt, notInArray, sql, type Column } from "drizz
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
 import { apiTokens, fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
+import type { ChangeNotes } from "./live-events";
 import type { Logger } from "../logger";
 
 const BATCH = 500;
@@ -52,13 +53,14 @@ export interface PurgeCounts {
 /** Lets waiting requests run between batches. */
 const yieldToRequests = () => new Promise((resolve) => setImmediate(resolve));
 
-export function createRetention(db: Db, imageDir: string, log: Logger) {
+export function createRetention(db: Db, imageDir: string, log: Logger, changes: ChangeNotes) {
   async function purgePrompts(cutoff: Date, counts: PurgeCounts) {
     for (;;) {
       const fileNames = db.transaction(
         (tx) => {
           const ids = tx.select({ id: prompts.id }).from(prompts).where(lt(prompts.createdAt, cutoff)).limit(BATCH).all().map((row) => row.id);
           if (!ids.length) return null;
+          changes.promptChanged(ids);
           const files = tx.select({ fileName: images.fileName }).from(images).where(inArray(images.promptId, ids)).all();
           for (const [table, column] of PROMPT_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
           counts.prompts += tx.delete(prompts).where(inArray(prompts.id, ids)).run().changes;

@@ -52,14 +52,15 @@ function isSameHost(origin: string, host: string | undefined): boolean {
   }
 }
 
-/** Layer 1, for every route: a browser-made cross-site write never reaches a handler. */
-export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFunction): void {
-  if (SAFE_METHODS.has(req.method)) return next();
+/** Whether a browser made this request for another site's page (Sec-Fetch-Site, else Origin vs Host). */
+function isCrossSite(req: Request): boolean {
   const fetchSite = req.headers["sec-fetch-site"];
   const origin = req.headers.origin;
-  const crossSite =
-    fetchSite !== undefined ? fetchSite !== "same-origin" && fetchSite !== "none" : origin !== undefined && !isSameHost(origin, req.headers.host);
-  if (crossSite) {
+  return fetchSite !== undefined ? fetchSite !== "same-origin" && fetchSite !== "none" : origin !== undefined && !isSameHost(origin, req.headers.host);
+}
+
+function refuseCrossSite(req: Request, res: Response, next: NextFunction): void {
+  if (isCrossSite(req)) {
     const message = "Cross-site request refused (CSRF protection).";
     // API clients get JSON in tRPC's error shape, browsers a line of text.
     if (req.originalUrl.startsWith("/api/")) res.status(403).json({ error: { message } });
@@ -68,6 +69,18 @@ export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFun
   }
   next();
 }
+
+/** Layer 1, for every route: a browser-made cross-site write never reaches a handler. */
+export function refuseCrossSiteWrites(req: Request, res: Response, next: NextFunction): void {
+  if (SAFE_METHODS.has(req.method)) return next();
+  refuseCrossSite(req, res, next);
+}
+
+/**
+ * For /api/trpc, reads included: only this site's pages use the API. A live stream is a GET
+ * (EventSource), and another site's page must not hold the admin's open, even unread.
+ */
+export const refuseCrossSiteApi = refuseCrossSite;
 
 /** Layer 2 for /api/trpc: mutations carry the token in a header. */
 export function requireCsrfHeader(csrf: Csrf) {

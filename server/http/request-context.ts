@@ -10,6 +10,7 @@ import type { ApiToken } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
 import type { JobService } from "../domain/jobs";
 import type { Line } from "../domain/line";
+import type { LiveEvents } from "../domain/live-events";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
@@ -36,6 +37,8 @@ export interface Services {
   jobs: JobService;
   /** The fair order of approved jobs; places in line and estimates. */
   line: Line;
+  /** Live updates: the event log that subscriptions read (ADR 012). */
+  live: LiveEvents;
   link: Link;
 }
 

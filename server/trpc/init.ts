@@ -41,6 +41,9 @@ function userMessageOf(error: TRPCError): string {
 }
 
 const t = initTRPC.context<RequestContext>().create({
+  // Live updates (ADR 012): a ping every 10 s keeps proxies from closing a quiet stream, and a
+  // client that hears nothing for 25 s (a connection dead without a reset) reconnects.
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 25_000 } },
   // tRPC's default is NODE_ENV !== "production", and then every error answer carries a stack
   // with absolute paths: never, whoever starts the server and however.
   isDev: false,
@@ -76,6 +79,16 @@ export const visitorProcedure = publicProcedure.use(async ({ ctx, next }) => {
   return next({ ctx: { ...ctx, visitor, offer } });
 });
 
+const logInFirst = () => new TRPCError({ code: "UNAUTHORIZED", message: "Log in first." });
+
+/**
+ * For streams, which outlive the check their procedure made when they opened: throws once the
+ * cookie session behind them has ended (logout, the account removed). A bearer request has no session.
+ */
+export function assertStillSignedIn(ctx: RequestContext): void {
+  if (!ctx.identity.apiToken && !ctx.identity.account()) throw logInFirst();
+}
+
 /** Who acts, for the audit log: an account's name, or `token:<name>` for an API token. */
 const tokenActor = (name: string) => `token:${name}`;
 
@@ -86,7 +99,7 @@ const tokenActor = (name: string) => `token:${name}`;
 export const accountProcedure = publicProcedure.use(({ ctx, next }) => {
   if (ctx.identity.apiToken) throw new DomainError("NOT_ALLOWED", "This needs a login, not an API token.");
   const account = ctx.identity.account();
-  if (!account) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in first." });
+  if (!account) throw logInFirst();
   return next({ ctx: { ...ctx, account, actor: account.name } });
 });
 
@@ -102,7 +115,7 @@ function staffProcedure(scope: Exclude<ApiTokenScope, "submit">) {
       return next({ ctx: { ...ctx, actor: tokenActor(token.name) } });
     }
     const account = ctx.identity.account();
-    if (!account) throw new TRPCError({ code: "UNAUTHORIZED", message: "Log in first." });
+    if (!account) throw logInFirst();
     return next({ ctx: { ...ctx, actor: account.name } });
   });
 }

@@ -4,14 +4,20 @@ import { redeemLoginLink } from "../../domain/admin-login-link";
 import { recordAudit, type AuditEntry } from "../../domain/audit";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
+import type { ModeratedPrompt, PromptService } from "../../domain/prompts";
 import type { RequestContext } from "../../http/request-context";
-import { accountProcedure, adminProcedure, moderateProcedure, publicProcedure, readProcedure, router } from "../init";
+import type { GeneratorView } from "../../link";
+import { accountProcedure, adminProcedure, moderateProcedure, publicProcedure, readProcedure, router, assertStillSignedIn } from "../init";
+import { LiveInputSchema, liveStream } from "../live";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
 const PasswordSchema = z.string().min(1).max(PASSWORD_MAX);
 /** Checked against the contract's rules by the domain, which names what is wrong. */
 const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
+/** Prompts per page of the admin's list; older ones are paged in on demand. */
+const PROMPT_PAGE = 50;
+const PageSchema = z.object({ limit: z.coerce.number().int().min(1).max(5000).default(PROMPT_PAGE) });
 
 /** Records what `ctx.actor` did. */
 export const audit = (ctx: { services: RequestContext["services"]; actor: string }, entry: Omit<AuditEntry, "actor">) => recordAudit(ctx.services.db, { actor: ctx.actor, ...entry });
@@ -43,6 +49,23 @@ async function checkPassword(ctx: RequestContext, name: string, password: string
   }
   ctx.services.loginThrottle.succeeded(attempt);
   return account;
+}
+
+/**
+ * What the admin's stream sends: a prompt that changed (null: deleted) with the new counts, the
+ * generators view, or the places in line of the prompts waiting (prompt id → place, 1 = next).
+ */
+export type AdminChange =
+  | { type: "prompt"; id: number; prompt: ModeratedPrompt | null; counts: ReturnType<PromptService["counts"]> }
+  | { type: "generators"; generators: GeneratorView[] }
+  | { type: "line"; places: Record<number, number> };
+
+/** A page of prompts, newest first; `olderThan` is where the next page starts (null: there is none). */
+function olderPrompts(ctx: RequestContext, { limit, before }: { limit: number; before?: number }) {
+  const prompts = ctx.services.prompts.listAll({ before, limit: limit + 1 });
+  const more = prompts.length > limit;
+  if (more) prompts.pop();
+  return { prompts, olderThan: more ? prompts.at(-1)!.id : null };
 }
 
 export const adminRouter = router({
@@ -93,9 +116,15 @@ export const adminRouter = router({
   /** Who is logged in here (name and role), else null. */
   me: publicProcedure.query(({ ctx }) => ctx.identity.account()),
 
-  /** Every prompt, newest first, with the moderation overview. */
-  dashboard: readProcedure.query(({ ctx }) => ({
-    prompts: ctx.services.prompts.listAll(),
+  /**
+   * The newest prompts (`limit`, one page by default) and every prompt held apart, with the
+   * moderation overview, and the live cursor to follow changes from (read first: ADR 012).
+   */
+  dashboard: readProcedure.input(PageSchema.optional()).query(({ ctx, input }) => ({
+    liveCursor: ctx.services.live.headId(),
+    pageSize: PROMPT_PAGE,
+    ...olderPrompts(ctx, { limit: input?.limit ?? PROMPT_PAGE }),
+    held: ctx.services.prompts.listAll({ onlyHeld: true }),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
     /** Place in line (1 = next) of each approved prompt no generator has yet, by prompt id. */
@@ -103,6 +132,29 @@ export const adminRouter = router({
     /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
     externalBroker: ctx.services.brokerAccess.externalUrl,
   })),
+
+  /** The page of prompts older than `before`, newest first. */
+  olderPrompts: readProcedure
+    .input(PageSchema.extend({ before: z.coerce.number().int().positive() }))
+    .query(({ ctx, input }) => olderPrompts(ctx, input)),
+
+  /**
+   * Changes, not the table: each prompt that changed as the admin sees it (`prompt: null` when
+   * deleted) with the new counts, and the generators view when it changed. Ends when the admin
+   * session does.
+   */
+  onChange: readProcedure.input(LiveInputSchema).subscription(({ ctx, input, signal }) =>
+    liveStream(ctx.services.live, {
+      lastEventId: input?.lastEventId,
+      signal,
+      view: (event): AdminChange => {
+        assertStillSignedIn(ctx);
+        if (event.kind === "generators") return { type: "generators", generators: ctx.services.link.generators() };
+        if (event.kind === "line") return { type: "line", places: ctx.services.line.places() };
+        return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
+      },
+    }),
+  ),
 
   /** Approves a prompt and publishes its job; approving twice publishes once. */
   approve: moderateProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
@@ -115,6 +167,7 @@ export const adminRouter = router({
   /** Puts an approved prompt that waits in line first, ahead of everything pinned before it. */
   pinToFront: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     ctx.services.line.pinToFront(input.id);
+    ctx.services.live.lineChanged();
     audit(ctx, { action: "prompt.pin", target: `prompt ${input.id}` });
     return { ok: true as const };
   }),
@@ -122,6 +175,7 @@ export const adminRouter = router({
   /** Swaps a waiting prompt with its neighbour in line; the jobs up to there keep the admin's order. */
   moveInLine: moderateProcedure.input(PromptIdSchema.extend({ direction: z.enum(["up", "down"]) })).mutation(({ ctx, input }) => {
     ctx.services.line.move(input.id, input.direction);
+    ctx.services.live.lineChanged();
     audit(ctx, { action: "prompt.move", target: `prompt ${input.id}`, details: { direction: input.direction } });
     return { ok: true as const };
   }),
