@@ -1,8 +1,10 @@
 /** Moderation: every prompt, newest first; approve, deny, retry. */
-import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
+import stylesHref from "../after-show.css";
+import { AfterShowPanel } from "../components/after-show-panel";
 import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
 import { LocalTime } from "../components/local-time";
@@ -10,9 +12,11 @@ import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { pollWhileVisible } from "../lib/trpc-client";
 
+export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
+
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    return { ...(await context.trpc.admin.dashboard()), csrfToken: context.csrfToken };
+    return { ...(await context.trpc.admin.dashboard()), galleryOpen: await context.trpc.gallery.isOpen(), csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -42,7 +46,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function AdminPage() {
-  const { prompts, counts, generators, externalBroker, csrfToken } = useLoaderData<typeof loader>();
+  const { prompts, counts, generators, externalBroker, galleryOpen, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   useEffect(() => pollWhileVisible(() => revalidator.state === "idle" && revalidator.revalidate(), 3000), [revalidator]);
@@ -113,6 +117,7 @@ export default function AdminPage() {
           <PromptTable prompts={held} csrfToken={csrfToken} />
         </section>
       )}
+      <AfterShowPanel galleryOpen={galleryOpen} counts={counts} csrfToken={csrfToken} />
     </main>
   );
 }

@@ -33,6 +33,8 @@ export const DOMAIN_ERROR_CODES = {
   GENERATOR_EXISTS: "CONFLICT",
   /** Revoking a generator that has no credential. */
   GENERATOR_NOT_FOUND: "NOT_FOUND",
+  /** The admin has closed the gallery: for everyone else it does not exist. */
+  GALLERY_CLOSED: "NOT_FOUND",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

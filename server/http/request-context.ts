@@ -6,9 +6,11 @@
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
 import type { AdminSessions } from "../domain/admin-sessions";
+import type { Gallery } from "../domain/gallery";
 import type { JobService } from "../domain/jobs";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
+import type { Retention } from "../domain/retention";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
 import type { GeneratorAccess } from "../generator-access";
 import type { Link } from "../link";
@@ -31,6 +33,10 @@ export interface Services {
   prompts: PromptService;
   jobs: JobService;
   link: Link;
+  /** After the show: the gallery's switch and pages. */
+  gallery: Gallery;
+  /** Deletes visitor data: old (RETENTION_DAYS), or all of it when the event ends. */
+  retention: Retention;
 }
 
 export interface RequestIdentity {

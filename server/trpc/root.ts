@@ -1,6 +1,8 @@
 /** The app's tRPC router: one sub-router per area. */
 import { createCallerFactory, router } from "./init";
 import { adminRouter } from "./routers/admin";
+import { eventRouter } from "./routers/event";
+import { galleryRouter } from "./routers/gallery";
 import { promptRouter } from "./routers/prompt";
 import { visitorRouter } from "./routers/visitor";
 
@@ -8,6 +10,8 @@ export const appRouter = router({
   visitor: visitorRouter,
   prompt: promptRouter,
   admin: adminRouter,
+  gallery: galleryRouter,
+  event: eventRouter,
 });
 
 export type AppRouter = typeof appRouter;
