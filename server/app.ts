@@ -20,6 +20,7 @@ import { createAdminSessions } from "./domain/admin-sessions";
 import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
+import { createGallery } from "./domain/gallery";
 import { createJobService } from "./domain/jobs";
 import { createLine } from "./domain/line";
 import { createLiveEvents } from "./domain/live-events";
@@ -35,6 +36,7 @@ import { authVerify, loginRedirect } from "./http/auth-verify";
 import { bearerAuth } from "./http/bearer";
 import { createCsrf, refuseCrossSiteApi, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { createDeviceCookies } from "./http/device-cookie";
+import { serveExport } from "./http/export";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
@@ -159,6 +161,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       jobs,
       line,
       live,
+      gallery: createGallery(db),
+      retention: createRetention(db, imageDir, log, live),
       link: await connectLink(external ?? aedesTransport(broker!.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),
@@ -228,8 +232,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     app.get("/images/:file", bearer, (req, res) => {
       const match = /^(\d+)\.png$/.exec(req.params.file ?? "");
       if (!match) return void res.status(404).type("text/plain").send("No such image.");
-      serveImage(contextFor(req, res), Number(match[1]), res);
+      serveImage(contextFor(req, res), Number(match[1]), req, res);
     });
+    app.get("/admin/export.zip", (req, res, next) => void serveExport(contextFor(req, res), req, res, reportError).catch(next));
     app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));
     // Remix's pre-single-fetch data requests (?_data=): our pages never make them, and Remix would
     // answer 403 while reporting a warning as a server error.
@@ -301,7 +306,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
 
     if (config.retentionDays) {
       const days = config.retentionDays;
-      const retention = createRetention(db, imageDir, log, live);
+      const { retention } = services;
       let purging: Promise<void> = Promise.resolve();
       const purge = () => {
         // Chained: a purge never overlaps the previous one.

@@ -184,6 +184,11 @@ export default function VisitorPage() {
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />
                 {prompt.imageUrl && <img src={prompt.imageUrl} alt={prompt.prompt} className="own-image" />}
+                {prompt.imageUrl && (
+                  <a href={`${prompt.imageUrl}?download=1`} download className="download">
+                    Download
+                  </a>
+                )}
               </li>
             ))}
           </ul>

@@ -2,12 +2,14 @@
  * Moderation: the newest prompts (older ones paged in on demand) and those held apart; approve,
  * deny, retry. Changes arrive live (ADR 012); without JavaScript, every form still works.
  */
-import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import type { AdminChange } from "../../server/trpc/routers/admin";
+import stylesHref from "../after-show.css";
+import { AfterShowPanel } from "../components/after-show-panel";
 import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
 import { LocalTime } from "../components/local-time";
@@ -16,6 +18,8 @@ import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 
+export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
+
 /** `?show=N` asks for the newest N prompts: "Load older" without JavaScript. */
 const MAX_SHOWN = 5000;
 
@@ -23,7 +27,12 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const show = Number(new URL(request.url).searchParams.get("show"));
   const limit = Number.isInteger(show) && show > 0 ? Math.min(show, MAX_SHOWN) : undefined;
   try {
-    return { ...(await context.trpc.admin.dashboard(limit ? { limit } : undefined)), account: await context.trpc.admin.me(), csrfToken: context.csrfToken };
+    return {
+      ...(await context.trpc.admin.dashboard(limit ? { limit } : undefined)),
+      account: await context.trpc.admin.me(),
+      galleryOpen: await context.trpc.gallery.isOpen(),
+      csrfToken: context.csrfToken,
+    };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -55,10 +64,12 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 /**
- * With JavaScript, an action's effect arrives on the live stream: reloading the page's data
- * would drop the older prompts paged in. Other navigations (?show=) load as usual.
+ * With JavaScript, the effect of this page's own actions arrives on the live stream: reloading
+ * the page's data would drop the older prompts paged in. Other navigations (?show=) and forms
+ * posted elsewhere (the gallery's switch) load as usual.
  */
-export const shouldRevalidate: ShouldRevalidateFunction = ({ formMethod, defaultShouldRevalidate }) => formMethod?.toUpperCase() !== "POST" && defaultShouldRevalidate;
+export const shouldRevalidate: ShouldRevalidateFunction = ({ formMethod, formAction, currentUrl, defaultShouldRevalidate }) =>
+  defaultShouldRevalidate && (formMethod?.toUpperCase() !== "POST" || new URL(formAction ?? currentUrl.href, currentUrl).pathname !== currentUrl.pathname);
 
 type Dashboard = ReturnType<typeof useLoaderData<typeof loader>>;
 
@@ -70,7 +81,7 @@ function fromSnapshot(loaded: Dashboard) {
 
 export default function AdminPage() {
   const loaded = useLoaderData<typeof loader>();
-  const { externalBroker, account, csrfToken } = loaded;
+  const { externalBroker, account, galleryOpen, csrfToken } = loaded;
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
@@ -191,6 +202,7 @@ export default function AdminPage() {
           <PromptTable prompts={held} line={view.line} csrfToken={csrfToken} />
         </section>
       )}
+      <AfterShowPanel galleryOpen={galleryOpen} counts={view.counts} csrfToken={csrfToken} />
     </main>
   );
 }

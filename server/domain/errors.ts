@@ -49,6 +49,8 @@ export const DOMAIN_ERROR_CODES = {
   TOKEN_EXISTS: "CONFLICT",
   /** Revoking an API token that does not exist. */
   TOKEN_NOT_FOUND: "NOT_FOUND",
+  /** The admin has closed the gallery: for everyone else it does not exist. */
+  GALLERY_CLOSED: "NOT_FOUND",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

@@ -302,19 +302,21 @@ export function createPromptService(
     },
 
     /**
-     * The image file of a prompt if `viewer` may see it, else null (the route answers 404,
-     * so a guessed URL learns nothing). The admin always may; an author once it is revealed.
+     * The image file of a prompt (and its prompt, to name a download) if `viewer` may see it,
+     * else null (the route answers 404, so a guessed URL learns nothing). The admin always may;
+     * an author once it is revealed; anyone once it is revealed while the gallery is open.
      */
-    imageFileFor(promptId: number, viewer: { admin: true } | { visitorId: number | null }): string | null {
+    imageFileFor(promptId: number, viewer: { admin: true } | { visitorId: number | null; galleryOpen: boolean }): { fileName: string; prompt: string } | null {
       const row = db
-        .select({ fileName: images.fileName, visitorId: prompts.visitorId, revealedAt: prompts.revealedAt })
+        .select({ fileName: images.fileName, prompt: prompts.prompt, visitorId: prompts.visitorId, revealedAt: prompts.revealedAt })
         .from(images)
         .innerJoin(prompts, eq(prompts.id, images.promptId))
         .where(eq(images.promptId, promptId))
         .get();
       if (!row) return null;
-      if ("admin" in viewer) return row.fileName;
-      return row.revealedAt && row.visitorId === viewer.visitorId ? row.fileName : null;
+      const file = { fileName: row.fileName, prompt: row.prompt };
+      if ("admin" in viewer) return file;
+      return row.revealedAt && (viewer.galleryOpen || row.visitorId === viewer.visitorId) ? file : null;
     },
 
     counts(): Record<PromptStatus, number> & { revealed: number } {

@@ -19,7 +19,7 @@
  */
 import { readdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
-import { and, inArray, isNotNull, lt, notInArray, sql, type Column } from "drizzle-orm";
+import { and, count, inArray, isNotNull, isNull, lt, notInArray, sql, type Column, type SQL } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
 import { apiTokens, fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
@@ -28,26 +28,44 @@ import type { Logger } from "../logger";
 
 const BATCH = 500;
 
-type Dependent = [SQLiteTable, Column];
+/** A table whose rows go with their parent, the column naming the parent, and where they are counted. */
+type Dependent = [SQLiteTable, Column, "jobs" | "sessions" | "fingerprints" | null];
 
 /** Rows deleted with their prompt, before it (foreign keys): one line per table. */
 const PROMPT_DEPENDENTS: Dependent[] = [
-  [images, images.promptId],
-  [jobs, jobs.promptId],
+  [images, images.promptId, null],
+  [jobs, jobs.promptId, "jobs"],
 ];
 
 /** Rows deleted with their visitor, before it (foreign keys): one line per table. */
 const VISITOR_DEPENDENTS: Dependent[] = [
-  [fingerprints, fingerprints.visitorId],
-  [sessions, sessions.visitorId],
+  [fingerprints, fingerprints.visitorId, "fingerprints"],
+  [sessions, sessions.visitorId, "sessions"],
 ];
 
 export interface PurgeCounts {
   prompts: number;
+  jobs: number;
   images: number;
   visitors: number;
+  sessions: number;
+  fingerprints: number;
   /** Files in the image directory that no row pointed to. */
   orphanFiles: number;
+}
+
+/** Later than any row's timestamp: a cutoff that condemns everything (JavaScript's largest Date). */
+const END_OF_TIME = new Date(8.64e15);
+
+const noCounts = (): PurgeCounts => ({ prompts: 0, jobs: 0, images: 0, visitors: 0, sessions: 0, fingerprints: 0, orphanFiles: 0 });
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+function deleteDependents(tx: Tx, dependents: Dependent[], parentIds: number[], counts: PurgeCounts): void {
+  for (const [table, column, counted] of dependents) {
+    const { changes } = tx.delete(table).where(inArray(column, parentIds)).run();
+    if (counted) counts[counted] += changes;
+  }
 }
 
 /** Lets waiting requests run between batches. */
@@ -62,7 +80,7 @@ export function createRetention(db: Db, imageDir: string, log: Logger, changes: 
           if (!ids.length) return null;
           changes.promptChanged(ids);
           const files = tx.select({ fileName: images.fileName }).from(images).where(inArray(images.promptId, ids)).all();
-          for (const [table, column] of PROMPT_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          deleteDependents(tx, PROMPT_DEPENDENTS, ids, counts);
           counts.prompts += tx.delete(prompts).where(inArray(prompts.id, ids)).run().changes;
           return files.map((file) => file.fileName);
         },
@@ -121,7 +139,7 @@ export function createRetention(db: Db, imageDir: string, log: Logger, changes: 
             .map((row) => row.id);
           if (!ids.length) return 0;
           tx.update(sessions).set({ offerVisitorId: null }).where(inArray(sessions.offerVisitorId, ids)).run();
-          for (const [table, column] of VISITOR_DEPENDENTS) tx.delete(table).where(inArray(column, ids)).run();
+          deleteDependents(tx, VISITOR_DEPENDENTS, ids, counts);
           return tx.delete(visitors).where(inArray(visitors.id, ids)).run().changes;
         },
         { behavior: "immediate" },
@@ -135,10 +153,41 @@ export function createRetention(db: Db, imageDir: string, log: Logger, changes: 
   return {
     /** Deletes what is older than `cutoff` (see above); returns how much went. */
     async purgeOlderThan(cutoff: Date): Promise<PurgeCounts> {
-      const counts: PurgeCounts = { prompts: 0, images: 0, visitors: 0, orphanFiles: 0 };
+      const counts = noCounts();
       await purgePrompts(cutoff, counts);
       await purgeOrphanFiles(cutoff, counts);
       await purgeVisitors(cutoff, counts);
+      return counts;
+    },
+
+    /** How much visitor data there is: what "end the event" would delete. */
+    visitorData() {
+      const n = (table: SQLiteTable, where?: SQL) => db.select({ n: count() }).from(table).where(where).get()?.n ?? 0;
+      return { visitors: n(visitors), prompts: n(prompts), images: n(images), revealed: n(prompts, isNotNull(prompts.revealedAt)) };
+    },
+
+    /**
+     * "End the event": every visitor and everything of theirs, in the same batches as above with
+     * a cutoff after everything, then any session or fingerprint that belongs to no visitor. The admin
+     * account, admin sessions, generator credentials and settings are not visitor data: kept.
+     */
+    async purgeEverything(): Promise<PurgeCounts> {
+      const counts = noCounts();
+      await purgePrompts(END_OF_TIME, counts);
+      await purgeOrphanFiles(END_OF_TIME, counts);
+      await purgeVisitors(END_OF_TIME, counts);
+      db.transaction(
+        (tx) => {
+          // Only visitor-less rows: a guest arriving meanwhile keeps a working identity.
+          counts.sessions += tx.delete(sessions).where(isNull(sessions.visitorId)).run().changes;
+          counts.fingerprints += tx.delete(fingerprints).where(isNull(fingerprints.visitorId)).run().changes;
+        },
+        { behavior: "immediate" },
+      );
+      log.info(
+        `end of the event: deleted ${counts.visitors} visitors, ${counts.sessions} sessions, ${counts.fingerprints} fingerprints, ${counts.prompts} prompts, ${counts.jobs} jobs, ${counts.images} images` +
+          (counts.orphanFiles ? ` and ${counts.orphanFiles} image files no row pointed to` : ""),
+      );
       return counts;
     },
   };

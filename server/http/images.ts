@@ -1,23 +1,28 @@
 /**
  * GET /images/:promptId.png — image bytes, only for those allowed to see them: admins,
- * moderators and `read` API tokens always, the author (or a `submit` token's colour) after the reveal. Everyone else gets the same 404 as for a missing
- * image, so a guessed URL reveals nothing.
+ * moderators and `read` API tokens always, the author (or a `submit` token's colour) after the
+ * reveal, anyone after the reveal while the gallery is open. Everyone else gets the same 404 as
+ * for a missing image, so a guessed URL reveals nothing. `?download=1` asks the browser to save
+ * it as `promptgate-<id>-<slug>.png`.
  */
-import type { Response } from "express";
+import type { Request, Response } from "express";
+import { downloadNameOf } from "../domain/export";
 import type { RequestContext } from "./request-context";
 
-export function serveImage(context: RequestContext, promptId: number, res: Response): void {
+export function serveImage(context: RequestContext, promptId: number, req: Request, res: Response): void {
   const { identity, services } = context;
   const staff = identity.apiToken ? identity.apiToken.scopes.includes("read") : identity.account() !== null;
-  const viewer = staff ? ({ admin: true } as const) : { visitorId: identity.cookieVisitor()?.id ?? null };
-  const fileName = Number.isSafeInteger(promptId) && promptId > 0 ? services.prompts.imageFileFor(promptId, viewer) : null;
-  if (!fileName) {
+  const viewer = staff ? ({ admin: true } as const) : { visitorId: identity.cookieVisitor()?.id ?? null, galleryOpen: services.gallery.isOpen() };
+  const file = Number.isSafeInteger(promptId) && promptId > 0 ? services.prompts.imageFileFor(promptId, viewer) : null;
+  if (!file) {
     res.status(404).type("text/plain").send("No such image.");
     return;
   }
   // Private: images are secret until revealed, and stay per-viewer after.
   res.set("Cache-Control", "private, no-store");
-  res.sendFile(services.jobs.imagePath(fileName), (error) => {
+  // The name is ASCII letters, digits and dashes by construction: no quoting or filename* needed.
+  if (req.query.download === "1") res.set("Content-Disposition", `attachment; filename="${downloadNameOf(promptId, file.prompt)}"`);
+  res.sendFile(services.jobs.imagePath(file.fileName), (error) => {
     if (error && !res.headersSent) res.status(404).type("text/plain").send("No such image.");
   });
 }

@@ -8,11 +8,13 @@ import type { Db } from "../db/client";
 import type { AdminSessions, SessionAccount } from "../domain/admin-sessions";
 import type { ApiToken } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
+import type { Gallery } from "../domain/gallery";
 import type { JobService } from "../domain/jobs";
 import type { Line } from "../domain/line";
 import type { LiveEvents } from "../domain/live-events";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
+import type { Retention } from "../domain/retention";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
 import type { GeneratorAccess } from "../generator-access";
 import type { Link } from "../link";
@@ -40,6 +42,10 @@ export interface Services {
   /** Live updates: the event log that subscriptions read (ADR 012). */
   live: LiveEvents;
   link: Link;
+  /** After the show: the gallery's switch and pages. */
+  gallery: Gallery;
+  /** Deletes visitor data: old (RETENTION_DAYS), or all of it when the event ends. */
+  retention: Retention;
 }
 
 export interface RequestIdentity {

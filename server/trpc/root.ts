@@ -2,6 +2,8 @@
 import { createCallerFactory, router } from "./init";
 import { accessRouter } from "./routers/access";
 import { adminRouter } from "./routers/admin";
+import { eventRouter } from "./routers/event";
+import { galleryRouter } from "./routers/gallery";
 import { promptRouter } from "./routers/prompt";
 import { visitorRouter } from "./routers/visitor";
 
@@ -10,6 +12,8 @@ export const appRouter = router({
   prompt: promptRouter,
   admin: adminRouter,
   access: accessRouter,
+  gallery: galleryRouter,
+  event: eventRouter,
 });
 
 export type AppRouter = typeof appRouter;

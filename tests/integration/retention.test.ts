@@ -123,7 +123,7 @@ test("a purge larger than one batch removes everything old, sweeps old unreferen
   const noted = new Set<number>();
   const changes = { promptChanged: (ids: number | number[]) => [ids].flat().forEach((id) => noted.add(id)) };
   const removed = await createRetention(db, imageDir, log, changes).purgeOlderThan(new Date(Date.now() - DAY));
-  expect(removed).toEqual({ prompts: 1_201, images: 1, visitors: 1_299, orphanFiles: 2 });
+  expect(removed).toEqual({ prompts: 1_201, jobs: 1, images: 1, visitors: 1_299, sessions: 0, fingerprints: 1_299, orphanFiles: 2 });
   expect(noted).toEqual(new Set(Array.from({ length: 1_201 }, (_, i) => i + 1)));
   expect(readdirSync(imageDir).sort()).toEqual(["kept.png", "new-orphan.png", "stuck.png"]);
   expect(log.lines).toEqual([expect.stringMatching(/^warn retention: could not delete image stuck\.png: E(ISDIR|PERM)$/)]);

@@ -1,0 +1,84 @@
+/**
+ * The gallery on a phone, in a real Chromium: revealed images in one column that fits the
+ * screen, long prompts and long words included, images loaded lazily.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Browser } from "playwright-core";
+import { launchBrowser } from "../helpers/browser";
+import { TestClient } from "../helpers/client";
+import { ROOT } from "../helpers/processes";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+
+let browser: Browser;
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+test("at 390 px the gallery is one column of revealed images with their colour and prompt, nothing sticks out sideways, and images load lazily", async () => {
+  const admin = new TestClient(server.url, { userAgent: "gallery admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  await admin.postForm("/gallery", { intent: "open" });
+  // Revealed in this order, so shown last to first.
+  const prompts = [
+    "a fox in the snow. ".repeat(40).trim(),
+    `a very long word: ${"Supercalifragilistic".repeat(8)}`,
+    "a lighthouse made of glass, waves of light, long exposure at dusk",
+  ];
+  const ids: number[] = [];
+  for (const [i, prompt] of prompts.entries()) {
+    const guest = new TestClient(server.url, { userAgent: `gallery guest ${i}` });
+    await guest.page("/");
+    const { id } = (await guest.mutate("prompt.submit", { prompt, width: i === 1 ? 512 : 256, height: i === 0 ? 512 : 256 })).body.result.data;
+    await admin.mutate("admin.approve", { id });
+    await waitFor(`image ${id}`, () => server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+    await admin.mutate("admin.markRevealed", { id });
+    ids.push(id);
+  }
+
+  const phone = { width: 390, height: 844 };
+  const context = await browser.newContext({ viewport: phone, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: "Mozilla/5.0 (iPhone) promptgate-e2e gallery" });
+  const cspViolations: string[] = [];
+  context.on("console", (message) => {
+    if (/content security policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  const page = await context.newPage();
+  const response = await page.goto(`${server.url}/gallery`);
+  expect(response?.status()).toBe(200);
+
+  const cards = page.locator(".gallery-grid li");
+  await expect(cards.evaluateAll((items) => items.map((item) => Number(item.getAttribute("data-prompt-id"))))).resolves.toEqual([...ids].reverse());
+  for (const [i, id] of ids.entries()) {
+    const card = page.locator(`.gallery-grid li[data-prompt-id="${id}"]`);
+    await expect(card.locator(".chip").count()).resolves.toBe(1);
+    await expect(card.locator(".prompt-text").textContent()).resolves.toBe(prompts[i]);
+    await expect(card.locator("img").getAttribute("loading")).resolves.toBe("lazy");
+  }
+  // The newest card's image is in view and really loads.
+  await page.waitForFunction(() => (document.querySelector(".gallery-grid img") as HTMLImageElement | null)?.naturalWidth! > 0);
+
+  // A mobile viewport widens itself to overflowing content, so measure every box against the phone's width.
+  const overflow = await page.evaluate((width) => {
+    const wide = [...document.querySelectorAll("body *")].filter((element) => element.getBoundingClientRect().right > width + 0.5);
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, wide: wide.map((element) => element.outerHTML.slice(0, 80)) };
+  }, phone.width);
+  expect(overflow).toEqual({ scrollWidth: phone.width, innerWidth: phone.width, wide: [] });
+  // One column: every card starts at the same x.
+  const lefts = await cards.evaluateAll((items) => items.map((item) => Math.round(item.getBoundingClientRect().left)));
+  expect(new Set(lefts).size).toBe(1);
+
+  const shotDirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
+  for (const dir of shotDirs) {
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: path.join(dir, "gallery-phone.png") });
+  }
+  expect(cspViolations).toEqual([]);
+  await context.close();
+});
