@@ -160,13 +160,14 @@ test("a flood of garbage gets a burst of 5 refusals and then at most 5 a second;
   await waitFor("the malformed status to be logged", () => server.log.lines.some((line) => line.includes(`dropped a malformed status on ${topics.status(generatorId, "x")}-not-a-job`)));
 });
 
-test("promptgate's own generator logs a refusal it is sent, naming the topic and the reason", async () => {
+test("promptgate's own generator logs a refusal it is sent, naming the topic and the reason, and stops waiting for that result", async () => {
   // Time for the lease to end while the image is made.
   sd.setDelay(2000);
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "told-off").password, GENERATOR_ID: "told-off", SD_API_URL: sd.url }));
+  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "told-off").password, GENERATOR_ID: "told-off", SD_API_URL: sd.url, GENERATOR_DRAIN_SECONDS: "1" }));
   const generator = await startGenerator(config, log);
-  cleanups.push(() => generator.close());
+  let closed = false;
+  cleanups.push(() => (closed ? undefined : generator.close()));
   await waitFor("told-off to be online", () => server.services.link.generators().some((g) => g.generatorId === "told-off" && g.state === "online"));
   const id = await approve("its lease ends while the image is made");
   await untilStatus(id, "generating");
@@ -178,4 +179,9 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   await waitFor("the generator to log the refusal of its result", () =>
     log.lines.includes(`warn the server refused what this generator sent on ${topics.result("told-off", jobId)}: ${"the lease on this job is not yours (it ran out, or the job went to another generator)"}`),
   );
+  // The refusal ended its wait for "stored": the job is forgotten, so draining it neither lists
+  // the job (which the server would answer with a cancel) nor waits for its confirmation.
+  closed = true;
+  await generator.close();
+  expect(log.lines.filter((line) => line.includes(`job ${jobId} cancelled`) || line.includes("without the server's confirmation"))).toEqual([]);
 });
