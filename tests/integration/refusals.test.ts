@@ -167,7 +167,7 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "told-off").password, GENERATOR_ID: "told-off", SD_API_URL: sd.url, GENERATOR_DRAIN_SECONDS: "1" }));
   const generator = await startGenerator(config, log);
   let closed = false;
-  cleanups.push(() => (closed ? undefined : generator.close()));
+  cleanups.push(() => (closed ? Promise.resolve() : generator.close()));
   await waitFor("told-off to be online", () => server.services.link.generators().some((g) => g.generatorId === "told-off" && g.state === "online"));
   const id = await approve("its lease ends while the image is made");
   await untilStatus(id, "generating");
