@@ -77,8 +77,9 @@ function ownStandings(all: Map<number, Standing & { visitorId: number }>, visito
 }
 
 export function createLine(db: Db, rules: FairRules) {
-  function waiting(): WaitingJob[] {
-    return db
+  // Prepared once: dispatch reads the whole line after every result.
+  const statements = {
+    waiting: db
       .select({
         jobId: jobs.id,
         promptId: jobs.promptId,
@@ -94,11 +95,8 @@ export function createLine(db: Db, rules: FairRules) {
       .from(jobs)
       .innerJoin(prompts, eq(prompts.id, jobs.promptId))
       .where(and(current, isNull(jobs.leaseGeneratorId)))
-      .all();
-  }
-
-  function leased() {
-    return db
+      .prepare(),
+    leased: db
       .select({
         jobId: jobs.id,
         promptId: jobs.promptId,
@@ -112,13 +110,17 @@ export function createLine(db: Db, rules: FairRules) {
       .from(jobs)
       .innerJoin(prompts, eq(prompts.id, jobs.promptId))
       .where(and(current, isNotNull(jobs.leaseGeneratorId)))
-      .all();
-  }
+      .prepare(),
+    turn: db.select({ value: settings.value }).from(settings).where(eq(settings.key, TURN_KEY)).prepare(),
+  };
+  const waiting = (): WaitingJob[] => statements.waiting.all();
+  const leased = () => statements.leased.all();
+  const turn = () => Number(statements.turn.get()?.value ?? 0);
 
   function order(held = leased()): WaitingJob[] {
     const leasedPerColour = new Map<number, number>();
     for (const job of held) leasedPerColour.set(job.visitorId, (leasedPerColour.get(job.visitorId) ?? 0) + 1);
-    return fairOrder(waiting(), rules, { turn: turnOf(db), leasedPerColour });
+    return fairOrder(waiting(), rules, { turn: turn(), leasedPerColour });
   }
 
   function indexOf(line: WaitingJob[], promptId: number): number {
