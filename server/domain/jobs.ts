@@ -52,6 +52,13 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
   const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
   // Prepared once: these run for every status and result message, several per job.
   const statements = {
+    // Every dispatch pass counts each generator's leases. `sentBeforeMs` is the far future when
+    // not asked for; a lease never published counts as sent long ago.
+    leasesOf: db
+      .select({ jobId: jobs.id, promptId: jobs.promptId })
+      .from(jobs)
+      .where(and(eq(jobs.leaseGeneratorId, sql.placeholder("generatorId")), inArray(jobs.state, UNFINISHED), sql`coalesce(${jobs.lastPublishedAt}, 0) < ${sql.placeholder("sentBeforeMs")}`))
+      .prepare(),
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     imageMakerOf: db.select({ generatorId: images.generatorId }).from(images).where(eq(images.jobId, sql.placeholder("jobId"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
@@ -191,17 +198,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
      * only those whose message went out before then.
      */
     leasesOf(generatorId: string, sentBefore?: Date): Array<{ jobId: string; promptId: number }> {
-      return db
-        .select({ jobId: jobs.id, promptId: jobs.promptId })
-        .from(jobs)
-        .where(
-          and(
-            eq(jobs.leaseGeneratorId, generatorId),
-            inArray(jobs.state, UNFINISHED),
-            sentBefore ? lt(jobs.lastPublishedAt, sentBefore) : undefined,
-          ),
-        )
-        .all();
+      return statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore?.getTime() ?? Number.MAX_SAFE_INTEGER });
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
