@@ -12,7 +12,9 @@
  *    GPU-like one; SD calls per job
  * 6. takeover: the time from a generator's SIGKILL (or SIGSTOP) to its job finishing elsewhere,
  *    and the peak RSS of the server and of a generator process
- * 7. peak RSS of this process
+ * 7. web (issue 10): GET / beside a bare Remix page, RSS, start-up, the visitor page's JavaScript
+ * 8. live (issue 8 §9): 500 visitor streams while 50 jobs run; an admin update at 10,000 prompts
+ * 9. peak RSS of this process
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
@@ -29,6 +31,7 @@ import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
+import { SseStream } from "../helpers/sse";
 import { freePort, ROOT, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, credentialInDataDir, generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
@@ -456,8 +459,74 @@ async function webBench() {
   report("visitor page JavaScript, gzipped", `${ourJs.toFixed(1)} KiB`, `(target ≤ 100 KB; the bare Remix page: ${bareJs.toFixed(1)} KiB, ${(ourJs / bareJs).toFixed(2)}×)`);
 }
 
+/**
+ * Issue 8 §9, live updates at party scale: 500 visitors' streams open while 50 of them have a
+ * job made (server as deployed, built-in placeholder generator): approve → the author's stream
+ * says "approved", and → "done", p50/p99; `GET /` p99 under that load; the server's RSS. Then the
+ * admin's stream with 10,000 prompts stored: approve → the admin's event, p50/p99 (target p99 ≤ 20 ms).
+ */
+async function liveBench() {
+  const VISITORS = 500;
+  const AUTHORS = 50;
+  console.log(`live: ${VISITORS} visitor streams open while ${AUTHORS} jobs run (built-in generator), then the admin's stream with 10,000 prompts stored`);
+  const run = await deployed({ LOCAL_GENERATOR: "auto", LIMIT_NEW_VISITORS_PER_HOUR: "0" }, (seed) => {
+    // 10,000 prompts for the admin's measurement, from one colour the visitors below never use.
+    const sqlite = seed.services.db.$client;
+    const { id } = sqlite.prepare("INSERT INTO visitors (hex) VALUES ('#0a0b0c') RETURNING id").get() as { id: number };
+    const insert = sqlite.prepare("INSERT INTO prompts (visitor_id, prompt, negative_prompt, width, height, status) VALUES (?, ?, '', 512, 512, 'denied')");
+    sqlite.transaction(() => {
+      for (let i = 0; i < 10_000; i++) insert.run(id, `stored prompt ${i}`);
+    })();
+  });
+  await waitFor("the built-in generator to be online", async () => ((await (await fetch(`${run.url}/healthz`)).json()) as { generators: number }).generators === 1);
+  const admin = new TestClient(run.url, { userAgent: "bench live admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+
+  const visitors = Array.from({ length: VISITORS }, (_, i) => new TestClient(run.url, { userAgent: `bench live visitor ${i}` }));
+  for (const visitor of visitors) await visitor.page("/");
+  const authors = visitors.slice(0, AUTHORS);
+  const promptIds = await Promise.all(authors.map(async (author, i) => (await author.mutate("prompt.submit", { prompt: `live bench ${i}`, width: 64, height: 64 })).body.result.data.id as number));
+  const streams = await Promise.all(
+    visitors.map(async (visitor) => SseStream.open(visitor, "prompt.onChange", { input: { lastEventId: (await visitor.query("prompt.liveCursor")).body.result.data } })),
+  );
+  const openedRss = rssMiB(run.server);
+
+  const cookie = [...visitors[AUTHORS]!.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  const pageLoad = autocannon({ url: `${run.url}/`, connections: 16, duration: 5, headers: { cookie } });
+  const approvedAt = new Map<number, number>();
+  for (const id of promptIds) {
+    approvedAt.set(id, performance.now());
+    await admin.mutate("admin.approve", { id });
+  }
+  const arrival = (stream: SseStream, id: number, status: string) =>
+    stream.messages.find((message) => message.data?.type === "prompt" && message.data.id === id && message.data.prompt?.status === status)?.receivedAt;
+  await waitFor("every author's stream to say done", () => promptIds.every((id, i) => arrival(streams[i]!, id, "done") !== undefined), 120_000);
+  const page = await pageLoad;
+  const toApproved = promptIds.map((id, i) => arrival(streams[i]!, id, "approved")! - approvedAt.get(id)!);
+  const strangers = streams.slice(AUTHORS).reduce((sum, stream) => sum + stream.data.filter((data) => data.type === "prompt").length, 0);
+  report(`live: approve → the author's stream, ${VISITORS} streams open`, `p50 ${ms(median(toApproved))}, p99 ${ms(percentile(toApproved, 99))}`, `(${AUTHORS} jobs made meanwhile; events about others' prompts received by the other ${VISITORS - AUTHORS} streams: ${strangers})`);
+  report(`live: GET / during that`, `p99 ${ms(page.latency.p99)}`, `(${page.requests.average.toFixed(0)} req/s, autocannon -c 16 for 5 s, a returning visitor)`);
+  report(`live: server RSS with ${VISITORS} streams`, `${openedRss.now.toFixed(0)} → ${rssMiB(run.server).now.toFixed(0)} MiB`, `(streams open → after the jobs; peak ${rssMiB(run.server).peak.toFixed(0)} MiB)`);
+  for (const stream of streams) stream.close();
+
+  // The admin's stream with 10,000 prompts stored: one changed prompt travels, never the table.
+  const adminStream = await SseStream.open(admin, "admin.onChange", { input: { lastEventId: (await admin.query("prompt.liveCursor")).body.result.data } });
+  const extra = visitors[AUTHORS + 1]!;
+  const updates: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const { id } = (await extra.mutate("prompt.submit", { prompt: `admin update ${i}`, width: 64, height: 64 })).body.result.data;
+    const startedAt = performance.now();
+    await admin.mutate("admin.deny", { id });
+    const event = await adminStream.waitForData("the denial on the admin's stream", (data) => data.type === "prompt" && data.id === id && data.prompt?.status === "denied");
+    updates.push(adminStream.messages.find((message) => message.data === event)!.receivedAt - startedAt);
+  }
+  adminStream.close();
+  report("live: an admin update with 10,000 prompts stored", `p50 ${ms(median(updates))}, p99 ${ms(percentile(updates, 99))}`, "(deny → the admin's stream, 50 times; target p99 ≤ 20 ms)");
+  await run.close();
+}
+
 // `npm run bench -- jobs` runs one section; no argument runs all.
-const sections = { identity: identityBench, http: httpBench, web: webBench, jobs: jobsBench, scaling: generatorScaling, takeover: takeoverAfterKill };
+const sections = { identity: identityBench, http: httpBench, web: webBench, live: liveBench, jobs: jobsBench, scaling: generatorScaling, takeover: takeoverAfterKill };
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
 for (const name of chosen.length ? chosen : (Object.keys(sections) as Array<keyof typeof sections>)) await sections[name]();
 report("peak RSS (this bench process)", `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);

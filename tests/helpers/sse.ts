@@ -10,6 +10,8 @@ export interface SseMessage {
   id: string | null;
   event: string;
   data: any;
+  /** performance.now() when it was parsed: the bench's delivery times. */
+  receivedAt: number;
 }
 
 export class SseStream {
@@ -68,7 +70,7 @@ export class SseStream {
       else if (field === "data") data.push(value);
     }
     if (event === "ping" || event === "connected") return;
-    this.messages.push({ id, event, data: data.length ? JSON.parse(data.join("\n")) : null });
+    this.messages.push({ id, event, data: data.length ? JSON.parse(data.join("\n")) : null, receivedAt: performance.now() });
   }
 
   /** The payloads of the data messages so far. */
