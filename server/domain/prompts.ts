@@ -132,15 +132,26 @@ export function createPromptService(
     return jobId;
   }
 
-  function listOwn(visitorId: number, id?: number): OwnPrompt[] {
-    return db
+  // Prepared once: every visitor page view and every change on a visitor's stream reads these.
+  const ownStatements = {
+    all: db
       .select({ prompt: prompts, notice: jobs.blockedReason })
       .from(prompts)
       .leftJoin(jobs, eq(jobs.id, prompts.jobId))
-      .where(and(eq(prompts.visitorId, visitorId), id === undefined ? undefined : eq(prompts.id, id)))
+      .where(eq(prompts.visitorId, sql.placeholder("visitorId")))
       .orderBy(desc(prompts.id))
-      .all()
-      .map((row) => ownView(row.prompt, row.notice));
+      .prepare(),
+    one: db
+      .select({ prompt: prompts, notice: jobs.blockedReason })
+      .from(prompts)
+      .leftJoin(jobs, eq(jobs.id, prompts.jobId))
+      .where(and(eq(prompts.visitorId, sql.placeholder("visitorId")), eq(prompts.id, sql.placeholder("id"))))
+      .prepare(),
+  };
+
+  function listOwn(visitorId: number, id?: number): OwnPrompt[] {
+    const rows = id === undefined ? ownStatements.all.all({ visitorId }) : ownStatements.one.all({ visitorId, id });
+    return rows.map((row) => ownView(row.prompt, row.notice));
   }
 
   function listModerated({ onlyDone, onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
