@@ -6,7 +6,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { z } from "zod";
+import { flattenError } from "zod/mini";
 import type { OwnPromptChange } from "../../server/trpc/routers/prompt";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
@@ -111,7 +111,7 @@ export default function VisitorPage() {
       setClientErrors({});
     } else {
       event.preventDefault();
-      setClientErrors(z.flattenError(parsed.error).fieldErrors);
+      setClientErrors(flattenError(parsed.error).fieldErrors);
     }
   }
 
