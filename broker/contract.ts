@@ -9,6 +9,7 @@
  * introduced next to this one instead of silently breaking old generators.
  */
 import { z } from "zod";
+import { IMAGE_DIMENSION } from "./image-dimension";
 
 export const SCHEMA_VERSION = 2 as const;
 
@@ -86,8 +87,8 @@ const timestamp = z
   .string()
   .refine((value) => rfc3339.safeParse(value.toUpperCase()).success, "expected an RFC 3339 date-time such as 2026-11-25T19:19:38Z or 2026-11-25T20:19:38.5+01:00")
   .meta({ format: "date-time" });
+export { IMAGE_DIMENSION };
 /** Width and height: what A1111's UI allows (64–2048 in steps of 8). */
-export const IMAGE_DIMENSION = { min: 64, max: 2048, step: 8 } as const;
 export const imageDimension = z
   .number()
   .int()

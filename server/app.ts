@@ -38,6 +38,7 @@ import { createCsrf, refuseCrossSiteApi, refuseCrossSiteWrites, requireCsrfHeade
 import { createDeviceCookies } from "./http/device-cookie";
 import { serveExport } from "./http/export";
 import { serveImage } from "./http/images";
+import { serveJoinQr } from "./http/qr-svg";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
@@ -236,6 +237,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     });
     app.get("/admin/export.zip", (req, res, next) => void serveExport(contextFor(req, res), req, res, reportError).catch(next));
     app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));
+    app.get("/join-qr.svg", (req, res) => serveJoinQr(contextFor(req, res), res));
     // Remix's pre-single-fetch data requests (?_data=): our pages never make them, and Remix would
     // answer 403 while reporting a warning as a server error.
     app.use((req, res, next) => {

@@ -2,7 +2,8 @@
 import { data, redirect } from "@remix-run/node";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
-import { z } from "zod";
+import { flattenError } from "zod/mini";
+import { $ZodError } from "zod/v4/core";
 
 export interface ActionFailure {
   status: number;
@@ -21,8 +22,9 @@ export interface ActionFailure {
 export function describeFailure(error: unknown): ActionFailure {
   if (!(error instanceof TRPCError)) throw error;
   const cause = error.cause;
-  if (cause instanceof z.ZodError) {
-    return { status: 400, message: "Please fix the highlighted fields.", fieldErrors: z.flattenError(cause).fieldErrors as Record<string, string[]>, retryAfterSeconds: null };
+  // $ZodError: what every zod schema throws, `zod/mini`'s (server/domain/prompt-input.ts) included.
+  if (cause instanceof $ZodError) {
+    return { status: 400, message: "Please fix the highlighted fields.", fieldErrors: flattenError(cause).fieldErrors as Record<string, string[]>, retryAfterSeconds: null };
   }
   // Domain errors carry the wait of a limit (server/domain/errors.ts); read by shape, not by import.
   const retryAfterMs = (cause as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;

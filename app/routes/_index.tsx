@@ -4,9 +4,9 @@
  */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
-import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { Form, isRouteErrorResponse, useActionData, useLoaderData, useNavigation, type ClientActionFunctionArgs, type ShouldRevalidateFunction } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { z } from "zod";
+import { flattenError } from "zod/mini";
 import type { OwnPromptChange } from "../../server/trpc/routers/prompt";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
 import { ColourChip } from "../components/colour-chip";
@@ -15,6 +15,7 @@ import { LineStanding } from "../components/line-standing";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
+import { chosenSize, CUSTOM_SIZE, DEFAULT_SIZE, SIZE_PRESETS } from "../lib/image-sizes";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 
@@ -55,15 +56,47 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (intent === "renew-recovery") return identityAction(async () => ({ kind: "renewed" as const, ...(await context.trpc.visitor.renewRecovery()) }));
   if (intent !== "submit") throw new Response(`Unknown action ${intent}.`, { status: 400 });
 
-  const values = { prompt: text("prompt"), negativePrompt: text("negativePrompt"), width: text("width"), height: text("height") };
+  const values = formValues(form);
+  const size = chosenSize(form.get("size") === null ? null : values.size, values.width, values.height);
+  if ("error" in size) {
+    const failure = { status: 400, message: "Please fix the highlighted fields.", fieldErrors: { size: [size.error] }, retryAfterSeconds: null };
+    return failureData(failure, { kind: "error" as const, ...failure, values });
+  }
   try {
-    const prompt = await context.trpc.prompt.submit(values);
+    const prompt = await context.trpc.prompt.submit({ prompt: values.prompt, negativePrompt: values.negativePrompt, ...size });
     return { kind: "submitted" as const, id: prompt.id };
   } catch (error) {
     const failure = describeFailure(error);
     return failureData(failure, { kind: "error" as const, ...failure, values });
   }
 }
+
+/** What the guest typed and chose, to put back in the form whenever it comes back unsent. */
+function formValues(form: FormData) {
+  const text = (name: string) => String(form.get(name) ?? "");
+  return { prompt: text("prompt"), negativePrompt: text("negativePrompt"), size: text("size"), width: text("width"), height: text("height") };
+}
+
+/**
+ * A submit that never reached the action (offline, the server restarting, a proxy's 502) would
+ * replace the page with an error and lose the typed prompt: it comes back as an answer instead,
+ * with the form's values. Refusals (4xx) are the server's to explain, as before. Without
+ * JavaScript the browser shows its own error, and Back returns to the filled-in form.
+ */
+export async function clientAction({ request, serverAction }: ClientActionFunctionArgs) {
+  const form = await request.clone().formData();
+  if (form.get("intent") !== "submit") return serverAction<typeof action>();
+  try {
+    return await serverAction<typeof action>();
+  } catch (error) {
+    if (isRouteErrorResponse(error) && error.status < 500) throw error;
+    return { kind: "unreachable" as const, values: formValues(form) };
+  }
+}
+
+/** After an unreachable submit the loaders would fail too: the page stays as it is. */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ actionResult, defaultShouldRevalidate }) =>
+  (actionResult as { kind?: string } | undefined)?.kind === "unreachable" ? false : defaultShouldRevalidate;
 
 type IdentityResult =
   | { kind: "declined" }
@@ -73,7 +106,7 @@ type FieldErrors = Record<string, string[] | undefined>;
 
 export default function VisitorPage() {
   const { me, prompts: loaded, liveCursor, csrfToken } = useLoaderData<typeof loader>();
-  const result = useActionData<typeof action>();
+  const result = useActionData<typeof clientAction>();
   const navigation = useNavigation();
   const [prompts, setPrompts] = useState(loaded);
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
@@ -105,17 +138,19 @@ export default function VisitorPage() {
 
   // The same schema as the server's: obvious mistakes are caught before a round trip.
   function validate(event: FormEvent<HTMLFormElement>) {
-    const form = new FormData(event.currentTarget);
-    const parsed = PromptInputSchema.safeParse(Object.fromEntries(form));
-    if (parsed.success) {
+    const values = formValues(new FormData(event.currentTarget));
+    const size = chosenSize(values.size, values.width, values.height);
+    const parsed = "error" in size ? null : PromptInputSchema.safeParse({ ...values, ...size });
+    if (parsed?.success) {
       setClientErrors({});
     } else {
       event.preventDefault();
-      setClientErrors(z.flattenError(parsed.error).fieldErrors);
+      setClientErrors(parsed ? flattenError(parsed.error).fieldErrors : { size: ["error" in size ? size.error : ""] });
     }
   }
 
-  const values = result?.kind === "error" ? result.values : null;
+  const values = result?.kind === "error" || result?.kind === "unreachable" ? result.values : null;
+  const size = values?.size || (values ? CUSTOM_SIZE : DEFAULT_SIZE);
   const formKey = result?.kind === "submitted" ? `sent-${result.id}` : "form";
 
   return (
@@ -127,31 +162,56 @@ export default function VisitorPage() {
         <p className="hint">The host approves prompts; the images stay secret until the big reveal.</p>
         <Form method="post" noValidate onSubmit={validate} key={formKey} className="prompt-form">
           <input type="hidden" name="_csrf" value={csrfToken} />
-          <label>
-            Prompt
-            <textarea name="prompt" rows={3} maxLength={PROMPT_MAX_LENGTH * 2} defaultValue={values?.prompt} aria-invalid={!!errors.prompt} required />
-          </label>
+          {/* Labels beside, not around, the textareas: a label's name would take in the text kept in them. */}
+          <label htmlFor="prompt">Prompt</label>
+          <textarea id="prompt" name="prompt" rows={3} maxLength={PROMPT_MAX_LENGTH * 2} defaultValue={values?.prompt} aria-invalid={!!errors.prompt} required />
           <FieldError messages={errors.prompt} id="prompt" />
-          <label>
-            Negative prompt <span className="hint">(optional: what to avoid)</span>
-            <textarea name="negativePrompt" rows={2} defaultValue={values?.negativePrompt} aria-invalid={!!errors.negativePrompt} />
-          </label>
-          <FieldError messages={errors.negativePrompt} id="negativePrompt" />
-          <div className="dimensions">
-            <label>
-              Width
-              <input name="width" inputMode="numeric" defaultValue={values?.width ?? DIMENSION_DEFAULT} aria-invalid={!!errors.width} />
-            </label>
-            <label>
-              Height
-              <input name="height" inputMode="numeric" defaultValue={values?.height ?? DIMENSION_DEFAULT} aria-invalid={!!errors.height} />
-            </label>
-          </div>
-          <FieldError messages={errors.width} id="width" />
-          <FieldError messages={errors.height} id="height" />
+          <fieldset className="sizes">
+            <legend>Size</legend>
+            <div className="size-choices">
+              {SIZE_PRESETS.map((preset) => (
+                <label key={preset.id}>
+                  <input type="radio" name="size" value={preset.id} defaultChecked={size === preset.id} />
+                  {preset.label} <span className="hint">{preset.width}×{preset.height}</span>
+                </label>
+              ))}
+              <label>
+                <input type="radio" name="size" value={CUSTOM_SIZE} defaultChecked={size === CUSTOM_SIZE} />
+                Custom
+              </label>
+            </div>
+            {/* Shown while "Custom" is checked (CSS :has); a browser without :has shows them always. */}
+            <div className="dimensions custom-size">
+              <label>
+                Width
+                <input name="width" inputMode="numeric" defaultValue={values?.width ?? DIMENSION_DEFAULT} aria-invalid={!!errors.width} />
+              </label>
+              <label>
+                Height
+                <input name="height" inputMode="numeric" defaultValue={values?.height ?? DIMENSION_DEFAULT} aria-invalid={!!errors.height} />
+              </label>
+            </div>
+            <FieldError messages={errors.size} id="size" />
+            <FieldError messages={errors.width} id="width" />
+            <FieldError messages={errors.height} id="height" />
+          </fieldset>
+          <details className="more-options" open={!!values?.negativePrompt || !!errors.negativePrompt}>
+            <summary>More options</summary>
+            <label htmlFor="negativePrompt">Leave out</label>
+            <p className="hint" id="negativePrompt-hint">
+              The &ldquo;negative prompt&rdquo;: what the image should not have, e.g. &ldquo;blurry, text&rdquo;.
+            </p>
+            <textarea id="negativePrompt" name="negativePrompt" rows={2} defaultValue={values?.negativePrompt} aria-invalid={!!errors.negativePrompt} aria-describedby="negativePrompt-hint" />
+            <FieldError messages={errors.negativePrompt} id="negativePrompt" />
+          </details>
           {result?.kind === "error" && !Object.keys(result.fieldErrors).length && (
             <p className="error" role="alert">
               {result.message}
+            </p>
+          )}
+          {result?.kind === "unreachable" && (
+            <p className="error" role="alert">
+              Could not reach the server — your prompt is kept; try again in a moment.
             </p>
           )}
           {result?.kind === "submitted" && sentVisible && (

@@ -12,6 +12,7 @@ import stylesHref from "../after-show.css";
 import { AfterShowPanel } from "../components/after-show-panel";
 import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
+import { JoinCard } from "../components/join-card";
 import { LocalTime } from "../components/local-time";
 import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
@@ -32,6 +33,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       account: await context.trpc.admin.me(),
       galleryOpen: await context.trpc.gallery.isOpen(),
       csrfToken: context.csrfToken,
+      joinUrl: `${context.publicOrigin}/`,
     };
   } catch (error) {
     rethrowForAdmin(error);
@@ -81,7 +83,7 @@ function fromSnapshot(loaded: Dashboard) {
 
 export default function AdminPage() {
   const loaded = useLoaderData<typeof loader>();
-  const { externalBroker, account, galleryOpen, csrfToken } = loaded;
+  const { externalBroker, account, galleryOpen, csrfToken, joinUrl } = loaded;
   const result = useActionData<typeof action>();
   const revalidator = useRevalidator();
   const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
@@ -202,6 +204,7 @@ export default function AdminPage() {
           <PromptTable prompts={held} line={view.line} csrfToken={csrfToken} />
         </section>
       )}
+      <JoinCard url={joinUrl} />
       <AfterShowPanel galleryOpen={galleryOpen} counts={view.counts} csrfToken={csrfToken} />
     </main>
   );

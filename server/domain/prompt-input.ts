@@ -1,10 +1,11 @@
 /**
- * What a visitor may submit. Browser-safe (zod only): the visitor page validates its form
- * with this same schema before sending, and the server validates again. Every message names
- * its field, so it reads the same under the form field and in an API client's error.
+ * What a visitor may submit. Browser-safe: the visitor page validates its form with this same
+ * schema before sending, and the server validates again. Written with `zod/mini`, whose parts
+ * tree-shake: full zod would be most of the visitor page's download (issue 10). Every message
+ * names its field, so it reads the same under the form field and in an API client's error.
  */
-import { z } from "zod";
-import { IMAGE_DIMENSION } from "../../broker/contract";
+import * as z from "zod/mini";
+import { IMAGE_DIMENSION } from "../../broker/image-dimension";
 
 export const PROMPT_MAX_LENGTH = 1000;
 export const DIMENSION_DEFAULT = 512;
@@ -28,38 +29,36 @@ const FORBIDDEN: Array<[RegExp, string]> = [
 
 /** A text field: CRLF → LF, NFC, trimmed, checked for forbidden characters, then measured. */
 function text(label: string) {
-  return z
-    .string({ error: (issue) => (issue.input === undefined ? `${label} is missing` : `${label} must be text`) })
-    .overwrite((value) => value.replace(/\r\n/g, "\n"))
-    .normalize("NFC")
-    .trim()
-    .superRefine((value, ctx) => {
+  return z.string({ error: (issue) => (issue.input === undefined ? `${label} is missing` : `${label} must be text`) }).check(
+    z.overwrite((value) => value.replace(/\r\n/g, "\n")),
+    z.normalize("NFC"),
+    z.trim(),
+    z.superRefine((value, ctx) => {
       const reason = FORBIDDEN.find(([pattern]) => pattern.test(value))?.[1];
       // One clear message: a length complaint about text that is refused anyway would only confuse.
       if (reason) ctx.addIssue({ code: "custom", message: `${label} must not contain ${reason}`, continue: false });
-    })
-    .max(PROMPT_MAX_LENGTH, { message: `${label} must be at most ${PROMPT_MAX_LENGTH} characters` });
+    }),
+    z.maxLength(PROMPT_MAX_LENGTH, { message: `${label} must be at most ${PROMPT_MAX_LENGTH} characters` }),
+  );
 }
 
 /** Form fields arrive as strings: "512" is read as 512; "abc", "5.5" and "" are refused. */
 function dimension(label: string) {
-  const wholeNumber = `${label} must be a whole number of pixels`;
-  return z.preprocess(
-    (value) => (typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value),
-    z
-      .number({ message: wholeNumber })
-      .int({ message: wholeNumber })
-      .min(min, { message: `${label} must be at least ${min} pixels`, abort: true })
-      .max(max, { message: `${label} must be at most ${max} pixels`, abort: true })
-      .refine((n) => n % step === 0, { message: `${label} must be a multiple of ${step} (e.g. ${min}, 512, 768)` }),
+  return z.pipe(
+    z.transform((value: unknown) => (typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value)),
+    z.int({ message: `${label} must be a whole number of pixels` }).check(
+      z.minimum(min, { message: `${label} must be at least ${min} pixels`, abort: true }),
+      z.maximum(max, { message: `${label} must be at most ${max} pixels`, abort: true }),
+      z.refine((n) => n % step === 0, { message: `${label} must be a multiple of ${step} (e.g. ${min}, 512, 768)` }),
+    ),
   );
 }
 
 export const PromptInputSchema = z.object({
-  prompt: text("Prompt").min(1, { message: "Prompt is empty: describe the image you want" }),
-  negativePrompt: text("Negative prompt").default(""),
-  width: dimension("Width").default(DIMENSION_DEFAULT),
-  height: dimension("Height").default(DIMENSION_DEFAULT),
+  prompt: text("Prompt").check(z.minLength(1, { message: "Prompt is empty: describe the image you want" })),
+  negativePrompt: z._default(text("Negative prompt"), ""),
+  width: z._default(dimension("Width"), DIMENSION_DEFAULT),
+  height: z._default(dimension("Height"), DIMENSION_DEFAULT),
 });
 
 export type PromptInput = z.infer<typeof PromptInputSchema>;

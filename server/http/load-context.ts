@@ -20,6 +20,8 @@ export type PromptgateLoadContext = {
   trpc: Caller;
   /** The CSRF token to put in forms as the `_csrf` field. */
   csrfToken: string;
+  /** Where guests reach this site: PUBLIC_URL, else this request's origin (no trailing slash). */
+  publicOrigin: string;
   /** This response's Content-Security-Policy nonce, for the scripts Remix renders (app/entry.server.tsx). */
   cspNonce: string;
   /** Logs an unexpected error under a new ref; returns "Something went wrong (ref …)". */
@@ -54,6 +56,7 @@ export function createLoadContext(context: RequestContext, cspNonce: string, rep
   return {
     trpc: withErrorAnswers(createCaller(context), reportError, []),
     csrfToken: context.identity.csrfToken(),
+    publicOrigin: context.publicOrigin,
     cspNonce,
     reportError,
     async readForm(request) {

@@ -4,30 +4,9 @@
  * browser asks for it only when the visitor opens "use my colour on another device".
  */
 import type { Response } from "express";
-import QRCode from "qrcode";
 import { recoveryLinkPath } from "../domain/recovery";
+import { qrCodeSvg } from "./qr-svg";
 import type { RequestContext } from "./request-context";
-
-/** One SVG path of the dark modules, each row's runs merged: a few KB for a link. */
-export function qrCodeSvg(text: string): string {
-  const { modules } = QRCode.create(text, { errorCorrectionLevel: "M" });
-  const quiet = 4; // the quiet zone scanners need around the code
-  const size = modules.size + quiet * 2;
-  let path = "";
-  for (let y = 0; y < modules.size; y++) {
-    for (let x = 0; x < modules.size; ) {
-      if (!modules.get(y, x)) {
-        x++;
-        continue;
-      }
-      let run = 1;
-      while (x + run < modules.size && modules.get(y, x + run)) run++;
-      path += `M${x + quiet} ${y + quiet}h${run}v1h-${run}z`;
-      x += run;
-    }
-  }
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${size} ${size}" shape-rendering="crispEdges"><rect width="${size}" height="${size}" fill="#fff"/><path d="${path}" fill="#000"/></svg>`;
-}
 
 export function serveRecoveryQr(context: RequestContext, res: Response): void {
   const visitor = context.identity.cookieVisitor();

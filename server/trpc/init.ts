@@ -30,7 +30,7 @@ function userMessageOf(error: TRPCError): string {
   if (error.code === "INTERNAL_SERVER_ERROR") return messageForUnexpected(error);
   const cause = error.cause;
   if (cause instanceof DomainError) return cause.userMessage;
-  if (cause instanceof z.ZodError) {
+  if (cause instanceof z.core.$ZodError) {
     const issue = cause.issues[0];
     if (!issue) return "Invalid input.";
     const field = issue.path.join(".");
@@ -57,7 +57,7 @@ const t = initTRPC.context<RequestContext>().create({
         ...shape.data,
         userMessage: userMessageOf(error),
         domainCode: cause instanceof DomainError ? cause.code : null,
-        fieldErrors: cause instanceof z.ZodError && !internal ? z.flattenError(cause).fieldErrors : null,
+        fieldErrors: cause instanceof z.core.$ZodError && !internal ? z.flattenError(cause).fieldErrors : null,
       },
     };
   },

@@ -20,16 +20,16 @@ import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { gzipSync } from "node:zlib";
 import { openDb } from "../../server/db/client";
 import { createFingerprintHasher } from "../../server/domain/fingerprint";
 import { createRecoveryKeys } from "../../server/domain/recovery";
 import { createVisitorService } from "../../server/domain/visitors";
 import type { Logger } from "../../server/logger";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
+import { pageJavaScriptKiB } from "./page-js";
 import { TestClient } from "../helpers/client";
 import { SseStream } from "../helpers/sse";
 import { freePort, ROOT, runEntry, type Child } from "../helpers/processes";
@@ -364,20 +364,6 @@ function rssMiB(child: Child) {
   const status = readFileSync(`/proc/${child.process.pid}/status`, "utf8");
   const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
   return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
-}
-
-/** Gzipped size of the JavaScript a browser loads for `/` (entry, root and index route with their imports), from a Remix build's manifest. */
-function pageJavaScriptKiB(publicDir: string): number {
-  const buildDir = path.join(publicDir, "build");
-  const manifestFile = readdirSync(buildDir).find((name) => name.startsWith("manifest-"))!;
-  const source = readFileSync(path.join(buildDir, manifestFile), "utf8");
-  const manifest = JSON.parse(source.slice(source.indexOf("{"), source.lastIndexOf("}") + 1)) as {
-    entry: { module: string; imports: string[] };
-    routes: Record<string, { module: string; imports?: string[] }>;
-  };
-  const files = new Set([manifest.entry.module, ...manifest.entry.imports]);
-  for (const id of ["root", "routes/_index"]) for (const file of [manifest.routes[id]!.module, ...(manifest.routes[id]!.imports ?? [])]) files.add(file);
-  return [...files].reduce((sum, file) => sum + gzipSync(readFileSync(path.join(publicDir, file))).length, 0) / 1024;
 }
 
 /**

@@ -51,12 +51,9 @@ async function visitorPage(userAgent: string, viewport = { width: 420, height: 8
 /** As if every visitor's browser had been closed an hour ago: no identity is in use. */
 const idleEveryone = () => server.services.db.$client.prepare("UPDATE visitors SET last_seen_at = last_seen_at - 3600000").run();
 
-async function submit(page: Page, prompt: string, size?: { width: string; height: string }) {
+async function submit(page: Page, prompt: string, size?: "Portrait" | "Landscape") {
   await page.getByLabel("Prompt", { exact: true }).fill(prompt);
-  if (size) {
-    await page.getByLabel("Width").fill(size.width);
-    await page.getByLabel("Height").fill(size.height);
-  }
+  if (size) await page.getByLabel(size).check();
   await page.getByRole("button", { name: "Send prompt" }).click();
   await page.getByText("Sent! It is waiting").waitFor();
 }
@@ -68,11 +65,12 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
 
   // The shared schema catches a bad size in the browser, before any request.
   await visitor.getByLabel("Prompt", { exact: true }).fill("a lighthouse at dusk");
+  await visitor.getByLabel("Custom").check();
   await visitor.getByLabel("Width").fill("100");
   await visitor.getByRole("button", { name: "Send prompt" }).click();
   await expect(visitor.locator('[data-field="width"]').textContent()).resolves.toMatch(/multiple of 8/);
 
-  await submit(visitor, "a lighthouse at dusk, oil painting", { width: "768", height: "512" });
+  await submit(visitor, "a lighthouse at dusk, oil painting", "Landscape");
   const item = visitor.locator(".own-prompts li").first();
   await expect(item.locator(".badge").getAttribute("data-status")).resolves.toBe("pending");
   await screenshot(visitor, "visitor");

@@ -144,6 +144,7 @@ const PLAUSIBLE: Record<string, fc.Arbitrary<string>> = {
   secret: fc.constantFrom(JSON.stringify("a".repeat(43)), '"short"', '""'),
   visitorId: fc.constantFrom("1", "2", '"1"', "0", "-1", "1e9"),
   height: fc.constantFrom("64", "512", "2048", '"64"', '"2048"', "100", "-512"),
+  size: fc.constantFrom('"square"', '"portrait"', '"landscape"', '"custom"', '"huge"', '""'),
   id: fc.oneof(fc.integer({ min: 1, max: 30 }).map(String), fc.constantFrom('"2"', "1.5", "0", "-1", "1e400", '"0x1"', "true")),
   password: fc.string({ maxLength: 20 }).map((s) => JSON.stringify(s)),
 };
@@ -344,7 +345,7 @@ test("strangers with hostile cookies and headers get answers below 500 with a tR
 });
 
 const FORMS: Record<string, string[]> = {
-  "/?index": ["intent", "prompt", "negativePrompt", "width", "height", "code", "colourName"],
+  "/?index": ["intent", "prompt", "negativePrompt", "size", "width", "height", "code", "colourName"],
   "/admin?index": ["intent", "id", "visitorId"],
   "/admin/account": ["intent", "currentPassword", "newPassword", "confirmPassword"],
   "/recover/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA": [],

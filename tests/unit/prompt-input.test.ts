@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/mini";
 import { PromptInputSchema } from "../../server/domain/prompt-input";
 
 const fieldErrors = (input: Record<string, unknown>) => {
