@@ -2,6 +2,8 @@
  * GET /me/recovery-qr.svg — the QR code of the caller's own recovery link, for another
  * device's camera. Drawn here rather than in the page so the visitor page stays cheap: the
  * browser asks for it only when the visitor opens "use my colour on another device".
+ *
+ * GET /join-qr.svg — the QR code of the site's front page, for guests to scan off the show.
  */
 import type { Response } from "express";
 import QRCode from "qrcode";
@@ -39,4 +41,8 @@ export function serveRecoveryQr(context: RequestContext, res: Response): void {
   // It is a key to the identity: never cached, never shared.
   res.set("Cache-Control", "private, no-store");
   res.type("image/svg+xml").send(qrCodeSvg(`${context.publicOrigin}${recoveryLinkPath(linkSecret)}`));
+}
+
+export function serveJoinQr(context: RequestContext, res: Response): void {
+  res.type("image/svg+xml").send(qrCodeSvg(`${context.publicOrigin}/`));
 }
