@@ -97,7 +97,7 @@ export const showRouter = router({
     .input(z.object({ mode: z.enum(SHOW_MODES, { message: `The mode is one of ${SHOW_MODES.join(", ")}.` }) }))
     .mutation(presenterAction("mode", (ctx, input) => ctx.services.show.setMode(input.mode))),
   setAutoAdvance: moderateProcedure
-    .input(z.object({ seconds: z.coerce.number({ message: "Give the seconds per image as a number." }).int().min(0).max(AUTO_ADVANCE_MAX_SECONDS, { message: `At most ${AUTO_ADVANCE_MAX_SECONDS} seconds per image.` }) }))
+    .input(z.object({ seconds: z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "Give the seconds per image as a number." : undefined) }).int().min(0, { message: "Zero or more seconds per image." }).max(AUTO_ADVANCE_MAX_SECONDS, { message: `At most ${AUTO_ADVANCE_MAX_SECONDS} seconds per image.` }) }))
     .mutation(presenterAction("auto-advance", (ctx, input) => ctx.services.show.setAutoAdvance(input.seconds))),
   /** A new code for the audience's link (the old one stops working). */
   openLink: moderateProcedure.mutation(presenterAction("link.open", (ctx) => ctx.services.show.openLink())),
