@@ -20,10 +20,9 @@ import { createBrowserClient } from "../lib/trpc-client";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
 export const meta: MetaFunction = () => [{ title: "Reveal · promptgate" }];
 
-export async function loader({ request, context }: LoaderFunctionArgs) {
+export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    const { liveCursor, show } = await context.trpc.show.presenter();
-    return { liveCursor, show, origin: new URL(request.url).origin, csrfToken: context.csrfToken };
+    return { ...(await context.trpc.show.presenter()), csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }

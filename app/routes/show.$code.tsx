@@ -2,7 +2,7 @@
  * The audience view (issue 8 §5): what the projector shows, read-only, for the holder of the
  * show's current code. It follows the presenter live; the image fills the screen above a
  * caption band (the author's colour, the prompt clamped to a few lines, the join QR code).
- * A code that is closed or rotated meanwhile ends the view.
+ * A code that is closed or rotated meanwhile ends the view. F toggles full screen.
  */
 import type { LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { isRouteErrorResponse, Link, useLoaderData, useRevalidator, useRouteError } from "@remix-run/react";
@@ -19,12 +19,12 @@ export { passOnHeaders as headers } from "../lib/headers";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
 export const meta: MetaFunction = () => [{ title: "The show · promptgate" }];
 
-export async function loader({ request, params, context }: LoaderFunctionArgs) {
+export async function loader({ params, context }: LoaderFunctionArgs) {
   try {
     // As the code is read (server/trpc/routers/show.ts): the image addresses below carry it so.
     const code = (params.code ?? "").replace(/[\s-]/g, "").toUpperCase();
-    const { liveCursor, show } = await context.trpc.show.audience({ code });
-    return { liveCursor, show, code, joinAddress: new URL(request.url).host, csrfToken: context.csrfToken };
+    const { liveCursor, show, joinUrl } = await context.trpc.show.audience({ code });
+    return { liveCursor, show, code, joinAddress: joinUrl.replace(/^https?:\/\/|\/$/g, ""), csrfToken: context.csrfToken };
   } catch (error) {
     throwAsResponse(error);
   }
@@ -42,6 +42,16 @@ export default function Show() {
     (event: AudienceChange) => setShow(event.type === "show" ? event.show : null),
     () => revalidator.revalidate(),
   );
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "f" && event.key !== "F") return;
+      if (document.fullscreenElement) void document.exitFullscreen();
+      else void document.documentElement.requestFullscreen().catch(() => undefined);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   if (!show) {
     return (

@@ -108,7 +108,6 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await admin.getByRole("button", { name: "Next →" }).click();
   await admin.waitForFunction(() => (document.querySelector(".presenter-stage img") as HTMLImageElement | null)?.naturalWidth === 768);
   await expect(admin.locator(".presenter-stage .show-prompt").textContent()).resolves.toBe("a lighthouse at dusk, oil painting");
-  await screenshot(admin, "reveal");
   await admin.keyboard.press("ArrowRight");
   await admin.locator(".presenter-stage .show-prompt", { hasText: "a tiny robot" }).waitFor();
   await admin.keyboard.press("ArrowLeft");

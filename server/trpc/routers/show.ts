@@ -46,8 +46,11 @@ function presenterAction<I>(action: string, run: (ctx: RequestContext, input: I)
 }
 
 export const showRouter = router({
-  /** The presenter's view, with the live cursor to follow it from (read first: ADR 012). */
-  presenter: readProcedure.query(({ ctx }) => ({ liveCursor: ctx.services.live.headId(), show: ctx.services.show.presenterView() })),
+  /**
+   * The presenter's view, with the live cursor to follow it from (read first: ADR 012) and
+   * where guests reach the site (PUBLIC_URL, else this request's origin) for the audience link.
+   */
+  presenter: readProcedure.query(({ ctx }) => ({ liveCursor: ctx.services.live.headId(), show: ctx.services.show.presenterView(), origin: ctx.publicOrigin })),
 
   onPresenter: readProcedure.input(LiveInputSchema).subscription(({ ctx, input, signal }) => {
     const view = changedView(() => ctx.services.show.presenterView());
@@ -62,10 +65,11 @@ export const showRouter = router({
     });
   }),
 
-  /** The audience's view, for the current code only (else 404). */
+  /** The audience's view, for the current code only (else 404), with the address its join QR code holds. */
   audience: publicProcedure.input(z.object({ code: CodeSchema })).query(({ ctx, input }) => ({
     liveCursor: ctx.services.live.headId(),
     show: ctx.services.show.audienceView(input.code),
+    joinUrl: `${ctx.publicOrigin}/`,
   })),
 
   onAudience: publicProcedure.input(AudienceInputSchema).subscription(({ ctx, input, signal }) => {
