@@ -28,6 +28,7 @@ import { createLoginThrottle } from "./domain/login-throttle";
 import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
 import { createRetention } from "./domain/retention";
+import { createShow } from "./domain/show";
 import { createVisitorService, type VisitorLimits } from "./domain/visitors";
 import { LOCAL_GENERATOR_ID, type Config } from "./env";
 import { createErrorReporter } from "./error-ref";
@@ -37,7 +38,7 @@ import { bearerAuth } from "./http/bearer";
 import { createCsrf, refuseCrossSiteApi, refuseCrossSiteWrites, requireCsrfHeader } from "./http/csrf";
 import { createDeviceCookies } from "./http/device-cookie";
 import { serveExport } from "./http/export";
-import { serveImage } from "./http/images";
+import { serveImage, serveShowImage } from "./http/images";
 import { serveJoinQr } from "./http/qr-svg";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createLoadContext } from "./http/load-context";
@@ -163,6 +164,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       line,
       live,
       gallery: createGallery(db),
+      show: createShow(db, { changes: live }),
       retention: createRetention(db, imageDir, log, live),
       link: await connectLink(external ?? aedesTransport(broker!.aedes), jobs, log, {
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
@@ -170,7 +172,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         onChange: () => live.generatorsChanged(),
       }),
     };
-    cleanups.push(() => services.link.close());
+    cleanups.push(() => services.link.close(), () => services.show.close());
     if (external) {
       // After the link's handlers exist: a resumed session delivers what waited for the server at once.
       await external.connect();
@@ -234,6 +236,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       const match = /^(\d+)\.png$/.exec(req.params.file ?? "");
       if (!match) return void res.status(404).type("text/plain").send("No such image.");
       serveImage(contextFor(req, res), Number(match[1]), req, res);
+    });
+    app.get("/show/:code/images/:file", (req, res) => {
+      const match = /^(\d+)\.png$/.exec(req.params.file ?? "");
+      if (!match) return void res.status(404).type("text/plain").send("No such image.");
+      serveShowImage(contextFor(req, res), (req.params.code ?? "").toUpperCase(), Number(match[1]), req, res);
     });
     app.get("/admin/export.zip", (req, res, next) => void serveExport(contextFor(req, res), req, res, reportError).catch(next));
     app.get("/me/recovery-qr.svg", (req, res) => serveRecoveryQr(contextFor(req, res), res));

@@ -51,6 +51,10 @@ export const DOMAIN_ERROR_CODES = {
   TOKEN_NOT_FOUND: "NOT_FOUND",
   /** The admin has closed the gallery: for everyone else it does not exist. */
   GALLERY_CLOSED: "NOT_FOUND",
+  /** The show's audience link is closed, or this is not its current code: for its holder there is no show. */
+  SHOW_NOT_FOUND: "NOT_FOUND",
+  /** Moving through a show that has not been started. */
+  SHOW_NOT_STARTED: "CONFLICT",
 } as const;
 
 export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;

@@ -17,8 +17,9 @@ import { prompts } from "../db/schema";
 /**
  * `line`: the order of the approved jobs or the estimates may have moved (any prompt or the
  * generators changed, or the admin reordered): places in line and ETAs are read anew.
+ * `show`: the presenter changed the show (server/domain/show.ts): both of its views are read anew.
  */
-type Change = { kind: "prompt"; promptId: number; visitorId: number } | { kind: "generators" } | { kind: "line" };
+type Change = { kind: "prompt"; promptId: number; visitorId: number } | { kind: "generators" } | { kind: "line" } | { kind: "show" };
 export type LiveEvent = Change & { seq: number };
 
 /** What services call when something a page shows has changed. */
@@ -102,6 +103,11 @@ export function createLiveEvents(db: Db, { capacity, generatorsView }: LiveEvent
     lineChanged(): void {
       linePending = true;
       schedule();
+    },
+
+    /** The show moved on or changed its settings or link. Logged at once: it is noted after its transaction. */
+    showChanged(): void {
+      append({ kind: "show" });
     },
 
     /** The generators view may have changed (presence, health, leases, results); cheap to call often. */

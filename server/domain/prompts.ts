@@ -80,9 +80,8 @@ export interface PromptLimits {
 /** What a visitor at the pending limit is told to wait: a hint, since it ends when the host acts. */
 const PENDING_RETRY_MS = 60_000;
 
-/** Which prompts the admin's list holds: one page, newest first, or the finished ones for the reveal. */
+/** Which prompts the admin's list holds: one page, newest first. */
 export interface ModeratedQuery {
-  onlyDone?: boolean;
   /** Only prompts held apart (muted authors'), however old. */
   onlyHeld?: boolean;
   /** Only prompts older than this id: the next page. */
@@ -154,9 +153,8 @@ export function createPromptService(
     return rows.map((row) => ownView(row.prompt, row.notice));
   }
 
-  function listModerated({ onlyDone, onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
+  function listModerated({ onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
     const where: Array<SQL | undefined> = [
-      onlyDone ? eq(prompts.status, "done") : undefined,
       onlyHeld ? eq(prompts.held, true) : undefined,
       before === undefined ? undefined : lt(prompts.id, before),
       id === undefined ? undefined : eq(prompts.id, id),
@@ -168,7 +166,7 @@ export function createPromptService(
       .leftJoin(images, eq(images.promptId, prompts.id))
       .leftJoin(jobs, eq(jobs.id, prompts.jobId))
       .where(and(...where))
-      .orderBy(onlyDone ? prompts.id : desc(prompts.id));
+      .orderBy(desc(prompts.id));
     return (limit === undefined ? query.all() : query.limit(limit).all()).map(({ prompt: row, hex, muted, image, notice }) => ({
       ...promptFields(row),
       decidedAt: row.decidedAt?.toISOString() ?? null,
@@ -247,7 +245,7 @@ export function createPromptService(
     /** One of the visitor's prompts as they see it; null when it is not (or no longer) theirs. */
     ownById: (visitorId: number, id: number): OwnPrompt | null => listOwn(visitorId, id)[0] ?? null,
 
-    /** Prompts for the admin, newest first (the reveal's finished ones oldest first). */
+    /** Prompts for the admin, newest first. */
     listAll: (query: ModeratedQuery = {}): ModeratedPrompt[] => listModerated(query),
 
     /** One prompt as the admin sees it; null when it does not exist (any more). */

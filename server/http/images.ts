@@ -4,6 +4,9 @@
  * reveal, anyone after the reveal while the gallery is open. Everyone else gets the same 404 as
  * for a missing image, so a guessed URL reveals nothing. `?download=1` asks the browser to save
  * it as `promptgate-<id>-<slug>.png`.
+ *
+ * GET /show/:code/images/:promptId.png — the same bytes for the show's audience (a projector
+ * that is nobody's browser): the images shown in the current show, while its code is the link's.
  */
 import type { Request, Response } from "express";
 import { downloadNameOf } from "../domain/export";
@@ -13,7 +16,16 @@ export function serveImage(context: RequestContext, promptId: number, req: Reque
   const { identity, services } = context;
   const staff = identity.apiToken ? identity.apiToken.scopes.includes("read") : identity.account() !== null;
   const viewer = staff ? ({ admin: true } as const) : { visitorId: identity.cookieVisitor()?.id ?? null, galleryOpen: services.gallery.isOpen() };
-  const file = Number.isSafeInteger(promptId) && promptId > 0 ? services.prompts.imageFileFor(promptId, viewer) : null;
+  sendImage(context, Number.isSafeInteger(promptId) && promptId > 0 ? services.prompts.imageFileFor(promptId, viewer) : null, promptId, req, res);
+}
+
+export function serveShowImage(context: RequestContext, code: string, promptId: number, req: Request, res: Response): void {
+  const { services } = context;
+  const allowed = Number.isSafeInteger(promptId) && services.show.mayShowImage(code, promptId);
+  sendImage(context, allowed ? services.prompts.imageFileFor(promptId, { admin: true }) : null, promptId, req, res);
+}
+
+function sendImage({ services }: RequestContext, file: { fileName: string; prompt: string } | null, promptId: number, req: Request, res: Response): void {
   if (!file) {
     res.status(404).type("text/plain").send("No such image.");
     return;

@@ -15,6 +15,7 @@ import type { LiveEvents } from "../domain/live-events";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
 import type { PromptService } from "../domain/prompts";
 import type { Retention } from "../domain/retention";
+import type { Show } from "../domain/show";
 import type { NewSession, Visitor, VisitorService, VisitorState } from "../domain/visitors";
 import type { GeneratorAccess } from "../generator-access";
 import type { Link } from "../link";
@@ -44,6 +45,8 @@ export interface Services {
   link: Link;
   /** After the show: the gallery's switch and pages. */
   gallery: Gallery;
+  /** The reveal as server state: the presenter's moves and the audience's link (issue 8 §5). */
+  show: Show;
   /** Deletes visitor data: old (RETENTION_DAYS), or all of it when the event ends. */
   retention: Retention;
 }

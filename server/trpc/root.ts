@@ -5,6 +5,7 @@ import { adminRouter } from "./routers/admin";
 import { eventRouter } from "./routers/event";
 import { galleryRouter } from "./routers/gallery";
 import { promptRouter } from "./routers/prompt";
+import { showRouter } from "./routers/show";
 import { visitorRouter } from "./routers/visitor";
 
 export const appRouter = router({
@@ -14,6 +15,7 @@ export const appRouter = router({
   access: accessRouter,
   gallery: galleryRouter,
   event: eventRouter,
+  show: showRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -10,8 +10,11 @@ import { launchBrowser } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
-/** Every page, as whom it is opened. A new page is one line here. */
-const PAGES: Array<{ path: string; as: "guest" | "admin" }> = [
+/** The show's audience code, opened in the setup below. */
+let showCode = "";
+
+/** Every page, as whom it is opened (a path may depend on the setup). A new page is one line here. */
+const PAGES: Array<{ path: string | (() => string); as: "guest" | "admin" }> = [
   { path: "/", as: "guest" },
   { path: `/recover/${"A".repeat(43)}`, as: "guest" },
   { path: "/admin/login", as: "guest" },
@@ -23,6 +26,8 @@ const PAGES: Array<{ path: string; as: "guest" | "admin" }> = [
   { path: "/admin/tokens", as: "admin" },
   { path: "/admin/reveal", as: "admin" },
   { path: "/gallery", as: "guest" },
+  { path: "/show", as: "guest" },
+  { path: () => `/show/${showCode}`, as: "guest" },
 ];
 const VIEWPORTS = [
   { name: "phone", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -48,6 +53,10 @@ beforeAll(async () => {
   }
   await admin.mutate("admin.markRevealed", { id: 1 });
   await guest.mutate("prompt.submit", { prompt: "a city of kites, waiting for approval" });
+  // The show running, its audience link open, the second image on screen.
+  showCode = (await admin.mutate("show.openLink")).body.result.data.code;
+  await admin.mutate("show.start");
+  await admin.mutate("show.next");
 });
 afterAll(async () => {
   await browser?.close();
@@ -76,7 +85,8 @@ test.each(VIEWPORTS)("every page has no serious or critical axe violation on a $
   await login.waitForURL(/\/admin$/);
 
   const found: Record<string, string[]> = {};
-  for (const { path, as } of PAGES) {
+  for (const { path: pathOf, as } of PAGES) {
+    const path = typeof pathOf === "function" ? pathOf() : pathOf;
     const page = await contexts[as].newPage();
     const response = await page.goto(`${server.url}${path}`, { waitUntil: "load" });
     expect(response?.status(), path).toBeLessThan(path.startsWith("/recover/") ? 500 : 400);

@@ -102,14 +102,14 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   expect(await item.locator("img").count()).toBe(0);
 
   await admin.goto(`${server.url}/admin/reveal`);
-  await admin.locator(".reveal img").waitFor();
-  await admin.waitForFunction(() => (document.querySelector(".reveal img") as HTMLImageElement | null)?.naturalWidth === 768);
-  await expect(admin.locator(".reveal-prompt").textContent()).resolves.toBe("a lighthouse at dusk, oil painting");
-  await screenshot(admin, "reveal");
+  await admin.getByRole("button", { name: "Start the show" }).click();
+  await admin.getByRole("button", { name: "Next →" }).click();
+  await admin.waitForFunction(() => (document.querySelector(".presenter-stage img") as HTMLImageElement | null)?.naturalWidth === 768);
+  await expect(admin.locator(".presenter-stage .show-prompt").textContent()).resolves.toBe("a lighthouse at dusk, oil painting");
   await admin.keyboard.press("ArrowRight");
-  await admin.locator(".reveal-prompt", { hasText: "a tiny robot" }).waitFor();
+  await admin.locator(".presenter-stage .show-prompt", { hasText: "a tiny robot" }).waitFor();
   await admin.keyboard.press("ArrowLeft");
-  await admin.locator(".reveal-prompt", { hasText: "a lighthouse" }).waitFor();
+  await admin.locator(".presenter-stage .show-prompt", { hasText: "a lighthouse" }).waitFor();
 
   // Revealed: the image appears on the author's page without a reload.
   const image = item.locator("img.own-image");

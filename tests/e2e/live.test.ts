@@ -94,13 +94,15 @@ test("the visitor's status moves from waiting to approved to done without a relo
   await admin.locator('tr:has-text("a paper boat") .badge[data-status="done"]').waitFor();
 
   await admin.goto(`${server.url}/admin/reveal`);
-  await admin.locator(".reveal-prompt", { hasText: "a paper boat on a puddle" }).waitFor();
-  await admin.locator(".reveal-meta", { hasText: "1 / 1" }).waitFor();
+  await admin.getByRole("button", { name: "Start the show" }).click();
+  await admin.getByRole("button", { name: "Next →" }).click();
+  await admin.locator(".presenter-stage .show-prompt", { hasText: "a paper boat on a puddle" }).waitFor();
+  await admin.getByTestId("position").getByText("1 / 1").waitFor();
   await item("a paper boat").locator("img.own-image").waitFor();
   // The plane finishes while the reveal is open: it joins the list.
-  await admin.locator(".reveal-meta", { hasText: "1 / 2" }).waitFor({ timeout: 20_000 });
+  await admin.getByTestId("position").getByText("1 / 2").waitFor({ timeout: 20_000 });
   await admin.keyboard.press("ArrowRight");
-  await admin.locator(".reveal-prompt", { hasText: "a paper plane over a roof" }).waitFor();
+  await admin.locator(".presenter-stage .show-prompt", { hasText: "a paper plane over a roof" }).waitFor();
   await item("a paper plane").locator("img.own-image").waitFor();
   expect(await stayed(visitor)).toBe(true);
 });

@@ -72,10 +72,11 @@ test("a visitor's approved prompt is generated through A1111, stored, and shown 
   expect(peek.status).toBe(200);
   expect(peek.headers.get("content-type")).toBe("image/png");
 
-  // The reveal marks it; now the author (and only the author) sees it.
-  const reveal = await admin.page("/admin/reveal");
-  expect(reveal.html).toContain("a lighthouse in a storm");
-  const marked = await admin.postForm("/admin/reveal", { id: String(mine.id) });
+  // The show puts it on screen and so reveals it; now the author (and only the author) sees it.
+  expect((await admin.postForm("/admin/reveal", { intent: "start" })).status).toBe(200);
+  expect((await admin.page("/admin/reveal")).html).toMatch(/Next: (<!-- -->)?a lighthouse in a storm/);
+  expect((await visitor.query("prompt.mine")).body.result.data[0].imageUrl).toBeNull();
+  const marked = await admin.postForm("/admin/reveal", { intent: "next" });
   expect(marked.status).toBe(200);
 
   const [revealed] = (await visitor.query("prompt.mine")).body.result.data;

@@ -349,13 +349,12 @@ const FORMS: Record<string, string[]> = {
   "/admin?index": ["intent", "id", "visitorId"],
   "/admin/account": ["intent", "currentPassword", "newPassword", "confirmPassword"],
   "/recover/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA": [],
-  "/admin/reveal?index": ["id"],
-  "/admin/reveal": ["id"],
+  "/admin/reveal": ["intent", "mode", "seconds"],
   "/admin/login": ["password"],
   "/gallery": ["intent", "from"],
   "/admin/end-event": ["intent", "confirm"],
 };
-const INTENTS = ["submit", "decline-offer", "recover", "renew-recovery", "approve", "deny", "retry", "mute", "unmute", "logout", "change-password", "logout-everywhere", "open", "close", "end"];
+const INTENTS = ["submit", "decline-offer", "recover", "renew-recovery", "approve", "deny", "retry", "mute", "unmute", "logout", "change-password", "logout-everywhere", "open", "close", "end", "start", "next", "previous", "link-open", "link-close", "mode", "auto"];
 const formFieldValue = (field: string) =>
   fc.oneof(
     { weight: 3, arbitrary: field === "intent" ? fc.constantFrom(...INTENTS) : plausible(field).map((text) => String(JSON.parse(text))) },
@@ -393,7 +392,7 @@ test("every other route answers hostile paths below 500", async () => {
   const request = fc.record({
     role,
     method: fc.constantFrom("GET", "POST"),
-    path: fc.tuple(fc.constantFrom("/", "/images/", "/admin/", "/admin/reveal/", "/build/", "/healthz/", "/mqtt/", "/gallery?page=", "/admin/export.zip?scope=", "/admin/end-event/"), segment).map(([prefix, rest]) => prefix + rest),
+    path: fc.tuple(fc.constantFrom("/", "/images/", "/admin/", "/admin/reveal/", "/show/", "/show?code=", "/join-qr.svg?", "/build/", "/healthz/", "/mqtt/", "/gallery?page=", "/admin/export.zip?scope=", "/admin/end-event/"), segment).map(([prefix, rest]) => prefix + rest),
   });
   await assertProperty(
     "HTTP routes × hostile paths",

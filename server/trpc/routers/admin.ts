@@ -147,8 +147,10 @@ export const adminRouter = router({
     liveStream(ctx.services.live, {
       lastEventId: input?.lastEventId,
       signal,
-      view: (event): AdminChange => {
+      view: (event): AdminChange | null => {
         assertStillSignedIn(ctx);
+        // The show's presenter follows it on its own stream (show.onPresenter).
+        if (event.kind === "show") return null;
         if (event.kind === "generators") return { type: "generators", generators: ctx.services.link.generators() };
         if (event.kind === "line") return { type: "line", places: ctx.services.line.places() };
         return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
@@ -249,10 +251,7 @@ export const adminRouter = router({
     return { ok: true as const };
   }),
 
-  /** Finished images in submission order, for the reveal. */
-  revealQueue: readProcedure.query(({ ctx }) => ctx.services.prompts.listAll({ onlyDone: true })),
-
-  /** The reveal has shown this image: its author may now see it. */
+  /** Reveals an image outside the show (scripts, API tokens): its author may now see it. */
   markRevealed: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     ctx.services.prompts.markRevealed(input.id);
     audit(ctx, { action: "prompt.reveal", target: `prompt ${input.id}` });

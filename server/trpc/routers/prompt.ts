@@ -47,7 +47,7 @@ export const promptRouter = router({
       lastEventId: input?.lastEventId,
       signal,
       view: (event): OwnPromptChange | null => {
-        if (event.kind === "generators") return null;
+        if (event.kind === "generators" || event.kind === "show") return null;
         if (event.kind === "prompt" && event.visitorId !== visitor.id) return null;
         const standings = () => ctx.services.line.standingsAt(event.seq, visitor.id, () => ctx.services.link.generators());
         if (event.kind === "line") {
