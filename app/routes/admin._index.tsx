@@ -42,7 +42,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const filters = filtersOf(url);
   try {
     return {
-      ...(await context.trpc.admin.dashboard({ ...filters, ...(limit ? { limit } : {}) })),
+      ...(await context.trpc.admin.dashboard({
+        ...filters,
+        ...(limit ? { limit } : {}),
+      })),
       filters,
       account: await context.trpc.admin.me(),
       galleryOpen: await context.trpc.gallery.isOpen(),
@@ -76,23 +79,47 @@ export async function action({ request, context }: ActionFunctionArgs) {
       throw redirect("/admin/login");
     }
     let result: ActionResult = { message: null };
-    if (intent === "approve") result = { ...result, ...warnIfNoGenerator(await context.trpc.admin.approve({ id })), undo: { id, decision: "approve" } };
+    if (intent === "approve")
+      result = {
+        ...result,
+        ...warnIfNoGenerator(await context.trpc.admin.approve({ id })),
+        undo: { id, decision: "approve" },
+      };
     else if (intent === "deny") {
       await context.trpc.admin.deny({ id, reason });
       result.undo = { id, decision: "deny" };
     } else if (intent === "undo") await context.trpc.admin.undo({ id });
-    else if (intent === "edit") await context.trpc.admin.edit({ id, prompt: String(form.get("prompt") ?? ""), negativePrompt: String(form.get("negativePrompt") ?? "") });
+    else if (intent === "edit")
+      await context.trpc.admin.edit({
+        id,
+        prompt: String(form.get("prompt") ?? ""),
+        negativePrompt: String(form.get("negativePrompt") ?? ""),
+      });
     else if (intent === "deny-alike") await context.trpc.admin.denyAlike({ id });
-    else if (intent === "approve-selected") result = { ...result, ...warnIfNoGenerator(await context.trpc.admin.approveMany({ ids })) };
+    else if (intent === "approve-selected")
+      result = {
+        ...result,
+        ...warnIfNoGenerator(await context.trpc.admin.approveMany({ ids })),
+      };
     else if (intent === "deny-selected") await context.trpc.admin.denyMany({ ids, reason });
     else if (intent === "hide" || intent === "unhide") await context.trpc.admin.hide({ id, hidden: intent === "hide" });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
     else if (intent === "pin") await context.trpc.admin.pinToFront({ id });
-    else if (intent === "move-up" || intent === "move-down") await context.trpc.admin.moveInLine({ id, direction: intent === "move-up" ? "up" : "down" });
+    else if (intent === "move-up" || intent === "move-down")
+      await context.trpc.admin.moveInLine({
+        id,
+        direction: intent === "move-up" ? "up" : "down",
+      });
     else if (intent === "retry-failed") await context.trpc.admin.retryFailed({});
     else if (intent === "retry-selected") await context.trpc.admin.retryFailed({ ids });
-    else if (intent === "mute") await context.trpc.admin.mute({ visitorId: Number(form.get("visitorId")) });
-    else if (intent === "unmute") await context.trpc.admin.unmute({ visitorId: Number(form.get("visitorId")) });
+    else if (intent === "mute")
+      await context.trpc.admin.mute({
+        visitorId: Number(form.get("visitorId")),
+      });
+    else if (intent === "unmute")
+      await context.trpc.admin.unmute({
+        visitorId: Number(form.get("visitorId")),
+      });
     else return data({ message: `Unknown action ${String(intent)}.` } as ActionResult, { status: 400 });
     return result;
   } catch (error) {
@@ -113,7 +140,13 @@ type Dashboard = ReturnType<typeof useLoaderData<typeof loader>>;
 /** The snapshot the page was loaded with, kept up to date by the live stream. */
 function fromSnapshot(loaded: Dashboard) {
   const known = new Map([...loaded.held, ...loaded.prompts].map((prompt) => [prompt.id, prompt]));
-  return { prompts: [...known.values()].sort(newestFirst), olderThan: loaded.olderThan, counts: loaded.counts, generators: loaded.generators, line: loaded.line };
+  return {
+    prompts: [...known.values()].sort(newestFirst),
+    olderThan: loaded.olderThan,
+    counts: loaded.counts,
+    generators: loaded.generators,
+    line: loaded.line,
+  };
 }
 
 /** How long the Undo toast stays, with JavaScript. */
@@ -155,7 +188,13 @@ export default function AdminPage() {
     setLoadingOlder(true);
     client.admin.olderPrompts
       .query({ before, ...filters })
-      .then((page) => setView((current) => ({ ...current, prompts: [...current.prompts, ...page.prompts.filter((prompt) => !current.prompts.some((known) => known.id === prompt.id))].sort(newestFirst), olderThan: page.olderThan })))
+      .then((page) =>
+        setView((current) => ({
+          ...current,
+          prompts: [...current.prompts, ...page.prompts.filter((prompt) => !current.prompts.some((known) => known.id === prompt.id))].sort(newestFirst),
+          olderThan: page.olderThan,
+        })),
+      )
       .catch(() => revalidator.revalidate())
       .finally(() => setLoadingOlder(false));
   }
@@ -225,60 +264,64 @@ export default function AdminPage() {
           <p className="hint">{`This server uses the broker at ${externalBroker}: give each generator a user of its own there, named like its GENERATOR_ID, with the rights in docs/deploy/mosquitto.acl.`}</p>
         )}
       </details>
-      <Form method="get" className="filters">
-        <label>
-          Status
-          <select name="status" defaultValue={filters.status ?? ""}>
-            <option value="">All</option>
-            {PROMPT_STATUSES.map((status) => (
-              <option key={status} value={status}>
-                {status}
-              </option>
+      {/* Folded away on a phone so the first card is on screen; open while it is in use. */}
+      <details className="tools" open={Boolean(filters.status || filters.visitorId || selected.size)}>
+        <summary>{`Filter and batch actions${selected.size ? ` (${selected.size} selected)` : ""}${filters.status || filters.visitorId ? " · filtered" : ""}`}</summary>
+        <Form method="get" className="filters">
+          <label>
+            Status
+            <select name="status" defaultValue={filters.status ?? ""}>
+              <option value="">All</option>
+              {PROMPT_STATUSES.map((status) => (
+                <option key={status} value={status}>
+                  {status}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Colour
+            <select name="colour" defaultValue={filters.visitorId ?? ""}>
+              <option value="">All</option>
+              {colours.map((colour) => (
+                <option key={colour.id} value={colour.id}>
+                  {colour.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" className="secondary">
+            Filter
+          </button>
+          {(filters.status || filters.visitorId) && <Link to="/admin">Show all</Link>}
+        </Form>
+        <Form method="post" id="batch" className="batch" onSubmit={() => setTimeout(() => setSelected(new Set()))}>
+          <input type="hidden" name="_csrf" value={csrfToken} />
+          <span>{selected.size ? `${selected.size} selected:` : "Selected:"}</span>
+          <button type="submit" name="intent" value="approve-selected">
+            Approve selected
+          </button>
+          <select name="reason" aria-label="Reason for denying the selected prompts" defaultValue="">
+            <option value="">No reason</option>
+            {DENY_TEMPLATES.map((template) => (
+              <option key={template}>{template}</option>
             ))}
           </select>
-        </label>
-        <label>
-          Colour
-          <select name="colour" defaultValue={filters.visitorId ?? ""}>
-            <option value="">All</option>
-            {colours.map((colour) => (
-              <option key={colour.id} value={colour.id}>
-                {colour.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="submit" className="secondary">
-          Filter
-        </button>
-        {(filters.status || filters.visitorId) && <Link to="/admin">Show all</Link>}
-      </Form>
-      <Form method="post" id="batch" className="batch" onSubmit={() => setTimeout(() => setSelected(new Set()))}>
-        <input type="hidden" name="_csrf" value={csrfToken} />
-        <span>{selected.size ? `${selected.size} selected:` : "Selected:"}</span>
-        <button type="submit" name="intent" value="approve-selected">
-          Approve selected
-        </button>
-        <select name="reason" aria-label="Reason for denying the selected prompts" defaultValue="">
-          <option value="">No reason</option>
-          {DENY_TEMPLATES.map((template) => (
-            <option key={template}>{template}</option>
-          ))}
-        </select>
-        <button type="submit" name="intent" value="deny-selected" className="secondary">
-          Deny selected
-        </button>
-        {counts.failed > 0 && (
-          <>
-            <button type="submit" name="intent" value="retry-selected" className="secondary">
-              Retry selected
-            </button>
-            <button type="submit" name="intent" value="retry-failed" className="secondary">
-              {`Retry all ${counts.failed} failed`}
-            </button>
-          </>
-        )}
-      </Form>
+          <button type="submit" name="intent" value="deny-selected" className="secondary">
+            Deny selected
+          </button>
+          {counts.failed > 0 && (
+            <>
+              <button type="submit" name="intent" value="retry-selected" className="secondary">
+                Retry selected
+              </button>
+              <button type="submit" name="intent" value="retry-failed" className="secondary">
+                {`Retry all ${counts.failed} failed`}
+              </button>
+            </>
+          )}
+        </Form>
+      </details>
       <p className="hint keys">Keys: j / k move · a approve · d deny · e edit · x select · shift+a approve selected</p>
       {result?.message && (
         <p className="error" role="alert">
@@ -292,11 +335,7 @@ export default function AdminPage() {
         </p>
       )}
       <LiveStatus state={live} />
-      {shown.length === 0 ? (
-        <p className="hint">{prompts.length === 0 ? "No prompts yet. Visitors send them from the front page." : "No prompt matches this filter."}</p>
-      ) : (
-        <PromptCards prompts={queue} {...cardProps} />
-      )}
+      {shown.length === 0 ? <p className="hint">{prompts.length === 0 ? "No prompts yet. Visitors send them from the front page." : "No prompt matches this filter."}</p> : <PromptCards prompts={queue} {...cardProps} />}
       {view.olderThan !== null && (
         <Form method="get" onSubmit={loadOlder} className="load-older">
           <input type="hidden" name="show" value={Math.min(MAX_SHOWN, prompts.filter((prompt) => prompt.id > view.olderThan!).length + loaded.pageSize)} />
@@ -400,6 +439,14 @@ function UndoToast({ undo, warning, csrfToken }: { undo: NonNullable<ActionResul
   );
 }
 
+/** A reason or an edit sent: its panel closes and focus returns to the card, so j / k carry on from there. */
+function backToCard(event: FormEvent<HTMLFormElement>) {
+  const form = event.currentTarget;
+  form.closest<HTMLElement>(".prompt-card")?.focus();
+  const details = form.closest("details");
+  if (details) details.open = false;
+}
+
 interface CardsProps {
   prompts: Prompt[];
   line: Record<number, number>;
@@ -487,7 +534,7 @@ function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: Ca
                   <summary role="button" className="button secondary">
                     Deny
                   </summary>
-                  <Form method="post" className="reasons">
+                  <Form method="post" className="reasons" onSubmit={backToCard}>
                     {csrf}
                     {idField}
                     <input type="hidden" name="intent" value="deny" />
@@ -509,7 +556,7 @@ function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: Ca
                   <summary role="button" className="button secondary">
                     Edit
                   </summary>
-                  <Form method="post" className="editor">
+                  <Form method="post" className="editor" onSubmit={backToCard}>
                     {csrf}
                     {idField}
                     <label>
