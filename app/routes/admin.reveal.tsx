@@ -51,7 +51,8 @@ export default function Reveal() {
     (lastEventId, handlers) => client.admin.onChange.subscribe({ lastEventId }, handlers),
     (event: AdminChange) => {
       if (event.type !== "prompt") return;
-      const finished = event.prompt?.status === "done" ? event.prompt : null;
+      // A hidden image leaves the reveal, even one open already.
+      const finished = event.prompt?.status === "done" && !event.prompt.hidden ? event.prompt : null;
       setImages((list) => (finished || list.some((image) => image.id === event.id) ? upsertById(list, event.id, finished, inOrder) : list));
     },
     () => revalidator.revalidate(),
