@@ -66,5 +66,7 @@ export function rethrowForAdmin(error: unknown): never {
 export function adminActionFailure(error: unknown) {
   if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
   const failure = describeFailure(error);
-  return failureData(failure, { message: failure.message });
+  // Admin forms highlight no fields: say what was wrong in the message itself.
+  const fieldMessages = Object.values(failure.fieldErrors).flat();
+  return failureData(failure, { message: fieldMessages.length ? fieldMessages.join(" ") : failure.message });
 }

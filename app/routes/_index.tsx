@@ -240,6 +240,7 @@ export default function VisitorPage() {
                     {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} />
                   </p>
                   {prompt.notice && <p className="flag">{prompt.notice}</p>}
+                  {prompt.denyReason && <p className="deny-reason">{`Why: ${prompt.denyReason}`}</p>}
                   {prompt.line && <LineStanding standing={prompt.line} />}
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />

@@ -4,6 +4,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { PROMPT_STATUSES } from "../domain/moderation";
 
 /** SQLite's current time in milliseconds, the unit of every `timestamp_ms` column. */
 export const nowMs = sql`(unixepoch('subsec') * 1000)`;
@@ -149,8 +150,8 @@ export const apiTokens = sqliteTable("api_tokens", {
   lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
 });
 
-export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
-export type PromptStatus = (typeof PROMPT_STATUSES)[number];
+// Defined with the browser-safe moderation vocabulary: the admin page filters by them.
+export { PROMPT_STATUSES, type PromptStatus } from "../domain/moderation";
 
 export const prompts = sqliteTable(
   "prompts",
@@ -171,6 +172,13 @@ export const prompts = sqliteTable(
     held: integer("held", { mode: "boolean" }).notNull().default(false),
     /** The blocklist entry the prompt matched, shown to the admin; flagged prompts are kept. */
     flaggedBy: text("flagged_by"),
+    /** What the guest first sent, kept on record once a moderator edits the prompt (null: never edited). */
+    originalPrompt: text("original_prompt"),
+    originalNegativePrompt: text("original_negative_prompt"),
+    /** Why it was denied, shown to its author (null: no reason given). */
+    denyReason: text("deny_reason"),
+    /** Kept out of the reveal, the show and the gallery; its author sees "done" and never the image while it is hidden. */
+    hidden: integer("hidden", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
     decidedAt: integer("decided_at", { mode: "timestamp_ms" }),
     /** Set when the admin shows the image in the reveal: from then on its author can see it. */

@@ -2,7 +2,7 @@
  * The gallery (/gallery): revealed images for everyone, newest reveal first, a page at a time,
  * once the admin opens it (a row in `settings`). An image that has not been revealed is never in it.
  */
-import { count, desc, eq, isNotNull } from "drizzle-orm";
+import { and, count, desc, eq, isNotNull } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { images, prompts, settings, visitors } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
@@ -30,7 +30,8 @@ export interface GalleryPage {
 }
 
 export function createGallery(db: Db) {
-  const revealed = isNotNull(prompts.revealedAt);
+  // A hidden image stays out, revealed or not.
+  const revealed = and(isNotNull(prompts.revealedAt), eq(prompts.hidden, false));
   return {
     /**
      * Closed until the admin opens it: while open, anyone may load any revealed image, which

@@ -4,13 +4,14 @@
  * publishing happens after commit, by the caller (server/link.ts).
  */
 import { randomUUID } from "node:crypto";
-import { and, count, desc, eq, isNotNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNotNull, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
 import { newJobPlace } from "./line";
+import { alikeKey } from "./moderation";
 import type { ChangeNotes } from "./live-events";
 import type { PromptInput } from "./prompt-input";
 import { createRateLimiter, describeWait } from "./rate-limit";
@@ -28,6 +29,8 @@ export interface OwnPrompt {
   imageUrl: string | null;
   /** Why an approved prompt is not being made ("no generator can make this …"), while that lasts. */
   notice: string | null;
+  /** Why it was denied, when the moderator said. */
+  denyReason: string | null;
 }
 
 export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
@@ -36,6 +39,10 @@ export interface ModeratedPrompt extends Omit<OwnPrompt, "imageUrl"> {
   held: boolean;
   /** The blocklist entry it matched, if any. */
   flaggedBy: string | null;
+  /** What the guest sent, when a moderator has edited it (the guest sees the edited text). */
+  original: { prompt: string; negativePrompt: string } | null;
+  /** Kept out of the reveal, the show and the gallery. */
+  hidden: boolean;
   decidedAt: string | null;
   revealedAt: string | null;
   failureReason: string | null;
@@ -55,13 +62,14 @@ function promptFields(row: typeof prompts.$inferSelect) {
     height: row.height,
     status: row.status,
     createdAt: row.createdAt.toISOString(),
+    denyReason: row.denyReason,
   };
 }
 
 /** The author's view: the image only once revealed. */
 const ownView = (row: typeof prompts.$inferSelect, notice: string | null = null): OwnPrompt => ({
   ...promptFields(row),
-  imageUrl: row.revealedAt ? imageUrlFor(row.id) : null,
+  imageUrl: row.revealedAt && !row.hidden ? imageUrlFor(row.id) : null,
   notice,
 });
 
@@ -82,6 +90,10 @@ const PENDING_RETRY_MS = 60_000;
 
 /** Which prompts the admin's list holds: one page, newest first. */
 export interface ModeratedQuery {
+  /** Only prompts in this status (the admin's filter). */
+  status?: PromptStatus;
+  /** Only this colour's prompts (the admin's filter). */
+  visitorId?: number;
   /** Only prompts held apart (muted authors'), however old. */
   onlyHeld?: boolean;
   /** Only prompts older than this id: the next page. */
@@ -111,7 +123,7 @@ export function createPromptService(
     markApproved: db
       .update(prompts)
       // An approved prompt is the host's choice, wherever it waited: it leaves the held-apart list.
-      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, decidedAt: nowMs, held: false })
+      .set({ status: "approved", jobId: sql`${sql.placeholder("jobId")}`, failureReason: null, denyReason: null, decidedAt: nowMs, held: false })
       .where(eq(prompts.id, sql.placeholder("id")))
       .prepare(),
   };
@@ -153,8 +165,10 @@ export function createPromptService(
     return rows.map((row) => ownView(row.prompt, row.notice));
   }
 
-  function listModerated({ onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
+  function listModerated({ status, visitorId, onlyHeld, before, limit, id }: ModeratedQuery): ModeratedPrompt[] {
     const where: Array<SQL | undefined> = [
+      status === undefined ? undefined : eq(prompts.status, status),
+      visitorId === undefined ? undefined : eq(prompts.visitorId, visitorId),
       onlyHeld ? eq(prompts.held, true) : undefined,
       before === undefined ? undefined : lt(prompts.id, before),
       id === undefined ? undefined : eq(prompts.id, id),
@@ -176,6 +190,8 @@ export function createPromptService(
       held: row.held,
       notice,
       flaggedBy: row.flaggedBy,
+      original: row.originalPrompt === null ? null : { prompt: row.originalPrompt, negativePrompt: row.originalNegativePrompt ?? "" },
+      hidden: row.hidden,
       imageUrl: image ? imageUrlFor(row.id) : null,
       image: image && { seed: image.seed, backend: image.backend, generatorId: image.generatorId, generationMs: image.generationMs },
     }));
@@ -269,19 +285,107 @@ export function createPromptService(
       );
     },
 
-    deny(id: number): void {
+    /** Denies a pending prompt; its author reads `reason` (empty: none). Denying again only updates the reason. */
+    deny(id: number, reason = ""): void {
       db.transaction(
         (tx) => {
           const row = get(id);
-          if (row.status === "denied") return;
-          if (row.status !== "pending") {
+          if (row.status !== "pending" && row.status !== "denied") {
             throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is already ${row.status}; only pending prompts can be denied.`);
           }
-          tx.update(prompts).set({ status: "denied", decidedAt: new Date() }).where(eq(prompts.id, id)).run();
+          tx.update(prompts)
+            .set({ status: "denied", denyReason: reason || null, decidedAt: row.decidedAt ?? new Date() })
+            .where(eq(prompts.id, id))
+            .run();
           changes.promptChanged(id);
         },
         { behavior: "immediate" },
       );
+    },
+
+    /**
+     * Denies, as duplicates, the other pending prompts alike to this one (alikeKey, from any
+     * colour). Returns their ids.
+     */
+    denyAlike(id: number, reason: string): number[] {
+      return db.transaction(
+        (tx) => {
+          const key = alikeKey(get(id).prompt);
+          const others = tx
+            .select({ id: prompts.id, prompt: prompts.prompt })
+            .from(prompts)
+            .where(and(eq(prompts.status, "pending"), ne(prompts.id, id)))
+            .all()
+            .filter((row) => alikeKey(row.prompt) === key)
+            .map((row) => row.id);
+          if (!others.length) return [];
+          tx.update(prompts).set({ status: "denied", denyReason: reason || null, decidedAt: new Date() }).where(inArray(prompts.id, others)).run();
+          changes.promptChanged(others);
+          return others;
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /**
+     * A moderator's rewording of a pending prompt: the guest and the generator get the new text,
+     * the guest's first text stays on record. It is checked against the blocklist again.
+     */
+    edit(id: number, input: Pick<PromptInput, "prompt" | "negativePrompt">): void {
+      db.transaction(
+        (tx) => {
+          const row = get(id);
+          if (row.status !== "pending") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status}; only pending prompts can be edited.`);
+          tx.update(prompts)
+            .set({
+              prompt: input.prompt,
+              negativePrompt: input.negativePrompt,
+              originalPrompt: row.originalPrompt ?? row.prompt,
+              originalNegativePrompt: row.originalPrompt === null ? row.negativePrompt : row.originalNegativePrompt,
+              flaggedBy: blocklist.match(input.prompt) ?? blocklist.match(input.negativePrompt),
+            })
+            .where(eq(prompts.id, id))
+            .run();
+          changes.promptChanged(id);
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /**
+     * Takes a decision back: a denied prompt is pending again; an approved one too, but only while
+     * its job waits in line (no generator has leased it), else it is refused: the image is on its way.
+     * Returns what was undone.
+     */
+    undo(id: number): "approve" | "deny" {
+      return db.transaction(
+        (tx) => {
+          const row = get(id);
+          if (row.status === "denied") {
+            tx.update(prompts).set({ status: "pending", denyReason: null, decidedAt: null }).where(eq(prompts.id, id)).run();
+            changes.promptChanged(id);
+            return "deny";
+          }
+          const job = row.status === "approved" && row.jobId ? tx.select().from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
+          if (!job || job.state !== "queued" || job.leaseGeneratorId !== null) {
+            throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status === "approved" ? "already with a generator" : row.status}; only a denial, or an approval still waiting in line, can be undone.`);
+          }
+          tx.update(prompts).set({ status: "pending", jobId: null, decidedAt: null }).where(eq(prompts.id, id)).run();
+          tx.delete(jobs).where(eq(jobs.id, job.id)).run();
+          changes.promptChanged(id);
+          return "approve";
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    /** Keeps a finished image out of the reveal, the show and the gallery (or lets it back). */
+    setHidden(id: number, hidden: boolean): void {
+      const row = get(id);
+      if (row.status !== "done") throw new DomainError("INVALID_TRANSITION", `Prompt #${id} has no image yet.`);
+      if (row.hidden === hidden) return;
+      db.update(prompts).set({ hidden }).where(eq(prompts.id, id)).run();
+      changes.promptChanged(id);
     },
 
     /** Sends a failed prompt to the generators again, as a new job. Returns the job id. */
@@ -317,7 +421,7 @@ export function createPromptService(
      */
     imageFileFor(promptId: number, viewer: { admin: true } | { visitorId: number | null; galleryOpen: boolean }): { fileName: string; prompt: string } | null {
       const row = db
-        .select({ fileName: images.fileName, prompt: prompts.prompt, visitorId: prompts.visitorId, revealedAt: prompts.revealedAt })
+        .select({ fileName: images.fileName, prompt: prompts.prompt, visitorId: prompts.visitorId, revealedAt: prompts.revealedAt, hidden: prompts.hidden })
         .from(images)
         .innerJoin(prompts, eq(prompts.id, images.promptId))
         .where(eq(images.promptId, promptId))
@@ -325,7 +429,7 @@ export function createPromptService(
       if (!row) return null;
       const file = { fileName: row.fileName, prompt: row.prompt };
       if ("admin" in viewer) return file;
-      return row.revealedAt && (viewer.galleryOpen || row.visitorId === viewer.visitorId) ? file : null;
+      return row.revealedAt && !row.hidden && (viewer.galleryOpen || row.visitorId === viewer.visitorId) ? file : null;
     },
 
     counts(): Record<PromptStatus, number> & { revealed: number } {

@@ -133,7 +133,8 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
     const finished = (where: SQL) => db.select(columns).from(prompts).innerJoin(visitors, eq(visitors.id, prompts.visitorId)).where(and(eq(prompts.status, "done"), where)).orderBy(prompts.id).all();
     const shownRows = new Map((record.shown.length ? finished(inArray(prompts.id, record.shown)) : []).map((row) => [row.id, row]));
     const shown = record.shown.flatMap((id) => shownRows.get(id) ?? []);
-    const unseen = finished(isNull(prompts.revealedAt));
+    // A moderator may hide a finished image from the show before it is on screen.
+    const unseen = finished(and(isNull(prompts.revealedAt), eq(prompts.hidden, false))!);
     return { shown, unseen: orderUnseen(unseen, { mode: record.mode, seed: record.seed, shown }) };
   }
 
@@ -209,8 +210,12 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
     }
   }
 
-  const codeMatches = (record: ShowRecord, code: string) =>
-    record.code !== null && code.length === record.code.length && timingSafeEqual(Buffer.from(code), Buffer.from(record.code));
+  function codeMatches(record: ShowRecord, code: string): boolean {
+    if (record.code === null) return false;
+    // Compared as bytes: a code of the right length in characters may be longer in UTF-8.
+    const [given, expected] = [Buffer.from(code), Buffer.from(record.code)];
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
 
   function newCode(): string {
     let code = "";

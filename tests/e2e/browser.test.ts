@@ -91,10 +91,12 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await admin.waitForURL(/\/admin$/);
   await screenshot(admin, "admin");
 
-  const row = admin.locator("tr", { hasText: "a lighthouse at dusk" });
+  const row = admin.locator(".prompt-card", { hasText: "a lighthouse at dusk" });
   await row.getByRole("button", { name: "Approve" }).click();
-  await admin.locator("tr", { hasText: "a tiny robot" }).getByRole("button", { name: "Approve" }).click();
-  await admin.locator("tr", { hasText: "the moon made of cheese" }).getByRole("button", { name: "Deny" }).click();
+  await admin.locator(".prompt-card", { hasText: "a tiny robot" }).getByRole("button", { name: "Approve" }).click();
+  const moon = admin.locator(".prompt-card", { hasText: "the moon made of cheese" });
+  await moon.getByRole("button", { name: "Deny", exact: true }).click();
+  await moon.getByRole("button", { name: "Deny with this reason" }).click();
   await row.locator('.badge[data-status="done"]').waitFor({ timeout: 20_000 });
 
   // The visitor's page follows by itself (live updates): done, but still no image.

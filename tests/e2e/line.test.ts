@@ -46,22 +46,22 @@ test("a guest sees each approved prompt's place in line, following the admin's p
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
   for (const prompt of ["first of mine", "second of mine", "someone else's"]) {
-    await admin.locator("tr", { hasText: prompt }).getByRole("button", { name: "Approve" }).click();
-    await admin.locator("tr", { hasText: prompt }).locator(".line-place").waitFor();
+    await admin.locator(".prompt-card", { hasText: prompt }).getByRole("button", { name: "Approve" }).click();
+    await admin.locator(".prompt-card", { hasText: prompt }).locator(".line-place").waitFor();
   }
 
   // Fair turns: the other guest's one job comes before this guest's second.
   await standing(guest, "first of mine").filter({ hasText: "next in line · waiting for a generator to come online" }).waitFor();
   await standing(guest, "second of mine").filter({ hasText: "3rd in line" }).waitFor();
-  await expect(admin.locator("tr", { hasText: "someone else's" }).locator(".line-place").textContent()).resolves.toBe("#2 in line");
+  await expect(admin.locator(".prompt-card", { hasText: "someone else's" }).locator(".line-place").textContent()).resolves.toBe("#2 in line");
 
-  await admin.locator("tr", { hasText: "second of mine" }).getByRole("button", { name: "Pin to front" }).click();
-  await admin.locator("tr", { hasText: "second of mine" }).locator(".line-place", { hasText: "#1 in line" }).waitFor();
+  await admin.locator(".prompt-card", { hasText: "second of mine" }).getByRole("button", { name: "Pin to front" }).click();
+  await admin.locator(".prompt-card", { hasText: "second of mine" }).locator(".line-place", { hasText: "#1 in line" }).waitFor();
   await standing(guest, "second of mine").filter({ hasText: "next in line" }).waitFor();
   await standing(guest, "first of mine").filter({ hasText: "2nd in line" }).waitFor();
 
-  await admin.locator("tr", { hasText: "second of mine" }).getByRole("button", { name: /down in line/ }).click();
-  await admin.locator("tr", { hasText: "second of mine" }).locator(".line-place", { hasText: "#2 in line" }).waitFor();
+  await admin.locator(".prompt-card", { hasText: "second of mine" }).getByRole("button", { name: /down in line/ }).click();
+  await admin.locator(".prompt-card", { hasText: "second of mine" }).locator(".line-place", { hasText: "#2 in line" }).waitFor();
 
   // A new tab asks the server, which says the same.
   const again = await guest.context().newPage();

@@ -75,9 +75,9 @@ test("the visitor's status moves from waiting to approved to done without a relo
   }
 
   const admin = await openAdmin("/admin");
-  await admin.locator("tr", { hasText: "a paper boat" }).getByRole("button", { name: "Approve" }).click();
+  await admin.locator(".prompt-card", { hasText: "a paper boat" }).getByRole("button", { name: "Approve" }).click();
   await status("a paper boat", "approved");
-  await admin.locator("tr", { hasText: "a paper plane" }).getByRole("button", { name: "Approve" }).click();
+  await admin.locator(".prompt-card", { hasText: "a paper plane" }).getByRole("button", { name: "Approve" }).click();
   await status("a paper plane", "approved");
 
   const generators = await admin.context().newPage();
@@ -91,7 +91,7 @@ test("the visitor's status moves from waiting to approved to done without a relo
   // The plane, next in line, takes longer: it is still being made when the reveal opens.
   sd.setDelay(3000);
   await status("a paper boat", "done");
-  await admin.locator('tr:has-text("a paper boat") .badge[data-status="done"]').waitFor();
+  await admin.locator('.prompt-card:has-text("a paper boat") .badge[data-status="done"]').waitFor();
 
   await admin.goto(`${server.url}/admin/reveal`);
   await admin.getByRole("button", { name: "Start the show" }).click();
@@ -114,10 +114,10 @@ test("the admin sees a new submission without a reload, and pages in older promp
   for (let i = 1; i <= 55; i++) await send(`backlog prompt ${i}`);
 
   const admin = await openAdmin("/admin");
-  const rows = admin.locator("table.moderation tbody tr");
+  const rows = admin.locator(".prompt-card");
   await waitFor("one page of prompts", async () => (await rows.count()) === 50);
   await send("a brand new prompt");
-  await admin.locator("tr", { hasText: "a brand new prompt" }).waitFor();
+  await admin.locator(".prompt-card", { hasText: "a brand new prompt" }).waitFor();
   const oldest = admin.locator(".prompt-text", { hasText: /^backlog prompt 1$/ });
   expect(await oldest.count()).toBe(0);
 

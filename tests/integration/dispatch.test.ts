@@ -234,12 +234,12 @@ test("the admin sees each generator's state and retries failed prompts in one cl
   expect(view).toMatchObject({ state: "online", healthy: true, jobsDone: 0, lastError: "HTTP 500: RuntimeError: model not loaded", workingOn: [] });
   const page = await admin.page("/admin");
   expect(page.html.includes("HTTP 500: RuntimeError: model not loaded"), "the last error on the admin page").toBe(true);
-  expect(new RegExp(`name="retryId" form="retry-selected"[^>]*value="${ids[0]}"`).test(page.html), "a checkbox to select the failed prompt").toBe(true);
+  expect(new RegExp(`<input[^>]*name="ids"[^>]*form="batch"[^>]*value="${ids[0]}"`).test(page.html), "a checkbox to select the failed prompt").toBe(true);
 
   await failing.close();
   await generator("fixes-all");
   // Without JavaScript: the checkbox of one failed prompt, then "Retry selected".
-  expect((await admin.postForm("/admin?index", { intent: "retry-selected", retryId: String(ids[0]) })).status).toBe(200);
+  expect((await admin.postForm("/admin?index", { intent: "retry-selected", ids: String(ids[0]) })).status).toBe(200);
   await allDone([ids[0]!]);
   expect(sql("SELECT status FROM prompts WHERE id = ?", ids[1])).toEqual({ status: "failed" });
   const all = await admin.mutate("admin.retryFailed", {});

@@ -4,7 +4,10 @@ import { redeemLoginLink } from "../../domain/admin-login-link";
 import { recordAudit, type AuditEntry } from "../../domain/audit";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
-import type { ModeratedPrompt, PromptService } from "../../domain/prompts";
+import { DENY_REASON_MAX } from "../../domain/moderation";
+import { PromptInputSchema } from "../../domain/prompt-input";
+import type { ModeratedPrompt, ModeratedQuery, PromptService } from "../../domain/prompts";
+import { PROMPT_STATUSES } from "../../db/schema";
 import type { RequestContext } from "../../http/request-context";
 import type { GeneratorView } from "../../link";
 import { accountProcedure, adminProcedure, moderateProcedure, publicProcedure, readProcedure, router, assertStillSignedIn } from "../init";
@@ -17,7 +20,23 @@ const PasswordSchema = z.string().min(1).max(PASSWORD_MAX);
 const GeneratorNameSchema = z.object({ name: z.string().trim().min(1, { message: "Give the generator a name." }).max(200) });
 /** Prompts per page of the admin's list; older ones are paged in on demand. */
 const PROMPT_PAGE = 50;
-const PageSchema = z.object({ limit: z.coerce.number().int().min(1).max(5000).default(PROMPT_PAGE) });
+/** A page of the list, optionally only one status and one colour (its visitor id). */
+const PageSchema = z.object({
+  limit: z.coerce.number().int().min(1).max(5000).default(PROMPT_PAGE),
+  status: z.enum(PROMPT_STATUSES).optional(),
+  visitorId: z.coerce.number().int().positive().optional(),
+});
+/** A selection for a batch action; one that changed meanwhile (already decided) is skipped. */
+const PromptIdsSchema = z.object({ ids: z.array(z.coerce.number().int().positive()).min(1, { message: "Select at least one prompt." }).max(1000) });
+/** The reason its author reads under a denied prompt: trimmed, one line, at most 200 characters; empty means none. */
+const DenyReasonSchema = z
+  .string()
+  .max(2000)
+  .transform((value) => value.normalize("NFC").replace(/\s+/g, " ").trim())
+  .pipe(z.string().max(DENY_REASON_MAX, { message: `A reason must be at most ${DENY_REASON_MAX} characters` }))
+  // Control and text-direction characters would show the guest something other than what was typed.
+  .refine((value) => !/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/.test(value), { message: "A reason must be plain text" });
+const ReasonSchema = z.object({ reason: DenyReasonSchema.default("") });
 
 /** Records what `ctx.actor` did. */
 export const audit = (ctx: { services: RequestContext["services"]; actor: string }, entry: Omit<AuditEntry, "actor">) => recordAudit(ctx.services.db, { actor: ctx.actor, ...entry });
@@ -61,11 +80,26 @@ export type AdminChange =
   | { type: "line"; places: Record<number, number> };
 
 /** A page of prompts, newest first; `olderThan` is where the next page starts (null: there is none). */
-function olderPrompts(ctx: RequestContext, { limit, before }: { limit: number; before?: number }) {
-  const prompts = ctx.services.prompts.listAll({ before, limit: limit + 1 });
+function olderPrompts(ctx: RequestContext, { limit, ...query }: ModeratedQuery & { limit: number }) {
+  const prompts = ctx.services.prompts.listAll({ ...query, limit: limit + 1 });
   const more = prompts.length > limit;
   if (more) prompts.pop();
   return { prompts, olderThan: more ? prompts.at(-1)!.id : null };
+}
+
+const generatorsOnline = (ctx: RequestContext) => ctx.services.link.generators().filter((generator) => generator.state === "online").length;
+
+/** Applies `decide` to each selected prompt; one that cannot take it (decided meanwhile) is skipped. Returns those decided. */
+function decideMany(ctx: RequestContext, ids: number[], decide: (id: number) => boolean): number[] {
+  const decided: number[] = [];
+  for (const id of new Set(ids)) {
+    try {
+      if (decide(id)) decided.push(id);
+    } catch (error) {
+      if (!(error instanceof DomainError && (error.code === "INVALID_TRANSITION" || error.code === "PROMPT_NOT_FOUND"))) throw error;
+    }
+  }
+  return decided;
 }
 
 export const adminRouter = router({
@@ -123,7 +157,7 @@ export const adminRouter = router({
   dashboard: readProcedure.input(PageSchema.optional()).query(({ ctx, input }) => ({
     liveCursor: ctx.services.live.headId(),
     pageSize: PROMPT_PAGE,
-    ...olderPrompts(ctx, { limit: input?.limit ?? PROMPT_PAGE }),
+    ...olderPrompts(ctx, input ?? { limit: PROMPT_PAGE }),
     held: ctx.services.prompts.listAll({ onlyHeld: true }),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
@@ -158,12 +192,62 @@ export const adminRouter = router({
     }),
   ),
 
-  /** Approves a prompt and publishes its job; approving twice publishes once. */
+  /**
+   * Approves a prompt and publishes its job; approving twice publishes once. `generatorsOnline`
+   * 0 means the job waits until one connects: the page says so.
+   */
   approve: moderateProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
     const jobId = ctx.services.prompts.approve(input.id);
     audit(ctx, { action: "prompt.approve", target: `prompt ${input.id}`, details: jobId ? { jobId } : null });
     if (jobId) await ctx.services.link.dispatch();
-    return { published: jobId !== null };
+    return { published: jobId !== null, generatorsOnline: generatorsOnline(ctx) };
+  }),
+
+  /** Approves the selected prompts that are pending or denied; the others are skipped. */
+  approveMany: moderateProcedure.input(PromptIdsSchema).mutation(async ({ ctx, input }) => {
+    const approved = decideMany(ctx, input.ids, (id) => ctx.services.prompts.approve(id) !== null);
+    if (approved.length) audit(ctx, { action: "prompt.approve", target: `${approved.length} prompts`, details: { ids: approved } });
+    await ctx.services.link.dispatch();
+    return { approved: approved.length, generatorsOnline: generatorsOnline(ctx) };
+  }),
+
+  /** Denies the selected prompts that are pending, with one reason; the others are skipped. */
+  denyMany: moderateProcedure.input(PromptIdsSchema.extend(ReasonSchema.shape)).mutation(({ ctx, input }) => {
+    const denied = decideMany(ctx, input.ids, (id) => {
+      ctx.services.prompts.deny(id, input.reason);
+      return true;
+    });
+    if (denied.length) audit(ctx, { action: "prompt.deny", target: `${denied.length} prompts`, details: { ids: denied, reason: input.reason || null } });
+    return { denied: denied.length };
+  }),
+
+  /** Denies the other pending prompts alike to this one (same text, any colour) as duplicates. */
+  denyAlike: moderateProcedure.input(PromptIdSchema.extend({ reason: DenyReasonSchema.default("Duplicate") })).mutation(({ ctx, input }) => {
+    const ids = ctx.services.prompts.denyAlike(input.id, input.reason);
+    if (ids.length) audit(ctx, { action: "prompt.deny", target: `${ids.length} prompts`, details: { ids, reason: input.reason || null, alikeTo: input.id } });
+    return { denied: ids.length };
+  }),
+
+  /** Rewords a pending prompt before approving it; the guest's text stays on record. */
+  edit: moderateProcedure.input(PromptIdSchema.extend({ prompt: PromptInputSchema.shape.prompt, negativePrompt: PromptInputSchema.shape.negativePrompt })).mutation(({ ctx, input }) => {
+    ctx.services.prompts.edit(input.id, input);
+    audit(ctx, { action: "prompt.edit", target: `prompt ${input.id}`, details: { prompt: input.prompt, negativePrompt: input.negativePrompt } });
+    return { ok: true as const };
+  }),
+
+  /** Takes back a denial, or an approval whose job no generator has leased yet: the prompt is pending again. */
+  undo: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
+    const undone = ctx.services.prompts.undo(input.id);
+    if (undone === "approve") ctx.services.live.lineChanged();
+    audit(ctx, { action: `prompt.undo-${undone}`, target: `prompt ${input.id}` });
+    return { undone };
+  }),
+
+  /** Keeps a finished image out of the reveal, the show and the gallery, or lets it back in. */
+  hide: moderateProcedure.input(PromptIdSchema.extend({ hidden: z.boolean() })).mutation(({ ctx, input }) => {
+    ctx.services.prompts.setHidden(input.id, input.hidden);
+    audit(ctx, { action: input.hidden ? "prompt.hide" : "prompt.unhide", target: `prompt ${input.id}` });
+    return { ok: true as const };
   }),
 
   /** Puts an approved prompt that waits in line first, ahead of everything pinned before it. */
@@ -182,9 +266,10 @@ export const adminRouter = router({
     return { ok: true as const };
   }),
 
-  deny: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
-    ctx.services.prompts.deny(input.id);
-    audit(ctx, { action: "prompt.deny", target: `prompt ${input.id}` });
+  /** Denies a pending prompt; its author reads the reason, if one is given. */
+  deny: moderateProcedure.input(PromptIdSchema.extend(ReasonSchema.shape)).mutation(({ ctx, input }) => {
+    ctx.services.prompts.deny(input.id, input.reason);
+    audit(ctx, { action: "prompt.deny", target: `prompt ${input.id}`, details: input.reason ? { reason: input.reason } : null });
     return { ok: true as const };
   }),
 

@@ -1,0 +1,173 @@
+/**
+ * Moderation at party speed in a real Chromium (issue 8 §4, §8): the admin page on a 390×844
+ * phone (nothing sideways, thumb-sized Approve and Deny on screen), a deny reason the guest sees
+ * live in another browser, undo, and moderation from a laptop's keyboard.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchBrowser } from "../helpers/browser";
+import { TestClient } from "../helpers/client";
+import { ROOT } from "../helpers/processes";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+
+let browser: Browser;
+let server: TestServer;
+const contexts: BrowserContext[] = [];
+beforeAll(async () => {
+  // No generator: approvals wait in line, so they can be undone and the warning shows.
+  server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  for (const context of contexts) await context.close();
+  await browser?.close();
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+const PHONE = { width: 390, height: 844 };
+
+async function newPage(name: string, phone: boolean): Promise<Page> {
+  const context = await browser.newContext(
+    phone
+      ? { viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: `Mozilla/5.0 (iPhone) promptgate-e2e moderation ${name}` }
+      : { viewport: { width: 1280, height: 720 }, userAgent: `Mozilla/5.0 promptgate-e2e moderation ${name}` },
+  );
+  contexts.push(context);
+  return context.newPage();
+}
+
+async function adminPage(name: string, phone: boolean): Promise<Page> {
+  const page = await newPage(name, phone);
+  await page.goto(`${server.url}/admin/login`);
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(/\/admin$/);
+  return page;
+}
+
+async function send(guest: TestClient, prompt: string): Promise<number> {
+  const sent = await guest.mutate("prompt.submit", { prompt, width: 64, height: 64 });
+  expect(sent.status).toBe(200);
+  return sent.body.result.data.id;
+}
+
+const status = (page: Page, id: number) => page.locator(`.prompt-card[data-prompt-id="${id}"] .badge[data-status]`).first().getAttribute("data-status");
+const statusIs = (page: Page, id: number, value: string) => page.locator(`.prompt-card[data-prompt-id="${id}"] .badge[data-status="${value}"]`).waitFor();
+
+/** Every box measured against the phone's width: a mobile viewport widens itself to overflowing content. */
+const overflow = (page: Page) =>
+  page.evaluate((width) => {
+    const wide = [...document.querySelectorAll("body *")].filter((element) => element.getBoundingClientRect().right > width + 0.5 || element.getBoundingClientRect().left < -0.5);
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, wide: wide.map((element) => element.outerHTML.slice(0, 100)) };
+  }, PHONE.width);
+
+test("at 390 px every prompt is a card with thumb-sized Approve and Deny on screen, nothing scrolls sideways, and a deny reason reaches the guest live, then Undo takes it back", async () => {
+  const sender = new TestClient(server.url, { userAgent: "moderation phone sender" });
+  await sender.page("/");
+  await send(sender, `a very long word: ${"Pneumonoultramicroscopic".repeat(10)}`);
+  await send(sender, "a long prompt about a quiet harbour at dawn. ".repeat(22).trim());
+
+  // The guest whose prompt is denied watches their own page in another browser.
+  const guest = await newPage("guest", true);
+  await guest.goto(`${server.url}/`);
+  await guest.getByLabel("Prompt", { exact: true }).fill("a selfie of my cat");
+  await guest.getByRole("button", { name: "Send prompt" }).click();
+  const own = guest.locator(".own-prompts li", { hasText: "a selfie of my cat" });
+  await own.locator('.badge[data-status="pending"]').waitFor();
+  const id = Number(await own.getAttribute("data-prompt-id"));
+
+  const admin = await adminPage("phone admin", true);
+  const card = admin.locator(`.prompt-card[data-prompt-id="${id}"]`);
+  await card.waitFor();
+  expect(await admin.locator(".prompt-card").count()).toBe(3);
+  expect(await overflow(admin)).toEqual({ scrollWidth: PHONE.width, innerWidth: PHONE.width, wide: [] });
+  for (const name of ["Approve", "Deny"]) {
+    const box = (await card.getByRole("button", { name, exact: true }).boundingBox())!;
+    expect(box.x, `${name} starts on screen`).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width, `${name} ends on screen`).toBeLessThanOrEqual(PHONE.width);
+    expect(box.width, `${name} is thumb-wide`).toBeGreaterThanOrEqual(44);
+    expect(box.height, `${name} is thumb-tall`).toBeGreaterThanOrEqual(44);
+  }
+  if (process.env.UPDATE_SCREENSHOTS) await admin.screenshot({ path: path.join(ROOT, "docs/screenshots/admin-phone.png") });
+  const artifacts = path.join(ROOT, "tests/.artifacts/screenshots");
+  mkdirSync(artifacts, { recursive: true });
+  await admin.screenshot({ path: path.join(artifacts, "admin-phone.png") });
+
+  await card.getByRole("button", { name: "Deny", exact: true }).tap();
+  const template = card.getByRole("button", { name: "Please describe an image" });
+  await template.waitFor();
+  // The reasons open inside the card, still nothing sideways.
+  expect((await overflow(admin)).wide).toEqual([]);
+  await template.tap();
+  await statusIs(admin, id, "denied");
+  await own.locator(".deny-reason", { hasText: "Why: Please describe an image" }).waitFor();
+  await own.locator('.badge[data-status="denied"]').waitFor();
+
+  const toast = admin.locator(".toast", { hasText: `Denied #${id}.` });
+  await toast.getByRole("button", { name: "Undo" }).tap();
+  await statusIs(admin, id, "pending");
+  await own.locator('.badge[data-status="pending"]').waitFor();
+  expect(await own.locator(".deny-reason").count()).toBe(0);
+
+  // Approving with no generator online: the toast says the prompt will wait, and Undo takes it back too.
+  await card.getByRole("button", { name: "Approve", exact: true }).tap();
+  const approved = admin.locator(".toast", { hasText: `Approved #${id}.` });
+  await approved.getByText("No generator is online: approved prompts will wait.").waitFor();
+  await own.locator('.badge[data-status="approved"]').waitFor();
+  await approved.getByRole("button", { name: "Undo" }).tap();
+  await own.locator('.badge[data-status="pending"]').waitFor();
+  expect(await status(admin, id)).toBe("pending");
+});
+
+test("on a laptop, j / k move between prompts, a approves, x selects, shift+a approves the selection, d denies with a reason and e edits", async () => {
+  const sender = new TestClient(server.url, { userAgent: "moderation keyboard sender" });
+  await sender.page("/");
+  // Sent oldest first: the page lists them newest first, k1 at the top.
+  const [k5, k4, k3, k2, k1] = [await send(sender, "keys five"), await send(sender, "keys four"), await send(sender, "keys three"), await send(sender, "keys two"), await send(sender, "keys one")];
+  const admin = await adminPage("keyboard admin", false);
+  const focused = () => admin.evaluate(() => Number(document.activeElement?.closest(".prompt-card")?.getAttribute("data-prompt-id")));
+  await admin.locator(`.prompt-card[data-prompt-id="${k1}"]`).waitFor();
+
+  await admin.keyboard.press("j");
+  expect(await focused()).toBe(k1);
+  await admin.keyboard.press("a");
+  await statusIs(admin, k1!, "approved");
+
+  await admin.keyboard.press("j");
+  expect(await focused()).toBe(k2);
+  await admin.keyboard.press("x");
+  await admin.keyboard.press("j");
+  await admin.keyboard.press("x");
+  await admin.locator(".batch", { hasText: "2 selected" }).waitFor();
+  await admin.keyboard.press("k");
+  expect(await focused()).toBe(k2);
+  await admin.keyboard.press("Shift+A");
+  await statusIs(admin, k2!, "approved");
+  await statusIs(admin, k3!, "approved");
+
+  await admin.keyboard.press("j");
+  await admin.keyboard.press("j");
+  expect(await focused()).toBe(k4);
+  await admin.keyboard.press("d");
+  const reason = admin.locator(`.prompt-card[data-prompt-id="${k4}"]`).getByLabel("Reason the guest will read");
+  await expect(reason.evaluate((element) => element === document.activeElement)).resolves.toBe(true);
+  await admin.keyboard.type("Too dark for a party");
+  await admin.keyboard.press("Enter");
+  await statusIs(admin, k4!, "denied");
+  expect(await focused()).toBe(k4);
+  expect((await sender.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === k4).denyReason).toBe("Too dark for a party");
+
+  await admin.keyboard.press("j");
+  expect(await focused()).toBe(k5);
+  await admin.keyboard.press("e");
+  const editor = admin.locator(`.prompt-card[data-prompt-id="${k5}"] textarea[name="prompt"]`);
+  await expect(editor.evaluate((element) => element === document.activeElement)).resolves.toBe(true);
+  await editor.fill("keys five, edited");
+  await admin.locator(`.prompt-card[data-prompt-id="${k5}"]`).getByRole("button", { name: "Save the edit" }).click();
+  await admin.locator(`.prompt-card[data-prompt-id="${k5}"] .original`, { hasText: "The guest wrote: keys five" }).waitFor();
+  expect((await sender.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === k5).prompt).toBe("keys five, edited");
+  await admin.keyboard.press("k");
+  expect(await focused()).toBe(k4);
+});
