@@ -7,12 +7,14 @@ import { data, redirect } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
+import type { JobProgress } from "../../server/domain/progress";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import stylesHref from "../after-show.css";
 import { AfterShowPanel } from "../components/after-show-panel";
 import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
 import { LocalTime } from "../components/local-time";
+import { ProgressBar } from "../components/progress-bar";
 import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
@@ -50,6 +52,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (intent === "approve") await context.trpc.admin.approve({ id });
     else if (intent === "deny") await context.trpc.admin.deny({ id });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else if (intent === "cancel") await context.trpc.admin.cancel({ id });
     else if (intent === "pin") await context.trpc.admin.pinToFront({ id });
     else if (intent === "move-up" || intent === "move-down") await context.trpc.admin.moveInLine({ id, direction: intent === "move-up" ? "up" : "down" });
     else if (intent === "retry-failed") await context.trpc.admin.retryFailed({});
@@ -76,7 +79,14 @@ type Dashboard = ReturnType<typeof useLoaderData<typeof loader>>;
 /** The snapshot the page was loaded with, kept up to date by the live stream. */
 function fromSnapshot(loaded: Dashboard) {
   const known = new Map([...loaded.held, ...loaded.prompts].map((prompt) => [prompt.id, prompt]));
-  return { prompts: [...known.values()].sort(newestFirst), olderThan: loaded.olderThan, counts: loaded.counts, generators: loaded.generators, line: loaded.line };
+  return {
+    prompts: [...known.values()].sort(newestFirst),
+    olderThan: loaded.olderThan,
+    counts: loaded.counts,
+    generators: loaded.generators,
+    line: loaded.line,
+    progress: {} as Record<number, JobProgress | null>,
+  };
 }
 
 export default function AdminPage() {
@@ -96,6 +106,7 @@ export default function AdminPage() {
       setView((current) => {
         if (event.type === "generators") return { ...current, generators: event.generators };
         if (event.type === "line") return { ...current, line: event.places };
+        if (event.type === "progress") return { ...current, progress: { ...current.progress, [event.id]: event.progress } };
         // A prompt older than the pages loaded stays out until they are paged in (held ones always show).
         const shown = event.prompt && (current.olderThan === null || event.id > current.olderThan || event.prompt.held);
         const known = current.prompts.some((prompt) => prompt.id === event.id);
@@ -150,6 +161,7 @@ export default function AdminPage() {
       </header>
       <p className="summary">
         {counts.pending} pending · {counts.approved + counts.generating} in the works · {counts.done} done ({counts.revealed} revealed) · {counts.denied} denied · {counts.failed} failed ·{" "}
+        {counts.cancelled} cancelled ·{" "}
         <span title={online.map((g) => `${g.generatorId} (${g.backend})`).join(", ")}>
           {online.length} generator{online.length === 1 ? "" : "s"} online
         </span>
@@ -185,7 +197,7 @@ export default function AdminPage() {
       {prompts.length === 0 ? (
         <p className="hint">No prompts yet. Visitors send them from the front page.</p>
       ) : (
-        <PromptTable prompts={queue} line={view.line} csrfToken={csrfToken} />
+        <PromptTable prompts={queue} line={view.line} progress={view.progress} csrfToken={csrfToken} />
       )}
       {view.olderThan !== null && (
         <Form method="get" onSubmit={loadOlder} className="load-older">
@@ -199,7 +211,7 @@ export default function AdminPage() {
         <section className="held">
           <h2>{`Held apart (${held.length})`}</h2>
           <p className="hint">Prompts from muted colours wait here, out of the queue. Unmute a colour to put its waiting prompts back.</p>
-          <PromptTable prompts={held} line={view.line} csrfToken={csrfToken} />
+          <PromptTable prompts={held} line={view.line} progress={view.progress} csrfToken={csrfToken} />
         </section>
       )}
       <AfterShowPanel galleryOpen={galleryOpen} counts={view.counts} csrfToken={csrfToken} />
@@ -209,7 +221,7 @@ export default function AdminPage() {
 
 type Prompt = Dashboard["prompts"][number];
 
-function PromptTable({ prompts, line, csrfToken }: { prompts: Prompt[]; line: Record<number, number>; csrfToken: string }) {
+function PromptTable({ prompts, line, progress, csrfToken }: { prompts: Prompt[]; line: Record<number, number>; progress: Record<number, JobProgress | null>; csrfToken: string }) {
   const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
   const lineLength = Object.keys(line).length;
   return (
@@ -264,6 +276,7 @@ function PromptTable({ prompts, line, csrfToken }: { prompts: Prompt[]; line: Re
             <td>
               <StatusBadge status={prompt.revealedAt ? "revealed" : prompt.status} />
               {line[prompt.id] !== undefined && <p className="hint line-place">{`#${line[prompt.id]} in line`}</p>}
+              {prompt.status === "generating" && progress[prompt.id] && <ProgressBar progress={progress[prompt.id]!} />}
             </td>
             <td>
               <Form method="post" className="actions">
@@ -296,6 +309,11 @@ function PromptTable({ prompts, line, csrfToken }: { prompts: Prompt[]; line: Re
                       ↓
                     </button>
                   </>
+                )}
+                {(prompt.status === "pending" || prompt.status === "approved" || prompt.status === "generating") && (
+                  <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel #${prompt.id}`}>
+                    Cancel
+                  </button>
                 )}
                 {prompt.imageUrl && (
                   <a href={prompt.imageUrl} target="_blank" rel="noreferrer">

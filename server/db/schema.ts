@@ -149,7 +149,8 @@ export const apiTokens = sqliteTable("api_tokens", {
   lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
 });
 
-export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
+/** "cancelled": its author (while it waited) or the host (at any time before its image) called it off; final. */
+export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed", "cancelled"] as const;
 export type PromptStatus = (typeof PROMPT_STATUSES)[number];
 
 export const prompts = sqliteTable(
@@ -179,7 +180,7 @@ export const prompts = sqliteTable(
   (table) => [index("prompts_visitor").on(table.visitorId, table.id), index("prompts_status").on(table.status, table.id)],
 );
 
-export const JOB_STATES = ["queued", "accepted", "started", "done", "failed"] as const;
+export const JOB_STATES = ["queued", "accepted", "started", "done", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /**
