@@ -173,7 +173,8 @@ export function createA1111Backend(options: A1111Options): Backend {
       const parsed = TaskProgressSchema.safeParse(safeJson(answer.text));
       if (!parsed.success || !parsed.data.active || parsed.data.progress == null) continue;
       const { progress: fraction, eta } = parsed.data;
-      report({ step: Math.min(steps, Math.floor(fraction * steps)), steps, fraction, ...(eta != null && eta >= 0 ? { etaSeconds: eta } : {}) });
+      // A1111 counts whole sampling steps: rounding undoes the division (floor could land one below).
+      report({ step: Math.min(steps, Math.round(fraction * steps)), steps, fraction, ...(eta != null && eta >= 0 ? { etaSeconds: eta } : {}) });
     }
   }
 
