@@ -76,7 +76,6 @@ export const promptRouter = router({
       view: (event): OwnPromptChange | null => {
         if (event.kind === "generators") return null;
         if ((event.kind === "prompt" || event.kind === "progress") && event.visitorId !== visitor.id) return null;
-        if (event.kind === "progress") return { type: "progress", id: event.promptId, progress: ctx.services.progress.of(event.promptId) };
         const standings = () => ctx.services.line.standingsAt(event.seq, visitor.id, () => ctx.services.link.generators());
         if (event.kind === "line") {
           const own = standings();
@@ -86,6 +85,7 @@ export const promptRouter = router({
         }
         // A browser signed out meanwhile ("make a new code and link" elsewhere) hears no more.
         if (ctx.identity.cookieVisitor()?.id !== visitor.id) throw new TRPCError({ code: "UNAUTHORIZED", message: "This browser no longer uses this colour: reload the page." });
+        if (event.kind === "progress") return { type: "progress", id: event.promptId, progress: ctx.services.progress.of(event.promptId) };
         const prompt = ctx.services.prompts.ownById(visitor.id, event.promptId);
         return {
           type: "prompt",
