@@ -15,7 +15,8 @@ import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/sch
 import { countTurn, type Line } from "./line";
 import type { ChangeNotes } from "./live-events";
 
-const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
+/** A job in one of these states is in line or with a generator. */
+export const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
 /**
  * "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the

@@ -10,6 +10,7 @@ import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
+import { UNFINISHED } from "./jobs";
 import { newJobPlace } from "./line";
 import type { ChangeNotes } from "./live-events";
 import type { PromptInput } from "./prompt-input";
@@ -302,7 +303,7 @@ export function createPromptService(
           }
           tx.update(prompts).set({ status: "cancelled" }).where(eq(prompts.id, id)).run();
           const job = row.jobId ? tx.select({ state: jobs.state, holder: jobs.leaseGeneratorId }).from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
-          const unfinished = job && ["queued", "accepted", "started"].includes(job.state);
+          const unfinished = job && UNFINISHED.includes(job.state);
           if (unfinished) {
             tx.update(jobs)
               .set({ state: "cancelled", finishedAt: new Date(now()), leaseGeneratorId: null, leaseExpiresAt: null, blockedReason: null })
