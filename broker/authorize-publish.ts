@@ -1,6 +1,6 @@
 /**
  * A generator writes only under its own name (ADR 008, issue 7 §4): its presence, heartbeat, and
- * the status and result of a job. `jobs` and `control` are the server's, which publishes through
+ * the status, result and progress of a job. `jobs` and `control` are the server's, which publishes through
  * the broker's own API (client === null). Whether the job is leased to it is the link's check
  * (server/link.ts ignores non-holders). Anything else is refused, and Aedes closes the connection.
  */
@@ -8,7 +8,7 @@ import type { AedesOptions } from "aedes";
 import { generatorOfClientId, parseGeneratorTopic, type GeneratorTopicKind } from "./contract";
 import type { BrokerLog } from "./index";
 
-const GENERATOR_WRITES = new Set<GeneratorTopicKind>(["presence", "heartbeat", "status", "results"]);
+const GENERATOR_WRITES = new Set<GeneratorTopicKind>(["presence", "heartbeat", "status", "results", "progress"]);
 
 export function createAuthorizePublish(log: BrokerLog): NonNullable<AedesOptions["authorizePublish"]> {
   return (client, packet, callback) => {

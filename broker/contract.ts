@@ -23,6 +23,16 @@ export const TOPIC_ROOT = "promptgate/v2";
 export const CONTRACT_QOS = 1 as const;
 
 /**
+ * QoS 0 (at most once) for progress only: each report replaces the previous one, so a lost one
+ * is made good by the next within half a second, and a redelivered stale one would move the bar
+ * backwards. Nothing else of the contract may be lost.
+ */
+export const PROGRESS_QOS = 0 as const;
+
+/** A generator sends at most this many progress reports a second per job; the server shows no more. */
+export const PROGRESS_PER_SECOND = 2;
+
+/**
  * Everything about one generator lives under `promptgate/v2/generators/<id>/` (ADR 008): the
  * server writes `jobs` and `control`, the generator writes the rest. One subtree per generator
  * is what per-generator credentials and topic rights need.
@@ -42,25 +52,29 @@ export const topics = {
   status: (generatorId: string, jobId: string) => `${generatorRoot(generatorId)}/status/${jobId}`,
   /** generator → server: the finished image of one job. */
   result: (generatorId: string, jobId: string) => `${generatorRoot(generatorId)}/results/${jobId}`,
+  /** generator → server: how far the backend is with one job (optional; QoS 0, PROGRESS_QOS). */
+  progress: (generatorId: string, jobId: string) => `${generatorRoot(generatorId)}/progress/${jobId}`,
   /** What the server subscribes to. */
   presenceWildcard: `${TOPIC_ROOT}/generators/+/presence`,
   heartbeatWildcard: `${TOPIC_ROOT}/generators/+/heartbeat`,
   statusWildcard: `${TOPIC_ROOT}/generators/+/status/+`,
   resultWildcard: `${TOPIC_ROOT}/generators/+/results/+`,
+  progressWildcard: `${TOPIC_ROOT}/generators/+/progress/+`,
 } as const;
 
-export type GeneratorTopicKind = "presence" | "heartbeat" | "status" | "results" | "jobs" | "control";
+export type GeneratorTopicKind = "presence" | "heartbeat" | "status" | "results" | "progress" | "jobs" | "control";
 
-const GENERATOR_TOPIC = /^promptgate\/v2\/generators\/([^/]+)\/(presence|heartbeat|jobs|control|status|results)(?:\/([^/]+))?$/;
+const GENERATOR_TOPIC = /^promptgate\/v2\/generators\/([^/]+)\/(presence|heartbeat|jobs|control|status|results|progress)(?:\/([^/]+))?$/;
+const PER_JOB = new Set<GeneratorTopicKind>(["status", "results", "progress"]);
 
-/** What a generator topic names (its generator, kind and, for status and results, job), or null for any other topic. */
+/** What a generator topic names (its generator, kind and, for status, results and progress, job), or null for any other topic. */
 export function parseGeneratorTopic(topic: string): { generatorId: string; kind: GeneratorTopicKind; jobId: string | null } | null {
   const match = GENERATOR_TOPIC.exec(topic);
   if (!match) return null;
   const kind = match[2] as GeneratorTopicKind;
   const jobId = match[3] ?? null;
-  // status and results are per job; the others never are.
-  if ((kind === "status" || kind === "results") !== (jobId !== null)) return null;
+  // status, results and progress are per job; the others never are.
+  if (PER_JOB.has(kind) !== (jobId !== null)) return null;
   return { generatorId: match[1]!, kind, jobId };
 }
 
@@ -197,6 +211,27 @@ export const ResultMessageSchema = z.object({
   finishedAt: timestamp,
 });
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
+
+/**
+ * How far the backend is with a job: step `step` of `steps`, as a fraction, with the backend's own
+ * estimate of the time left when it has one. Never an image: previews are not part of the
+ * contract (guests must not see a picture before the reveal).
+ */
+export const ProgressMessageSchema = z
+  .object({
+    schemaVersion: z.literal(SCHEMA_VERSION),
+    jobId,
+    generatorId,
+    step: z.number().int().min(0).max(10_000),
+    steps: z.number().int().min(1).max(10_000),
+    /** 0..1; may move faster than step/steps when the backend counts more than sampling (hires fix). */
+    fraction: z.number().min(0).max(1),
+    /** Seconds left, as the backend estimates them. */
+    etaSeconds: z.number().nonnegative().max(86_400).optional(),
+    at: timestamp,
+  })
+  .refine((progress) => progress.step <= progress.steps, { message: "step must not exceed steps", path: ["step"] });
+export type ProgressMessage = z.infer<typeof ProgressMessageSchema>;
 
 /**
  * One run of a generator process, drawn at random when it starts: an `offline` from another

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
-import { ControlMessageSchema, HeartbeatMessageSchema, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, StatusMessageSchema } from "./contract";
+import { ControlMessageSchema, HeartbeatMessageSchema, JobMessageSchema, PresenceMessageSchema, ProgressMessageSchema, ResultMessageSchema, StatusMessageSchema } from "./contract";
 
 export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../docs/schemas");
 
@@ -26,6 +26,11 @@ export const MESSAGES: Record<string, { schema: z.ZodType; title: string; descri
   },
   heartbeat: { schema: HeartbeatMessageSchema, title: "HeartbeatMessage", description: "generator → server on promptgate/v2/generators/<id>/heartbeat: the jobs it holds, every third of their lease." },
   status: { schema: StatusMessageSchema, title: "StatusMessage", description: "generator → server on promptgate/v2/generators/<id>/status/<jobId>: accepted, started, released or failed." },
+  progress: {
+    schema: ProgressMessageSchema,
+    title: "ProgressMessage",
+    description: "generator → server on promptgate/v2/generators/<id>/progress/<jobId>, QoS 0, at most 2 a second: step n of m of a job being made. Optional.",
+  },
   result: { schema: ResultMessageSchema, title: "ResultMessage", description: "generator → server on promptgate/v2/generators/<id>/results/<jobId>: the finished image." },
 };
 

@@ -6,7 +6,15 @@
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import type { JobMessage, SamplingParameters } from "../broker/contract";
-import { BackendConfigError, BackendUnavailableError, healthTracker, randomSeed, sleep, type Backend } from "./backends";
+import { BackendConfigError, BackendUnavailableError, healthTracker, randomSeed, sleep, type Backend, type RenderOptions } from "./backends";
+
+const safeJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+};
 
 export interface A1111Options {
   baseUrl: string;
@@ -23,6 +31,8 @@ export interface A1111Options {
   model?: string;
   /** How often to ask /internal/progress while waiting for an aborted task to become active. */
   progressPollMs?: number;
+  /** How often to ask /internal/progress how far a running task is, for `onProgress` (default 500 ms). */
+  progressReportMs?: number;
 }
 
 /** The part of A1111's 200 response that we use; `info` is a JSON *string*. */
@@ -34,7 +44,19 @@ const Txt2ImgInfoSchema = z.object({ seed: z.number().int() });
 const SamplersSchema = z.array(z.object({ name: z.string(), aliases: z.array(z.string()).default([]) }));
 const ModelsSchema = z.array(z.object({ title: z.string(), model_name: z.string() }));
 /** POST /internal/progress; `queued` means waiting for A1111's global lock. */
-const TaskProgressSchema = z.object({ active: z.boolean(), queued: z.boolean(), completed: z.boolean() });
+const TaskProgressSchema = z.object({
+  active: z.boolean(),
+  queued: z.boolean(),
+  completed: z.boolean(),
+  /** 0..1 while active (null otherwise), and the seconds A1111 expects the task still needs. */
+  progress: z.number().min(0).max(1).nullish(),
+  eta: z.number().nullish(),
+});
+/**
+ * What we ask /internal/progress: our task, and no live preview (A1111 would otherwise encode the
+ * half-made image on every call; nobody may see it before the reveal).
+ */
+const progressRequest = (taskId: string) => ({ id_task: taskId, id_live_preview: -1, live_preview: false });
 
 /** Short calls (progress, interrupt, lists) must not hang for a whole generation. */
 const CONTROL_TIMEOUT_MS = 5_000;
@@ -124,7 +146,7 @@ export function createA1111Backend(options: A1111Options): Backend {
     for (;;) {
       let progress: z.infer<typeof TaskProgressSchema>;
       try {
-        const { text } = await call("POST", "internal/progress", { id_task: taskId, id_live_preview: -1 });
+        const { text } = await call("POST", "internal/progress", progressRequest(taskId));
         progress = TaskProgressSchema.parse(JSON.parse(text));
       } catch {
         return false;
@@ -136,7 +158,27 @@ export function createA1111Backend(options: A1111Options): Backend {
     }
   }
 
-  async function attempt(job: JobMessage, parameters: SamplingParameters, signal: AbortSignal) {
+  /**
+   * Asks A1111 how far our task is, every `progressReportMs` until `done` aborts, and reports it
+   * while the task is active. One question at a time; an unanswered one is skipped: progress is
+   * a courtesy, the txt2img call decides the outcome.
+   */
+  async function watchProgress(taskId: string, steps: number, done: AbortSignal, report: NonNullable<RenderOptions["onProgress"]>) {
+    const everyMs = options.progressReportMs ?? 500;
+    while (!done.aborted) {
+      await sleep(everyMs, done).catch(() => undefined);
+      if (done.aborted) return;
+      const answer = await call("POST", "internal/progress", progressRequest(taskId)).catch(() => null);
+      if (done.aborted || answer?.status !== 200) continue;
+      const parsed = TaskProgressSchema.safeParse(safeJson(answer.text));
+      if (!parsed.success || !parsed.data.active || parsed.data.progress == null) continue;
+      const { progress: fraction, eta } = parsed.data;
+      // A1111 counts whole sampling steps: rounding undoes the division (floor could land one below).
+      report({ step: Math.min(steps, Math.round(fraction * steps)), steps, fraction, ...(eta != null && eta >= 0 ? { etaSeconds: eta } : {}) });
+    }
+  }
+
+  async function attempt(job: JobMessage, parameters: SamplingParameters, signal: AbortSignal, onProgress?: RenderOptions["onProgress"]) {
     const body = {
       prompt: job.prompt,
       negative_prompt: job.negativePrompt,
@@ -161,6 +203,8 @@ export function createA1111Backend(options: A1111Options): Backend {
     const both = AbortSignal.any([signal, timeout]);
     let status: number;
     let text: string;
+    const answered = new AbortController();
+    if (onProgress) void watchProgress(job.jobId, parameters.steps, answered.signal, onProgress);
     try {
       const response = await fetch(url("sdapi/v1/txt2img"), { method: "POST", headers, body: JSON.stringify(body), signal: both });
       status = response.status;
@@ -168,11 +212,13 @@ export function createA1111Backend(options: A1111Options): Backend {
     } catch (error) {
       if (!both.aborted) throw new AttemptFailure(unreachable(error), true, true);
       // An interrupted txt2img still answers 200 with a half-done image: never a result.
-      const answered = await stopTask(job.jobId);
+      const stopped = await stopTask(job.jobId);
       if (signal.aborted) throw signal.reason;
       // A server that does not even answer /internal/progress hangs: it is down, not slow.
-      if (!answered) throw new AttemptFailure(`cannot reach ${origin}: no answer within ${options.timeoutMs / 1000} s`, true, true);
+      if (!stopped) throw new AttemptFailure(`cannot reach ${origin}: no answer within ${options.timeoutMs / 1000} s`, true, true);
       throw new AttemptFailure(`no image within ${options.timeoutMs / 1000} s (the SD server's task was interrupted)`, true, false);
+    } finally {
+      answered.abort();
     }
     if (status < 200 || status > 299) {
       throw new AttemptFailure(describeErrorBody(status, text), RETRIED_STATUSES.has(status), DOWN_STATUSES.has(status));
@@ -229,11 +275,11 @@ export function createA1111Backend(options: A1111Options): Backend {
       return null;
     },
 
-    async render(job, parameters, { signal, onAttemptFailed }) {
+    async render(job, parameters, { signal, onAttemptFailed, onProgress }) {
       const fixed = { ...parameters, seed: parameters.seed >= 0 ? parameters.seed : randomSeed() };
       for (let attemptNumber = 1; ; attemptNumber++) {
         try {
-          const image = await attempt(job, fixed, signal);
+          const image = await attempt(job, fixed, signal, onProgress);
           tracker.up();
           return image;
         } catch (error) {

@@ -5,7 +5,7 @@
  * - `check()` once at start: a bad sampler or model throws a BackendConfigError (one line,
  *   the generator must not start); an unreachable backend returns a warning and starts
  *   unhealthy, because the SD server may simply come up later.
- * - `render(job, parameters, { signal })` does a whole job: it retries transient failures
+ * - `render(job, parameters, { signal, onProgress })` does a whole job, reporting how far it is: it retries transient failures
  *   with backoff, using one concrete seed for every attempt so a retry gives the same
  *   picture. It settles in one of four ways:
  *     - a RenderedImage;
@@ -35,8 +35,18 @@ export interface BackendHealth {
   reason?: string;
 }
 
+/** How far a render is: step `step` of `steps`; `fraction` 0..1; the backend's estimate of the seconds left, if any. */
+export interface RenderProgress {
+  step: number;
+  steps: number;
+  fraction: number;
+  etaSeconds?: number;
+}
+
 export interface RenderOptions {
   signal: AbortSignal;
+  /** Called as the backend advances; may be called often (the caller throttles). Never carries an image. */
+  onProgress?: (progress: RenderProgress) => void;
   /** Called before each retry, e.g. to log it. */
   onAttemptFailed?: (failure: { attempt: number; message: string; retryInMs: number }) => void;
 }
@@ -73,12 +83,12 @@ export function createPlaceholderBackend(): Backend {
     async check() {
       return null;
     },
-    async render(job, parameters) {
+    async render(job, parameters, { onProgress }) {
       const seed = parameters.seed >= 0 ? parameters.seed : randomSeed();
-      return {
-        png: renderPlaceholder({ prompt: job.prompt, width: job.width, height: job.height, colour: job.authorColour, seed }),
-        seed,
-      };
+      const png = renderPlaceholder({ prompt: job.prompt, width: job.width, height: job.height, colour: job.authorColour, seed });
+      // Drawn in one go: its only step is the whole image.
+      onProgress?.({ step: 1, steps: 1, fraction: 1 });
+      return { png, seed };
     },
     health: () => ({ healthy: true }),
     onHealthChange: () => () => undefined,

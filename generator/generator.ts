@@ -9,6 +9,8 @@
  *   database, not the broker's session, knows which jobs are whose;
  * - a job id already held is ignored (QoS 1 may deliver twice);
  * - while it holds jobs it sends a heartbeat every third of their lease, listing them;
+ * - while the backend works on a job it reports how far it is (`progress`, QoS 0, at most
+ *   PROGRESS_PER_SECOND a second per job; never a preview image);
  * - `cancel` on its control topic makes it drop the job (aborting the backend call); `refused`
  *   there means the server did not take something it sent: logged (a result it could not take
  *   from the job's holder has already failed that job, with the reason);
@@ -30,7 +32,10 @@ import {
   ControlMessageSchema,
   HeartbeatMessageSchema,
   JobMessageSchema,
+  PROGRESS_PER_SECOND,
+  PROGRESS_QOS,
   PresenceMessageSchema,
+  ProgressMessageSchema,
   ResultMessageSchema,
   SCHEMA_VERSION,
   STATUS_REASON_MAX,
@@ -44,7 +49,7 @@ import {
   type StatusMessage,
 } from "../broker/contract";
 import { createA1111Backend } from "./a1111";
-import { BackendUnavailableError, createPlaceholderBackend, type Backend } from "./backends";
+import { BackendUnavailableError, createPlaceholderBackend, type Backend, type RenderProgress } from "./backends";
 import type { GeneratorConfig } from "./env";
 
 export interface Logger {
@@ -213,6 +218,27 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   }
   if (!backend.health().healthy) awaitRecovery();
 
+  /**
+   * Reports a job's progress, at most PROGRESS_PER_SECOND a second and only when it moved. QoS 0
+   * and never awaited: a lost report is replaced by the next one.
+   */
+  function progressReporter(entry: HeldJob) {
+    let lastSentAt = -Infinity;
+    let lastStep = -1;
+    return (progress: RenderProgress) => {
+      const at = performance.now();
+      if (entry.abort.signal.aborted || !client.connected || progress.step === lastStep || at - lastSentAt < 1000 / PROGRESS_PER_SECOND) return;
+      lastSentAt = at;
+      lastStep = progress.step;
+      const message = { schemaVersion: SCHEMA_VERSION, jobId: entry.job.jobId, generatorId: own, ...progress, at: now() };
+      try {
+        client.publish(topics.progress(own, entry.job.jobId), encode(ProgressMessageSchema, message), { qos: PROGRESS_QOS });
+      } catch (error) {
+        notSent(`progress of job ${entry.job.jobId}`)(error);
+      }
+    };
+  }
+
   /** Only the backend call takes a p-queue slot: sending a result must not keep the GPU idle. */
   async function run(entry: HeldJob, receivedAt: number) {
     const { job, abort } = entry;
@@ -226,6 +252,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
         void sendStatus(job.jobId, { state: "started" });
         const image = await backend.render(job, parameters, {
           signal: abort.signal,
+          onProgress: progressReporter(entry),
           onAttemptFailed: ({ message, retryInMs }) => log.warn(`job ${job.jobId}: ${message}; retrying in ${retryInMs / 1000} s`),
         });
         return { image, queuedMs: startedAt - receivedAt, generationMs: performance.now() - startedAt };

@@ -25,6 +25,7 @@ import { createJobService } from "./domain/jobs";
 import { createLine } from "./domain/line";
 import { createLiveEvents } from "./domain/live-events";
 import { createLoginThrottle } from "./domain/login-throttle";
+import { createProgressBoard } from "./domain/progress";
 import { createPromptService } from "./domain/prompts";
 import { createRecoveryKeys } from "./domain/recovery";
 import { createRetention } from "./domain/retention";
@@ -145,7 +146,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const line = createLine(db, config.fair);
     // The link is made below: the view is read only once something has changed, after start.
     const live = createLiveEvents(db, { capacity: config.liveEventsKept, generatorsView: () => services.link.generators() });
-    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line, changes: live });
+    const progress = createProgressBoard({ onChange: (promptId) => live.progressChanged(promptId) });
+    cleanups.push(() => progress.close());
+    const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line, changes: live, onLeaseEnded: (jobId) => progress.clear(jobId) });
     // Every lease held before this start gets one period for its generator to come back and say so.
     jobs.renewAllLeases();
     const services: Services = {
@@ -163,6 +166,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       jobs,
       line,
       live,
+      progress,
       gallery: createGallery(db),
       show: createShow(db, { changes: live }),
       retention: createRetention(db, imageDir, log, live),
@@ -170,6 +174,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         localGeneratorId: config.localGenerator && config.localGeneratorMode === "auto" ? config.localGenerator.generatorId : null,
         sweepMs: Math.min(1000, config.leaseMs / 4),
         onChange: () => live.generatorsChanged(),
+        progress,
       }),
     };
     cleanups.push(() => services.link.close(), () => services.show.close());

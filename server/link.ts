@@ -14,6 +14,7 @@ import {
   HeartbeatMessageSchema,
   JobMessageSchema,
   PresenceMessageSchema,
+  ProgressMessageSchema,
   REFUSAL_REASON_MAX,
   ResultMessageSchema,
   SCHEMA_VERSION,
@@ -29,6 +30,7 @@ import {
 } from "../broker/contract";
 import { chooseGenerator, type DispatchCandidate } from "./domain/dispatch";
 import type { JobService } from "./domain/jobs";
+import type { ProgressBoard } from "./domain/progress";
 import { createRateLimiter } from "./domain/rate-limit";
 import type { Logger } from "./logger";
 
@@ -64,6 +66,8 @@ export interface Link {
   /** Leases jobs in line to generators with free slots; call after new jobs are approved. Coalesces calls. */
   dispatch(): Promise<void>;
   generators(): GeneratorView[];
+  /** Tells `generatorId` to stop working on `jobId` (cancelled); its work on other jobs goes on. */
+  cancel(generatorId: string, jobId: string, reason: string): Promise<void>;
   /** Stops the lease timer and the offlines being weighed. */
   close(): void;
 }
@@ -108,6 +112,8 @@ export interface LinkOptions {
   sweepMs: number;
   /** Called whenever what `generators()` shows may have changed; may be called when it has not. */
   onChange: () => void;
+  /** Where the lease holders' progress reports go. */
+  progress: ProgressBoard;
 }
 
 /** Failed jobs in a row after which a generator is used only when no sound one can make a job… */
@@ -138,8 +144,9 @@ const BROKER_SETTLE_MS = 2000;
 const SPEED_SMOOTHING = 0.3;
 
 /** Why a well-formed result was not taken, as its generator is told. */
-const IGNORED_RESULT: Record<"duplicate" | "stale" | "unknown-job" | "not-holder", string> = {
+const IGNORED_RESULT: Record<"duplicate" | "stale" | "cancelled" | "unknown-job" | "not-holder", string> = {
   duplicate: "the job already has its image",
+  cancelled: "the job was cancelled: its image is no longer wanted",
   stale: "the job was replaced (its prompt was retried): this result is no longer wanted",
   "unknown-job": "no such job",
   "not-holder": "the lease on this job is not yours (it ran out, or the job went to another generator)",
@@ -517,6 +524,20 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     void dispatch();
   });
 
+  // Progress is a courtesy at QoS 0 (contract.ts): only the holder's counts; anything else is
+  // dropped without a refusal, since a generator sends two a second and needs no answer to any.
+  await transport.subscribe(topics.progressWildcard, async (topic, payload) => {
+    const named = parseGeneratorTopic(topic);
+    if (!named?.jobId) return;
+    const progress = decode(ProgressMessageSchema, payload);
+    const problem = progress.ok ? mismatch(progress.value, named.generatorId, named.jobId) : progress.error;
+    if (!progress.ok || problem) return log.debug(`dropped a malformed progress on ${topic}: ${problem}`);
+    const promptId = jobService.promptHeldBy(named.jobId, named.generatorId);
+    if (promptId === null) return;
+    const { step, steps, fraction, etaSeconds } = progress.value;
+    options.progress.report(named.jobId, promptId, { step, steps, fraction, etaSeconds: etaSeconds ?? null });
+  });
+
   const sweep = setInterval(() => {
     const expired = jobService.expireLeases();
     for (const { jobId, generatorId } of expired) {
@@ -532,6 +553,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
 
   return {
     dispatch,
+    cancel,
     generators: () => [...registry.values()].map((generator) => ({ ...generator, workingOn: jobService.leasesOf(generator.generatorId).map((lease) => lease.promptId) })),
     close: () => {
       clearInterval(sweep);

@@ -6,6 +6,7 @@ const LABELS: Record<string, string> = {
   revealed: "Revealed",
   denied: "Not approved",
   failed: "Failed",
+  cancelled: "Cancelled",
 };
 
 export function StatusBadge({ status }: { status: string }) {

@@ -5,7 +5,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, isRouteErrorResponse, useActionData, useLoaderData, useNavigation, type ClientActionFunctionArgs, type ShouldRevalidateFunction } from "@remix-run/react";
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { flattenError } from "zod/mini";
 import type { OwnPromptChange } from "../../server/trpc/routers/prompt";
 import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
@@ -13,6 +13,8 @@ import { ColourChip } from "../components/colour-chip";
 import { IdentityPanel } from "../components/identity-panel";
 import { LineStanding } from "../components/line-standing";
 import { LocalTime } from "../components/local-time";
+import { ProgressBar } from "../components/progress-bar";
+import { RevealedBanner } from "../components/revealed-banner";
 import { StatusBadge } from "../components/status-badge";
 import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
 import { chosenSize, CUSTOM_SIZE, DEFAULT_SIZE, SIZE_PRESETS } from "../lib/image-sizes";
@@ -54,6 +56,15 @@ export async function action({ request, context }: ActionFunctionArgs) {
     });
   }
   if (intent === "renew-recovery") return identityAction(async () => ({ kind: "renewed" as const, ...(await context.trpc.visitor.renewRecovery()) }));
+  if (intent === "cancel") {
+    try {
+      await context.trpc.prompt.cancel({ id: Number(form.get("id")) });
+      return { kind: "cancelled" as const };
+    } catch (error) {
+      const failure = describeFailure(error);
+      return failureData(failure, { kind: "cancel-error" as const, message: failure.message });
+    }
+  }
   if (intent !== "submit") throw new Response(`Unknown action ${intent}.`, { status: 400 });
 
   const values = formValues(form);
@@ -120,15 +131,25 @@ export default function VisitorPage() {
     const timer = setTimeout(() => setSentVisible(false), 8000);
     return () => clearTimeout(timer);
   }, [result]);
+  // The prompts as last rendered: a reveal is an image that was not there before.
+  const shown = useRef(prompts);
+  shown.current = prompts;
+  const [revealed, setRevealed] = useState<{ id: number; imageUrl: string } | null>(null);
   const live = useLive(
     liveCursor,
     (lastEventId, handlers) => client.prompt.onChange.subscribe({ lastEventId }, handlers),
-    (event: OwnPromptChange) =>
+    (event: OwnPromptChange) => {
+      if (event.type === "prompt" && event.prompt?.imageUrl && !shown.current.find((prompt) => prompt.id === event.id)?.imageUrl) {
+        setRevealed({ id: event.id, imageUrl: event.prompt.imageUrl });
+      }
       setPrompts((list) =>
         event.type === "line"
           ? list.map((prompt) => ({ ...prompt, line: event.standings[prompt.id] ?? null }))
-          : upsertById(list, event.id, event.prompt, newestFirst),
-      ),
+          : event.type === "progress"
+            ? list.map((prompt) => (prompt.id === event.id ? { ...prompt, progress: event.progress } : prompt))
+            : upsertById(list, event.id, event.prompt, newestFirst),
+      );
+    },
     () => void client.prompt.mine.query().then(setPrompts, () => undefined),
   );
 
@@ -155,6 +176,7 @@ export default function VisitorPage() {
 
   return (
     <main className="page">
+      {revealed && <RevealedBanner promptId={revealed.id} onDismiss={() => setRevealed(null)} />}
       <IdentityPanel me={me} result={result} csrfToken={csrfToken} />
 
       <section>
@@ -228,12 +250,17 @@ export default function VisitorPage() {
       <section>
         <h2>Your prompts</h2>
         <LiveStatus state={live} />
+        {result?.kind === "cancel-error" && (
+          <p className="error" role="alert">
+            {result.message}
+          </p>
+        )}
         {prompts.length === 0 ? (
           <p className="hint">Nothing yet. Your prompts and their status will show up here.</p>
         ) : (
           <ul className="own-prompts">
             {prompts.map((prompt) => (
-              <li key={prompt.id} data-prompt-id={prompt.id}>
+              <li key={prompt.id} id={`prompt-${prompt.id}`} data-prompt-id={prompt.id}>
                 <div>
                   <p className="prompt-text">{prompt.prompt}</p>
                   <p className="hint">
@@ -242,8 +269,18 @@ export default function VisitorPage() {
                   {prompt.notice && <p className="flag">{prompt.notice}</p>}
                   {prompt.denyReason && <p className="deny-reason">{`Why: ${prompt.denyReason}`}</p>}
                   {prompt.line && <LineStanding standing={prompt.line} />}
+                  {prompt.status === "generating" && prompt.progress && <ProgressBar progress={prompt.progress} />}
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />
+                {(prompt.status === "pending" || prompt.status === "approved") && (
+                  <Form method="post" className="cancel">
+                    <input type="hidden" name="_csrf" value={csrfToken} />
+                    <input type="hidden" name="id" value={prompt.id} />
+                    <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel “${prompt.prompt.slice(0, 40)}”`}>
+                      Cancel
+                    </button>
+                  </Form>
+                )}
                 {prompt.imageUrl && <img src={prompt.imageUrl} alt={prompt.prompt} className="own-image" />}
                 {prompt.imageUrl && (
                   <a href={`${prompt.imageUrl}?download=1`} download className="download">

@@ -9,6 +9,7 @@ import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, type PromptStatus } from "../../server/domain/moderation";
+import type { JobProgress } from "../../server/domain/progress";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import stylesHref from "../after-show.css";
 import { AfterShowPanel } from "../components/after-show-panel";
@@ -16,6 +17,7 @@ import { ColourChip } from "../components/colour-chip";
 import { GeneratorTable } from "../components/generator-table";
 import { JoinCard } from "../components/join-card";
 import { LocalTime } from "../components/local-time";
+import { ProgressBar } from "../components/progress-bar";
 import { StatusBadge } from "../components/status-badge";
 import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
@@ -106,6 +108,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     else if (intent === "deny-selected") await context.trpc.admin.denyMany({ ids, reason });
     else if (intent === "hide" || intent === "unhide") await context.trpc.admin.hide({ id, hidden: intent === "hide" });
     else if (intent === "retry") await context.trpc.admin.retry({ id });
+    else if (intent === "cancel") await context.trpc.admin.cancel({ id });
     else if (intent === "pin") await context.trpc.admin.pinToFront({ id });
     else if (intent === "move-up" || intent === "move-down")
       await context.trpc.admin.moveInLine({
@@ -148,6 +151,7 @@ function fromSnapshot(loaded: Dashboard) {
     counts: loaded.counts,
     generators: loaded.generators,
     line: loaded.line,
+    progress: {} as Record<number, JobProgress | null>,
   };
 }
 
@@ -173,6 +177,7 @@ export default function AdminPage() {
       setView((current) => {
         if (event.type === "generators") return { ...current, generators: event.generators };
         if (event.type === "line") return { ...current, line: event.places };
+        if (event.type === "progress") return { ...current, progress: { ...current.progress, [event.id]: event.progress } };
         // A prompt older than the pages loaded stays out until they are paged in (held ones always show).
         const shown = event.prompt && (current.olderThan === null || event.id > current.olderThan || event.prompt.held);
         const known = current.prompts.some((prompt) => prompt.id === event.id);
@@ -212,6 +217,7 @@ export default function AdminPage() {
   const colours = [...new Map(prompts.map((prompt) => [prompt.author.id, prompt.author])).values()].sort((a, b) => a.name.localeCompare(b.name));
   const cardProps = {
     line: view.line,
+    progress: view.progress,
     csrfToken,
     alike,
     selected,
@@ -251,6 +257,7 @@ export default function AdminPage() {
       </header>
       <p className="summary">
         {counts.pending} pending · {counts.approved + counts.generating} in the works · {counts.done} done ({counts.revealed} revealed) · {counts.denied} denied · {counts.failed} failed ·{" "}
+        {counts.cancelled} cancelled ·{" "}
         <span title={online.map((g) => `${g.generatorId} (${g.backend})`).join(", ")}>
           {online.length} generator{online.length === 1 ? "" : "s"} online
         </span>
@@ -450,16 +457,21 @@ function backToCard(event: FormEvent<HTMLFormElement>) {
   if (details) details.open = false;
 }
 
+/** What the host may still call off: anything before its image exists. */
+const CANCELLABLE: PromptStatus[] = ["pending", "approved", "generating"];
+
 interface CardsProps {
   prompts: Prompt[];
   line: Record<number, number>;
+  /** The latest progress of each prompt being made (live, never stored). */
+  progress: Record<number, JobProgress | null>;
   csrfToken: string;
   alike: Map<string, number[]>;
   selected: ReadonlySet<number>;
   onSelect: (id: number, on: boolean) => void;
 }
 
-function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: CardsProps) {
+function PromptCards({ prompts, line, progress, csrfToken, alike, selected, onSelect }: CardsProps) {
   const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
   const lineLength = Object.keys(line).length;
   return (
@@ -491,6 +503,7 @@ function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: Ca
               <StatusBadge status={prompt.revealedAt && !prompt.hidden ? "revealed" : prompt.status} />
               {prompt.hidden && <span className="badge badge-hidden">Hidden from the show</span>}
             </div>
+            {prompt.status === "generating" && progress[prompt.id] && <ProgressBar progress={progress[prompt.id]!} />}
             {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
             <p className="prompt-text">{prompt.prompt}</p>
             {prompt.negativePrompt && <p className="hint prompt-text">Not: {prompt.negativePrompt}</p>}
@@ -576,7 +589,7 @@ function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: Ca
                   </Form>
                 </details>
               )}
-              {(prompt.status === "failed" || line[prompt.id] !== undefined || prompt.status === "done") && (
+              {(prompt.status === "failed" || line[prompt.id] !== undefined || prompt.status === "done" || CANCELLABLE.includes(prompt.status)) && (
                 <Form method="post" className="more">
                   {csrf}
                   {idField}
@@ -601,6 +614,11 @@ function PromptCards({ prompts, line, csrfToken, alike, selected, onSelect }: Ca
                   {prompt.status === "done" && (
                     <button type="submit" name="intent" value={prompt.hidden ? "unhide" : "hide"} className="secondary">
                       {prompt.hidden ? "Show in the reveal" : "Hide from the show"}
+                    </button>
+                  )}
+                  {CANCELLABLE.includes(prompt.status) && (
+                    <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel #${prompt.id}`}>
+                      Cancel
                     </button>
                   )}
                 </Form>

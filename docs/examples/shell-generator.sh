@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A promptgate generator in bash: mosquitto_sub and mosquitto_pub for MQTT, curl for
 # AUTOMATIC1111's API, jq for JSON. It follows docs/protocol.md and is small on purpose: one job
-# at a time, no retries, no health checks. promptgate's own generator (generator/) does all that.
+# at a time, no retries, no health checks, no progress reports (they are optional: the guest's
+# page then says "Generating…" without a bar). promptgate's own generator (generator/) does all that.
 #
 #   MQTT_HOST=promptgate.lan MQTT_PORT=1883 MQTT_PASSWORD=<token> GENERATOR_ID=shell-box \
 #     SD_API_URL=http://127.0.0.1:7860 ./shell-generator.sh

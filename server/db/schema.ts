@@ -187,7 +187,7 @@ export const prompts = sqliteTable(
   (table) => [index("prompts_visitor").on(table.visitorId, table.id), index("prompts_status").on(table.status, table.id)],
 );
 
-export const JOB_STATES = ["queued", "accepted", "started", "done", "failed"] as const;
+export const JOB_STATES = ["queued", "accepted", "started", "done", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /**

@@ -15,15 +15,17 @@ import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/sch
 import { countTurn, type Line } from "./line";
 import type { ChangeNotes } from "./live-events";
 
-const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
+/** A job in one of these states is in line or with a generator. */
+export const UNFINISHED: JobState[] = ["queued", "accepted", "started"];
 
 /**
  * "stale": the result of a job its prompt has replaced (retried), never allowed to overwrite the
  * newer one; "not-holder": from a generator that does not hold the job's lease; "already-stored":
  * a copy of the result already stored from the same generator (it did not hear that it was);
- * "storing": a copy that arrived while the first is being written, which answers for both.
+ * "storing": a copy that arrived while the first is being written, which answers for both;
+ * "cancelled": the job was called off (server/domain/prompts.ts `cancel`) before its image came.
  */
-export type ResultOutcome = "stored" | "already-stored" | "storing" | "duplicate" | "stale" | "unknown-job" | "not-holder" | "rejected";
+export type ResultOutcome = "stored" | "already-stored" | "storing" | "duplicate" | "stale" | "cancelled" | "unknown-job" | "not-holder" | "rejected";
 
 /** A job waiting in line for a generator; its size decides which generators can make it. */
 export interface QueuedJob {
@@ -41,10 +43,12 @@ export interface JobServiceOptions {
   line: Line;
   /** Told of every prompt whose status or notice a job changes. */
   changes: ChangeNotes;
+  /** Told when a job's lease ends (back in line, done, failed): its progress is over. */
+  onLeaseEnded?: (jobId: string) => void;
   now?: () => number;
 }
 
-export function createJobService(db: Db, imageDir: string, { leaseMs, line, changes, now = Date.now }: JobServiceOptions) {
+export function createJobService(db: Db, imageDir: string, { leaseMs, line, changes, onLeaseEnded, now = Date.now }: JobServiceOptions) {
   // Owner-only: images are secret until the reveal.
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
   /** Job ids whose image is being written right now. */
@@ -143,6 +147,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
       .where(and(eq(prompts.id, promptId), eq(prompts.jobId, jobId), eq(prompts.status, "generating")))
       .run();
     changes.promptChanged(promptId);
+    onLeaseEnded?.(jobId);
   }
 
   /** Marks a job done or failed (its lease ends); its prompt follows only if this is the prompt's current job. Call inside a transaction. */
@@ -152,6 +157,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
     if (outcome.state === "done") statements.markPromptDone.run({ promptId: job.promptId, jobId });
     else statements.markPromptFailed.run({ promptId: job.promptId, jobId, reason: outcome.reason });
     changes.promptChanged(job.promptId);
+    onLeaseEnded?.(jobId);
   }
 
   return {
@@ -205,6 +211,12 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
     holderOf(jobId: string): string | null | undefined {
       const job = statements.jobById.get({ id: jobId });
       return job && isUnfinished(job.state) ? job.leaseGeneratorId : undefined;
+    },
+
+    /** The prompt of a job that `generatorId` holds (unfinished, leased to it), else null. */
+    promptHeldBy(jobId: string, generatorId: string): number | null {
+      const job = statements.jobById.get({ id: jobId });
+      return job && isUnfinished(job.state) && job.leaseGeneratorId === generatorId ? job.promptId : null;
     },
 
     /** A heartbeat: extends the leases `generatorId` holds among `jobIds`. */
@@ -316,6 +328,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
       if (!job) return { outcome: "unknown-job" };
       if (storing.has(job.id)) return { outcome: "storing" };
       if (job.state === "done") return { outcome: statements.imageMakerOf.get({ jobId: job.id })?.generatorId === fromGeneratorId ? "already-stored" : "duplicate" };
+      if (job.state === "cancelled") return { outcome: "cancelled" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
       if (prompt.jobId !== job.id) return { outcome: "stale" };
       if (!mayDeliver(job, fromGeneratorId)) return { outcome: "not-holder" };
@@ -356,6 +369,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
           () => {
             const current = statements.jobById.get({ id: job.id });
             if (current?.state === "done") return { outcome: "duplicate" as const };
+            if (current?.state === "cancelled") return { outcome: "cancelled" as const };
             // The lease may have gone to another generator while the file was written.
             if (!current || !mayDeliver(current, fromGeneratorId)) return { outcome: "not-holder" as const };
             if (statements.promptById.get({ id: prompt.id })?.jobId !== job.id) return { outcome: "stale" as const };

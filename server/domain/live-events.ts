@@ -19,7 +19,13 @@ import { prompts } from "../db/schema";
  * generators changed, or the admin reordered): places in line and ETAs are read anew.
  * `show`: the presenter changed the show (server/domain/show.ts): both of its views are read anew.
  */
-type Change = { kind: "prompt"; promptId: number; visitorId: number } | { kind: "generators" } | { kind: "line" } | { kind: "show" };
+type Change =
+  | { kind: "prompt"; promptId: number; visitorId: number }
+  /** Only the progress of the prompt's job moved: no line to work out again (server/domain/progress.ts). */
+  | { kind: "progress"; promptId: number; visitorId: number }
+  | { kind: "generators" }
+  | { kind: "line" }
+  | { kind: "show" };
 export type LiveEvent = Change & { seq: number };
 
 /** What services call when something a page shows has changed. */
@@ -46,6 +52,7 @@ export function createLiveEvents(db: Db, { capacity, generatorsView }: LiveEvent
   // transaction has committed: a subscriber that reads at once sees the committed row. Several
   // notes of one prompt within a task make one event.
   const pending = new Map<number, number | null>();
+  const progressPending = new Set<number>();
   let generatorsPending = false;
   let linePending = false;
   let lastGenerators = "";
@@ -65,6 +72,11 @@ export function createLiveEvents(db: Db, { capacity, generatorsView }: LiveEvent
       if (visitorId !== undefined) append({ kind: "prompt", promptId, visitorId });
     }
     if (pending.size) linePending = true;
+    for (const promptId of progressPending) {
+      const visitorId = pending.has(promptId) ? undefined : visitorOf.get({ id: promptId })?.visitorId;
+      if (visitorId !== undefined) append({ kind: "progress", promptId, visitorId });
+    }
+    progressPending.clear();
     pending.clear();
     if (generatorsPending) {
       generatorsPending = false;
@@ -96,6 +108,12 @@ export function createLiveEvents(db: Db, { capacity, generatorsView }: LiveEvent
         // Read now, inside the caller's transaction: a deletion that follows must still reach the author.
         if (!pending.get(id)) pending.set(id, visitorOf.get({ id })?.visitorId ?? null);
       }
+      schedule();
+    },
+
+    /** A prompt's progress moved; a change of the prompt in the same task says it already. */
+    progressChanged(promptId: number): void {
+      progressPending.add(promptId);
       schedule();
     },
 

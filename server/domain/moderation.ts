@@ -4,7 +4,8 @@
  * loads full zod makes every page's shared chunk carry it (the visitor page's budget, issue 10).
  */
 
-export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed"] as const;
+/** "cancelled": its author (while it waited) or the host (at any time before its image) called it off; final. */
+export const PROMPT_STATUSES = ["pending", "approved", "generating", "done", "denied", "failed", "cancelled"] as const;
 export type PromptStatus = (typeof PROMPT_STATUSES)[number];
 
 /** One-tap reasons for a denial; a moderator may write their own instead. */

@@ -10,6 +10,7 @@ import { images, jobs, nowMs, prompts, visitors, type PromptStatus } from "../db
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
+import { UNFINISHED } from "./jobs";
 import { newJobPlace } from "./line";
 import { alikeKey } from "./moderation";
 import type { ChangeNotes } from "./live-events";
@@ -72,6 +73,13 @@ const ownView = (row: typeof prompts.$inferSelect, notice: string | null = null)
   imageUrl: row.revealedAt && !row.hidden ? imageUrlFor(row.id) : null,
   notice,
 });
+
+/**
+ * Who may cancel what: the author while it waits (for the host, or in line: its job not yet
+ * started), the host at any time before its image exists. Cancelled is final: neither approve
+ * nor retry reopens it (a guest who called it off must not see it made anyway).
+ */
+const CANCELLABLE: Record<"author" | "host", PromptStatus[]> = { author: ["pending", "approved"], host: ["pending", "approved", "generating"] };
 
 /** States from which a prompt may be (re-)approved: a fresh job is created. */
 const APPROVABLE: PromptStatus[] = ["pending", "denied"];
@@ -379,6 +387,40 @@ export function createPromptService(
       );
     },
 
+    /**
+     * Cancels a prompt (`by` its author, or the host): it becomes "cancelled" and its job, if any,
+     * leaves the line or its lease. Returns the job and the generator holding it, which must be told
+     * to stop; cancelling again changes nothing.
+     */
+    cancel(id: number, by: { visitorId: number } | "host"): { jobId: string | null; holder: string | null } {
+      return db.transaction(
+        (tx) => {
+          const row = statements.promptById.get({ id });
+          // Someone else's prompt is as unknown to a guest as a missing one.
+          if (!row || (by !== "host" && row.visitorId !== by.visitorId)) throw new DomainError("PROMPT_NOT_FOUND", `There is no prompt #${id}.`);
+          if (row.status === "cancelled") return { jobId: null, holder: null };
+          if (!CANCELLABLE[by === "host" ? "host" : "author"].includes(row.status)) {
+            throw new DomainError(
+              "INVALID_TRANSITION",
+              row.status === "generating" ? "Your picture is already being made; it can no longer be cancelled." : `Prompt #${id} is ${row.status}; it can no longer be cancelled.`,
+            );
+          }
+          tx.update(prompts).set({ status: "cancelled" }).where(eq(prompts.id, id)).run();
+          const job = row.jobId ? tx.select({ state: jobs.state, holder: jobs.leaseGeneratorId }).from(jobs).where(eq(jobs.id, row.jobId)).get() : undefined;
+          const unfinished = job && UNFINISHED.includes(job.state);
+          if (unfinished) {
+            tx.update(jobs)
+              .set({ state: "cancelled", finishedAt: new Date(now()), leaseGeneratorId: null, leaseExpiresAt: null, blockedReason: null })
+              .where(eq(jobs.id, row.jobId!))
+              .run();
+          }
+          changes.promptChanged(id);
+          return { jobId: row.jobId, holder: unfinished ? job.holder : null };
+        },
+        { behavior: "immediate" },
+      );
+    },
+
     /** Keeps a finished image out of the reveal, the show and the gallery (or lets it back). */
     setHidden(id: number, hidden: boolean): void {
       const row = get(id);
@@ -433,7 +475,7 @@ export function createPromptService(
     },
 
     counts(): Record<PromptStatus, number> & { revealed: number } {
-      const result = { pending: 0, approved: 0, generating: 0, done: 0, denied: 0, failed: 0, revealed: 0 };
+      const result = { pending: 0, approved: 0, generating: 0, done: 0, denied: 0, failed: 0, cancelled: 0, revealed: 0 };
       for (const row of db.select({ status: prompts.status, n: count() }).from(prompts).groupBy(prompts.status).all()) result[row.status] = row.n;
       result.revealed = db.select({ n: count() }).from(prompts).where(isNotNull(prompts.revealedAt)).get()?.n ?? 0;
       return result;

@@ -13,6 +13,7 @@ import type { JobService } from "../domain/jobs";
 import type { Line } from "../domain/line";
 import type { LiveEvents } from "../domain/live-events";
 import type { LoginAttempt, LoginThrottle } from "../domain/login-throttle";
+import type { ProgressBoard } from "../domain/progress";
 import type { PromptService } from "../domain/prompts";
 import type { Retention } from "../domain/retention";
 import type { Show } from "../domain/show";
@@ -42,6 +43,8 @@ export interface Services {
   line: Line;
   /** Live updates: the event log that subscriptions read (ADR 012). */
   live: LiveEvents;
+  /** How far each job being made is (in memory only). */
+  progress: ProgressBoard;
   link: Link;
   /** After the show: the gallery's switch and pages. */
   gallery: Gallery;

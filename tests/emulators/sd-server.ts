@@ -4,13 +4,14 @@
  * `detail[]`, one job at a time behind a global lock, base64 PNGs and an `info` JSON string,
  * samplers from GET /sdapi/v1/samplers, optional --api-auth. Unknown fields are ignored, as
  * pydantic does by default. Like A1111 it tracks tasks by `force_task_id` (queued behind the
- * lock, active, completed) for POST /internal/progress, and POST /sdapi/v1/interrupt stops
+ * lock, active, completed) for POST /internal/progress, which reports the active task's progress
+ * step by step (with a live preview unless asked for none), and POST /sdapi/v1/interrupt stops
  * whatever task is active, whoever sent it.
  *
  * Test controls: failNext (N answers with a status and body), failAlways (every answer, until
  * cleared), resetNext (N connections cut), down/up (stop listening and come back on the same
  * port), setDelay, a seeded random delay range; counters: calls,
- * interrupts (with the task that was active), seeds sent per force_task_id.
+ * interrupts (with the task that was active), progress questions, seeds sent per force_task_id.
  */
 import { randomInt } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -115,12 +116,17 @@ function fakeImage(width: number, height: number, seed: number): Buffer {
 }
 
 
+/** What a half-made image looks like to /internal/progress's callers: promptgate must never pass it on. */
+const LIVE_PREVIEW = fakeImage(64, 64, 0xff00ff).toString("base64");
+
 /** A1111's answer to an HTTPException (its api_middleware handler): the class, the detail, and an empty str(e). */
 const httpException = (detail: string) => ({ error: "HTTPException", detail, body: "", errors: "" });
 
 export async function startSdEmulator(options: SdEmulatorOptions = {}) {
   const calls: Txt2ImgCall[] = [];
   const interrupts: InterruptCall[] = [];
+  /** Questions to /internal/progress about an active task, and whether each asked for a live preview. */
+  const progressCalls: Array<{ taskId: string; livePreview: boolean }> = [];
   const seedsByTask = new Map<string, number[]>();
   const queuedFailures: Array<{ status: number; body: unknown } | "reset"> = [];
   let lock: Promise<void> = Promise.resolve();
@@ -233,20 +239,41 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     }
   }
 
-  /** modules/progress.py progressapi: per task; progress and eta only for the active one. */
+  /**
+   * modules/progress.py progressapi: per task. Not active: "Waiting..." or "In queue: i/n", no
+   * progress. Active: progress counted in whole sampling steps (state.sampling_step /
+   * sampling_steps), eta from the time since the task started, textinfo as state.textinfo (none
+   * while sampling), and a live preview unless the caller asked for none (`live_preview: false`).
+   */
   async function taskProgress(req: IncomingMessage, res: ServerResponse) {
-    const body = (await readJson(req).catch(() => null)) as { id_task?: unknown } | null;
+    const body = (await readJson(req).catch(() => null)) as { id_task?: unknown; id_live_preview?: unknown; live_preview?: unknown } | null;
     if (typeof body?.id_task !== "string") return send(res, 422, { detail: [{ loc: ["body", "id_task"], msg: "field required", type: "value_error.missing" }] });
     const id = body.id_task;
     const active = current?.taskId === id;
     const queued = pendingTasks.has(id);
     const completed = finishedTasks.includes(id);
     if (!active || !current) {
-      return send(res, 200, { active, queued, completed, progress: null, eta: null, live_preview: null, id_live_preview: -1, textinfo: queued ? "In queue..." : "Waiting..." });
+      const queue = [...pendingTasks];
+      const textinfo = queued ? `In queue: ${queue.indexOf(id) + 1}/${queue.length}` : "Waiting...";
+      return send(res, 200, { active, queued, completed, progress: null, eta: null, live_preview: null, id_live_preview: -1, textinfo });
     }
+    progressCalls.push({ taskId: id, livePreview: body.live_preview !== false });
     const elapsed = (performance.now() - current.started) / 1000;
-    const progress = current.delayMs ? Math.min(1, (elapsed * 1000) / current.delayMs) : 0;
-    return send(res, 200, { active, queued, completed, progress, eta: progress > 0.01 ? elapsed / progress - elapsed : null, live_preview: null, id_live_preview: -1, textinfo: null });
+    const step = current.delayMs ? Math.min(current.steps, Math.floor(((elapsed * 1000) / current.delayMs) * current.steps)) : 0;
+    const progress = step / Math.max(1, current.steps);
+    const eta = progress > 0 ? elapsed / progress - elapsed : null;
+    const wantsPreview = body.live_preview !== false && step > 0;
+    const previewId = typeof body.id_live_preview === "number" ? body.id_live_preview : -1;
+    return send(res, 200, {
+      active,
+      queued,
+      completed,
+      progress,
+      eta,
+      live_preview: wantsPreview ? `data:image/png;base64,${LIVE_PREVIEW}` : null,
+      id_live_preview: wantsPreview ? previewId + 1 : previewId,
+      textinfo: null,
+    });
   }
 
   const server = createServer((req, res) => {
@@ -294,6 +321,7 @@ export async function startSdEmulator(options: SdEmulatorOptions = {}) {
     url: `http://127.0.0.1:${port}`,
     calls,
     interrupts,
+    progressCalls,
     /** The seed of every txt2img call, by force_task_id, in order. */
     seedsByTask,
     /** The force_task_id now holding the lock, if any. */

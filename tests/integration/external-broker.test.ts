@@ -89,8 +89,11 @@ test("with MQTT_URL the server runs no broker of its own and a prompt goes throu
   // The admin is told where generators connect.
   const dashboard = (await admin.page("/admin")).html;
   expect(dashboard).toContain(`This server uses the broker at mqtt://127.0.0.1:${mosquitto.port}: give each generator a user of its own`);
+  sd.setDelay(1500);
   const { id } = (await visitor.mutate("prompt.submit", { prompt: "a harbour seen through Mosquitto", width: 64, height: 64 })).body.result.data;
   expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  // Progress (QoS 0) passes the ACL too: the author's list shows step n of m while it is made.
+  await waitFor("the prompt's progress", async () => (await visitor.query("prompt.mine")).body.result.data[0]?.progress?.steps === 30);
   await waitFor("the prompt to be done", async () => (await visitor.query("prompt.mine")).body.result.data[0]?.status === "done");
   expect(running.services.db.$client.prepare("SELECT generator_id AS g FROM images WHERE prompt_id = ?").get(id)).toEqual({ g: "gpu-a" });
 

@@ -58,18 +58,18 @@ test("a visitor's stream carries changes to their own prompts only, and their im
 
   const mine = await submit(alice, "alice's owl");
   const theirs = await submit(bob, "bob's fox");
-  await aliceLive.waitForData("alice's new prompt", (data) => data.id === mine && data.prompt.status === "pending");
+  await aliceLive.waitForData("alice's new prompt", (data) => data.id === mine && data.prompt?.status === "pending");
   expect((await admin.mutate("admin.approve", { id: mine })).status).toBe(200);
-  const done = await aliceLive.waitForData("alice's prompt done", (data) => data.id === mine && data.prompt.status === "done");
+  const done = await aliceLive.waitForData("alice's prompt done", (data) => data.id === mine && data.prompt?.status === "done");
   expect(done.prompt.imageUrl).toBeNull();
   await bobLive.waitForData("bob's new prompt", (data) => data.id === theirs);
 
   expect((await admin.mutate("admin.markRevealed", { id: mine })).status).toBe(200);
-  await aliceLive.waitForData("alice's image revealed", (data) => data.id === mine && data.prompt.imageUrl === `/images/${mine}.png`);
+  await aliceLive.waitForData("alice's image revealed", (data) => data.id === mine && data.prompt?.imageUrl === `/images/${mine}.png`);
   // Every event before the reveal hid the image; nobody heard of another's prompt.
   const beforeReveal = promptEvents(aliceLive, mine).filter((data) => !data.prompt.revealedAt && !data.prompt.imageUrl);
   expect(beforeReveal.map((data) => data.prompt.status)).toEqual(expect.arrayContaining(["pending", "approved", "done"]));
-  expect(aliceLive.data.every((data) => (data.type === "prompt" && data.id === mine) || (data.type === "line" && Object.keys(data.standings).every((id) => Number(id) === mine)))).toBe(true);
+  expect(aliceLive.data.every((data) => ((data.type === "prompt" || data.type === "progress") && data.id === mine) || (data.type === "line" && Object.keys(data.standings).every((id) => Number(id) === mine)))).toBe(true);
   expect(bobLive.data.every((data) => data.type === "prompt" && data.id === theirs)).toBe(true);
   // While alice's prompt was in line she heard where it stood; bob, with nothing in line, heard no line.
   expect(aliceLive.data.some((data) => data.type === "line" && data.standings[mine]?.etaSeconds > 0)).toBe(true);
@@ -81,12 +81,12 @@ test("the admin's stream carries each prompt as it is sent, approved and done, w
   const live = await open(admin, "admin.onChange", { input: { lastEventId: await cursorOf(admin) } });
   const visitor = new TestClient(server.url, { userAgent: "sender" });
   const id = await submit(visitor, "a kite over the sea");
-  const sent = await live.waitForData("the submission", (data) => data.id === id && data.prompt.status === "pending");
+  const sent = await live.waitForData("the submission", (data) => data.id === id && data.prompt?.status === "pending");
   expect(sent.prompt).toMatchObject({ prompt: "a kite over the sea", author: { id: expect.any(Number) } });
   expect(sent.counts.pending).toBe(1);
   await admin.mutate("admin.approve", { id });
-  await live.waitForData("the approval", (data) => data.id === id && data.prompt.status === "approved");
-  const done = await live.waitForData("the image", (data) => data.id === id && data.prompt.status === "done");
+  await live.waitForData("the approval", (data) => data.id === id && data.prompt?.status === "approved");
+  const done = await live.waitForData("the image", (data) => data.id === id && data.prompt?.status === "done");
   // The admin sees the image before the reveal.
   expect(done.prompt.imageUrl).toBe(`/images/${id}.png`);
   expect(done.counts).toMatchObject({ pending: 0, done: 1 });

@@ -164,6 +164,50 @@ describe("interrupting its own task", () => {
   });
 });
 
+describe("progress", () => {
+  test("a running task's progress is reported step by step from /internal/progress, without ever asking for a live preview", async () => {
+    const sd = await emulator({ delayMs: 600 });
+    const { backend } = backendFor(sd, { progressReportMs: 50 });
+    const reports: Array<{ step: number; steps: number; fraction: number; etaSeconds?: number }> = [];
+    await backend.render(job(), parameters, { signal: never, onProgress: (progress) => reports.push(progress) });
+    expect(reports.length).toBeGreaterThanOrEqual(3);
+    for (const report of reports) {
+      expect(report.steps).toBe(30);
+      expect(report.step).toBe(Math.round(report.fraction * 30));
+    }
+    expect(reports.map((report) => report.step)).toEqual(reports.map((report) => report.step).sort((a, b) => a - b));
+    expect(sd.progressCalls.every((call) => !call.livePreview)).toBe(true);
+  });
+
+  test("the emulator answers /internal/progress as A1111 does: a queued task's place, then the active one's progress and eta, and a preview only when asked", async () => {
+    const sd = await emulator({ delayMs: 400 });
+    const { backend } = backendFor(sd);
+    const first = job("first");
+    const second = job("second");
+    const ask = async (body: object) => (await fetch(`${sd.url}/internal/progress`, { method: "POST", body: JSON.stringify(body) })).json();
+    const running = Promise.all([backend.render(first, parameters, { signal: never }), backend.render(second, parameters, { signal: never })]);
+    await waitFor("the first to be active and the second queued", () => sd.activeTask() === first.jobId && sd.queuedTasks().includes(second.jobId));
+    await expect(ask({ id_task: second.jobId, id_live_preview: -1 })).resolves.toEqual({
+      active: false,
+      queued: true,
+      completed: false,
+      progress: null,
+      eta: null,
+      live_preview: null,
+      id_live_preview: -1,
+      textinfo: "In queue: 1/1",
+    });
+    await waitFor("a step done", async () => (await ask({ id_task: first.jobId, live_preview: false })).progress > 0);
+    const withPreview = await ask({ id_task: first.jobId, id_live_preview: 3 });
+    expect(withPreview).toMatchObject({ active: true, queued: false, completed: false, textinfo: null, id_live_preview: 4 });
+    expect(withPreview.live_preview).toMatch(/^data:image\/png;base64,/);
+    expect(withPreview.eta).toBeGreaterThan(0);
+    await running;
+    await expect(ask({ id_task: first.jobId })).resolves.toMatchObject({ active: false, queued: false, completed: true, textinfo: "Waiting..." });
+    await expect(ask({})).resolves.toMatchObject({ detail: [{ loc: ["body", "id_task"] }] });
+  });
+});
+
 describe("start-up check", () => {
   test("an unknown SD_SAMPLER is refused in one line naming it and the valid ones", async () => {
     const sd = await emulator();

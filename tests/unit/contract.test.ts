@@ -1,5 +1,5 @@
 /** The wire contract's tolerances (what A1111 and RFC 3339 allow) and its check of outgoing messages. */
-import { ContractError, GeneratorIdSchema, MAX_SEED, ResultMessageSchema, SCHEMA_VERSION, SamplingParametersSchema, StatusMessageSchema, encode, type ResultMessage } from "../../broker/contract";
+import { ContractError, GeneratorIdSchema, MAX_SEED, ProgressMessageSchema, ResultMessageSchema, parseGeneratorTopic, topics, SCHEMA_VERSION, SamplingParametersSchema, StatusMessageSchema, encode, type ResultMessage } from "../../broker/contract";
 import { GeneratorEnvSchema, parseEnvironment } from "../../generator/env";
 
 const status = (at: string) => ({ schemaVersion: SCHEMA_VERSION, jobId: "9b2d6f0e-3c4a-4e8b-9a1d-2f6c8e0b7a54", generatorId: "gpu-box-1", state: "started", at });
@@ -55,4 +55,15 @@ test("encode refuses a message that breaks the contract before it is sent, namin
   expect(() => encode(ResultMessageSchema, { ...result, width: 65 })).toThrow(/width/);
   const { seed: _missing, ...withoutSeed } = result;
   expect(() => encode(ResultMessageSchema, withoutSeed as ResultMessage)).toThrow(/seed/);
+});
+
+test("a progress report is per job, says step n of m, and carries nothing it does not name (no preview image survives encoding)", () => {
+  const jobId = "9b2d6f0e-3c4a-4e8b-9a1d-2f6c8e0b7a54";
+  expect(parseGeneratorTopic(topics.progress("gpu-box-1", jobId))).toEqual({ generatorId: "gpu-box-1", kind: "progress", jobId });
+  expect(parseGeneratorTopic("promptgate/v2/generators/gpu-box-1/progress")).toBeNull();
+  const progress = { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "gpu-box-1", step: 12, steps: 30, fraction: 0.4, etaSeconds: 8.5, at: "2026-11-25T19:19:38Z" };
+  expect(JSON.parse(encode(ProgressMessageSchema, { ...progress, live_preview: "data:image/png;base64,AAAA" } as typeof progress).toString())).toEqual(progress);
+  expect(() => encode(ProgressMessageSchema, { ...progress, step: 31 })).toThrow(/step/);
+  expect(() => encode(ProgressMessageSchema, { ...progress, fraction: 1.5 })).toThrow(/fraction/);
+  expect(() => encode(ProgressMessageSchema, { ...progress, steps: 0, step: 0 })).toThrow(/steps/);
 });

@@ -8,7 +8,7 @@ test("docs/schemas holds exactly the JSON Schemas generated from the contract", 
   const committed = Object.fromEntries(readdirSync(SCHEMA_DIR).map((file) => [file, readFileSync(path.join(SCHEMA_DIR, file), "utf8")]));
   const same = Object.keys(committed).length === Object.keys(expected).length && Object.entries(expected).every(([file, text]) => committed[file] === text);
   if (!same) throw new Error("docs/schemas is stale: run npm run schemas");
-  expect(Object.keys(committed).sort()).toEqual(["control", "heartbeat", "job", "presence", "result", "status"].map((name) => `${name}.schema.json`));
+  expect(Object.keys(committed).sort()).toEqual(["control", "heartbeat", "job", "presence", "progress", "result", "status"].map((name) => `${name}.schema.json`));
 });
 
 test("the schemas carry the contract's tolerances: any RFC 3339 timestamp, CFG scale from 0", () => {

@@ -8,7 +8,7 @@ const doc = readFileSync(path.join(ROOT, "docs/protocol.md"), "utf8");
 
 test("every example message in docs/protocol.md fits the schema it is labelled with", () => {
   const examples = [...doc.matchAll(/<!-- schema: (\w+) -->\n```json\n([\s\S]*?)```/g)].map(([, name, json]) => ({ name: name!, json: json! }));
-  expect(examples.map(({ name }) => name).sort()).toEqual(["control", "control", "control", "heartbeat", "job", "presence", "presence", "result", "status", "status"]);
+  expect(examples.map(({ name }) => name).sort()).toEqual(["control", "control", "control", "heartbeat", "job", "presence", "presence", "progress", "result", "status", "status"]);
   for (const { name, json } of examples) {
     const parsed = MESSAGES[name]!.schema.safeParse(JSON.parse(json));
     expect(parsed.error?.message, `${name}: ${json}`).toBeUndefined();

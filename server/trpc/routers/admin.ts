@@ -5,6 +5,7 @@ import { recordAudit, type AuditEntry } from "../../domain/audit";
 import { DomainError, type DomainErrorCode } from "../../domain/errors";
 import { describeWait, type Refusal } from "../../domain/login-throttle";
 import { DENY_REASON_MAX } from "../../domain/moderation";
+import type { JobProgress } from "../../domain/progress";
 import { PromptInputSchema } from "../../domain/prompt-input";
 import type { ModeratedPrompt, ModeratedQuery, PromptService } from "../../domain/prompts";
 import { PROMPT_STATUSES } from "../../db/schema";
@@ -12,6 +13,7 @@ import type { RequestContext } from "../../http/request-context";
 import type { GeneratorView } from "../../link";
 import { accountProcedure, adminProcedure, moderateProcedure, publicProcedure, readProcedure, router, assertStillSignedIn } from "../init";
 import { LiveInputSchema, liveStream } from "../live";
+import { cancelPrompt } from "./prompt";
 
 const PromptIdSchema = z.object({ id: z.coerce.number().int().positive() });
 const VisitorIdSchema = z.object({ visitorId: z.coerce.number().int().positive() });
@@ -76,6 +78,7 @@ async function checkPassword(ctx: RequestContext, name: string, password: string
  */
 export type AdminChange =
   | { type: "prompt"; id: number; prompt: ModeratedPrompt | null; counts: ReturnType<PromptService["counts"]> }
+  | { type: "progress"; id: number; progress: JobProgress | null }
   | { type: "generators"; generators: GeneratorView[] }
   | { type: "line"; places: Record<number, number> };
 
@@ -187,6 +190,7 @@ export const adminRouter = router({
         if (event.kind === "show") return null;
         if (event.kind === "generators") return { type: "generators", generators: ctx.services.link.generators() };
         if (event.kind === "line") return { type: "line", places: ctx.services.line.places() };
+        if (event.kind === "progress") return { type: "progress", id: event.promptId, progress: ctx.services.progress.of(event.promptId) };
         return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
       },
     }),
@@ -270,6 +274,16 @@ export const adminRouter = router({
   deny: moderateProcedure.input(PromptIdSchema.extend(ReasonSchema.shape)).mutation(({ ctx, input }) => {
     ctx.services.prompts.deny(input.id, input.reason);
     audit(ctx, { action: "prompt.deny", target: `prompt ${input.id}`, details: input.reason ? { reason: input.reason } : null });
+    return { ok: true as const };
+  }),
+
+  /**
+   * Cancels any prompt before its image exists, a running one included: its generator is told to
+   * stop that job (and interrupts only its own task). Cancelled is final.
+   */
+  cancel: moderateProcedure.input(PromptIdSchema).mutation(async ({ ctx, input }) => {
+    const { interrupted } = await cancelPrompt(ctx.services, input.id, "host");
+    audit(ctx, { action: "prompt.cancel", target: `prompt ${input.id}`, details: interrupted ? { interrupted } : null });
     return { ok: true as const };
   }),
 

@@ -1,0 +1,13 @@
+/** "Step 12 of 30": how far the generator is with a prompt, as a bar and in words. */
+import type { JobProgress } from "../../server/domain/progress";
+import { describeWait } from "./line-standing";
+
+export function ProgressBar({ progress }: { progress: JobProgress }) {
+  const label = `Step ${progress.step} of ${progress.steps}`;
+  return (
+    <div className="progress" data-step={progress.step} data-steps={progress.steps}>
+      <progress max={1} value={progress.fraction} aria-label={label} />
+      <span className="hint">{progress.etaSeconds === null ? label : `${label} · ${describeWait(progress.etaSeconds)} left`}</span>
+    </div>
+  );
+}
