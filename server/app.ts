@@ -39,13 +39,14 @@ import { createDeviceCookies } from "./http/device-cookie";
 import { serveExport } from "./http/export";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
+import { createSitePassword } from "./http/site-password";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { aedesTransport, connectLink } from "./link";
 import { mqttClientTransport } from "./link-transport";
 import type { Logger } from "./logger";
-import { loadSecrets } from "./secrets";
+import { loadSecrets, newestSessionKeyAddedAt, rotateSessionKeys } from "./secrets";
 import { PROJECT_ROOT } from "./project-root";
 import { StartupError } from "./startup-error";
 import { appRouter } from "./trpc/root";
@@ -175,8 +176,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       await external.connect();
       cleanups.push(() => external.close());
     }
-    const csrf = createCsrf(secrets.sessionSecret);
-    const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
+    const csrf = createCsrf(secrets.sessionKeys);
+    const tools = { csrf, devices: createDeviceCookies(secrets.sessionKeys), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
@@ -203,6 +204,18 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }
       next();
     });
+    if (config.sitePassword) {
+      const site = createSitePassword({
+        password: config.sitePassword,
+        sessionMs: config.siteSessionMs,
+        keys: secrets.sessionKeys,
+        db,
+        csrf,
+        devices: tools.devices,
+        throttle: createLoginThrottle(),
+      });
+      app.use(site.router, site.guard);
+    }
     const bearer = bearerAuth(db);
     app.get("/auth/verify", authVerify(db, services.adminSessions));
     app.get("/auth/login", loginRedirect);
@@ -295,6 +308,19 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         },
       );
       cleanups.push(() => generator.close());
+    }
+
+    const { keyRotationMs } = config;
+    if (keyRotationMs && !config.sessionSecret) {
+      const rotateIfDue = () => {
+        if (Date.now() - newestSessionKeyAddedAt(config.dataDir) < keyRotationMs) return;
+        const { retiring } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+        log.info(`session keys rotated (KEY_ROTATION_DAYS); ${retiring} older key(s) verify until they retire`);
+      };
+      rotateIfDue();
+      const timer = setInterval(rotateIfDue, 3_600_000);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
     }
 
     const prune = setInterval(() => {

@@ -48,6 +48,12 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .default("false")
     .transform((value): boolean | number | string => (value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value)),
   ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
+  /** Rotates the session keys when the newest is this old (server/secrets.ts); unset: only `npm run admin -- rotate-keys`. */
+  KEY_ROTATION_DAYS: envInteger(1, 3650).optional(),
+  /** Asks every page, API call and image for this password first (server/http/site-password.ts). */
+  SITE_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).max(1024, { message: "must be at most 1024 characters" }).optional(),
+  /** How long a browser that gave the site password keeps its pass. */
+  SITE_SESSION_DAYS: envInteger(1, 400).default(30),
   ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(30),
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
@@ -77,6 +83,13 @@ export interface Config {
   fingerprintSecret?: string;
   recoverySecret?: string;
   trustProxy: boolean | number | string;
+  /** Rotate the session keys when the newest is this old; null: only by command. */
+  keyRotationMs: number | null;
+  /** A key that stopped signing still verifies this long: the longest lifetime of what it signed. */
+  keyRetireMs: number;
+  /** SITE_PASSWORD, or null: the site is open. */
+  sitePassword: string | null;
+  siteSessionMs: number;
   /** An admin session ends this long after login… */
   adminSessionMs: number;
   /** …or after this long without a request. */
@@ -154,6 +167,10 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     recoverySecret: parsed.RECOVERY_SECRET,
     trustProxy: parsed.TRUST_PROXY,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
+    keyRotationMs: parsed.KEY_ROTATION_DAYS ? parsed.KEY_ROTATION_DAYS * 86_400_000 : null,
+    keyRetireMs: Math.max(parsed.ADMIN_SESSION_HOURS * 3_600_000, parsed.SITE_SESSION_DAYS * 86_400_000),
+    sitePassword: parsed.SITE_PASSWORD ?? null,
+    siteSessionMs: parsed.SITE_SESSION_DAYS * 86_400_000,
     adminIdleMs: parsed.ADMIN_IDLE_MINUTES * 60_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
     retentionDays: parsed.RETENTION_DAYS ?? null,
