@@ -40,6 +40,7 @@ import { serveExport } from "./http/export";
 import { serveImage } from "./http/images";
 import { serveRecoveryQr } from "./http/recovery-qr";
 import { createSitePassword } from "./http/site-password";
+import { createProxyTrust } from "./http/trusted-proxy";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
@@ -177,7 +178,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       cleanups.push(() => external.close());
     }
     const csrf = createCsrf(secrets.sessionKeys);
-    const tools = { csrf, devices: createDeviceCookies(secrets.sessionKeys), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
+    const proxyTrust = config.proxyTrust ? createProxyTrust(config.proxyTrust) : null;
+    const tools = { csrf, devices: createDeviceCookies(secrets.sessionKeys), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl, proxyTrust };
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
@@ -213,11 +215,12 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         csrf,
         devices: tools.devices,
         throttle: createLoginThrottle(),
+        vouched: (req) => proxyTrust?.identityOf(req) != null,
       });
       app.use(site.router, site.guard);
     }
     const bearer = bearerAuth(db);
-    app.get("/auth/verify", authVerify(db, services.adminSessions));
+    app.get("/auth/verify", authVerify(db, services.adminSessions, proxyTrust));
     app.get("/auth/login", loginRedirect);
     app.use(
       "/api/trpc",

@@ -6,7 +6,8 @@
  *
  * Let through without a pass: /healthz (monitoring), /auth/verify and /auth/login (nginx asks
  * them for other sites; they answer for staff sessions and tokens only), a valid API token
- * (stronger than the shared password), and the compiled assets. MQTT over WebSocket (/mqtt) is
+ * (stronger than the shared password), a person a trusted proxy vouches for (they signed in
+ * there), and the compiled assets. MQTT over WebSocket (/mqtt) is
  * not HTTP here: generators authenticate with their own credentials.
  *
  * Guesses are throttled like the admin login (ADR 006: per device cookie, per network), and the
@@ -37,6 +38,8 @@ export interface SitePasswordOptions {
   csrf: Csrf;
   devices: DeviceCookies;
   throttle: LoginThrottle;
+  /** Whether a trusted proxy vouches for this request's person (TRUSTED_PROXIES): they signed in there. */
+  vouched: (req: Request) => boolean;
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -57,7 +60,7 @@ function page(res: Response, status: number, { next, csrfToken, message }: { nex
     );
 }
 
-export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle }: SitePasswordOptions) {
+export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle, vouched }: SitePasswordOptions) {
   const signer = createSigner(keys, "site");
   const passwordDigest = createHash("sha256").update(password).digest("base64url");
   // Compared as HMACs under a per-process key: equal lengths, so timingSafeEqual applies.
@@ -79,7 +82,7 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
   };
 
   const guard = (req: Request, res: Response, next: NextFunction): void => {
-    if (OPEN_PATHS.has(req.path) || hasPass(req, res) || readBearer(db, req).kind === "token") return next();
+    if (OPEN_PATHS.has(req.path) || hasPass(req, res) || vouched(req) || readBearer(db, req).kind === "token") return next();
     const message = "This site needs its password first.";
     if (req.path.startsWith("/api/")) return void res.status(401).json({ error: { message: `${message} Open ${SITE_LOGIN_PATH} in a browser, or use an API token.` } });
     if (req.method === "GET" || req.method === "HEAD") {
