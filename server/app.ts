@@ -215,6 +215,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         csrf,
         devices: tools.devices,
         throttle: createLoginThrottle(),
+        guestMode: config.guestMode,
         vouched: (req) => proxyTrust?.identityOf(req) != null,
       });
       app.use(site.router, site.guard);

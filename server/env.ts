@@ -74,6 +74,8 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
   KEY_ROTATION_DAYS: envInteger(1, 3650).optional(),
   /** Asks every page, API call and image for this password first (server/http/site-password.ts). */
   SITE_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).max(1024, { message: "must be at most 1024 characters" }).optional(),
+  /** "submit": without SITE_PASSWORD, guests may still submit prompts and see their own. */
+  GUEST_MODE: z.enum(["off", "submit"], { message: "expected off or submit" }).default("off"),
   /** How long a browser that gave the site password keeps its pass. */
   SITE_SESSION_DAYS: envInteger(1, 400).default(30),
   ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(30),
@@ -115,6 +117,8 @@ export interface Config {
   /** SITE_PASSWORD, or null: the site is open. */
   sitePassword: string | null;
   siteSessionMs: number;
+  /** GUEST_MODE=submit: without the site password, one's own prompts only. */
+  guestMode: boolean;
   /** An admin session ends this long after login… */
   adminSessionMs: number;
   /** …or after this long without a request. */
@@ -178,6 +182,10 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   if (parsed.MQTT_URL && parsed.LOCAL_GENERATOR === "always") {
     throw new EnvError("invalid configuration:\n  LOCAL_GENERATOR: the local generator needs the embedded broker; with MQTT_URL set, run generators with `npm run generator`");
   }
+  // A guest is whoever lacks the site password: without one, everyone already has everything.
+  if (parsed.GUEST_MODE === "submit" && !parsed.SITE_PASSWORD) {
+    throw new EnvError("invalid configuration:\n  GUEST_MODE: guests are the people without SITE_PASSWORD; set SITE_PASSWORD too");
+  }
   // One list of proxies, not two that could disagree about who the client is.
   if (parsed.TRUSTED_PROXIES.length && parsed.TRUST_PROXY !== false) {
     throw new EnvError("invalid configuration:\n  TRUST_PROXY: TRUSTED_PROXIES already says which proxies to believe about the client's address; unset TRUST_PROXY");
@@ -204,6 +212,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     keyRetireMs: Math.max(parsed.ADMIN_SESSION_HOURS * 3_600_000, parsed.SITE_SESSION_DAYS * 86_400_000),
     sitePassword: parsed.SITE_PASSWORD ?? null,
     siteSessionMs: parsed.SITE_SESSION_DAYS * 86_400_000,
+    guestMode: parsed.GUEST_MODE === "submit",
     adminIdleMs: parsed.ADMIN_IDLE_MINUTES * 60_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
     retentionDays: parsed.RETENTION_DAYS ?? null,

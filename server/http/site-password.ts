@@ -27,6 +27,33 @@ import type { DeviceCookies } from "./device-cookie";
 import { createSigner } from "./signing";
 
 export const SITE_LOGIN_PATH = "/site-login";
+/**
+ * GUEST_MODE=submit: what a guest without the password may use: their visitor page, their own
+ * prompts, images and live updates, and their recovery code and link (their own colour on
+ * another browser). Not the gallery, the show, the admin pages or anyone else's images.
+ */
+const GUEST_PROCEDURES = new Set([
+  "visitor.me",
+  "visitor.declineOffer",
+  "visitor.recover",
+  "visitor.linkTarget",
+  "visitor.useLink",
+  "visitor.renewRecovery",
+  "prompt.submit",
+  "prompt.mine",
+  "prompt.liveCursor",
+  "prompt.onChange",
+]);
+
+function guestMayUse(path: string): boolean {
+  if (path === "/" || path === "/me/recovery-qr.svg" || /^\/recover\/[^/]+$/.test(path) || /^\/images\/\d+\.png$/.test(path)) return true;
+  // A batch ("/api/trpc/a,b") only if every procedure in it is allowed.
+  const procedures = /^\/api\/trpc\/([^/]+)$/.exec(path)?.[1];
+  return procedures !== undefined && procedures.split(",").every((name) => GUEST_PROCEDURES.has(name));
+}
+
+/** Whether this request was let in as a guest (GUEST_MODE=submit): it sees only its own. */
+export const isGuest = (res: Response): boolean => (res.locals as { guest?: boolean }).guest === true;
 /** Paths that answer for themselves (see the header). */
 const OPEN_PATHS = new Set(["/healthz", "/auth/verify", "/auth/login", SITE_LOGIN_PATH]);
 
@@ -38,6 +65,8 @@ export interface SitePasswordOptions {
   csrf: Csrf;
   devices: DeviceCookies;
   throttle: LoginThrottle;
+  /** GUEST_MODE=submit: without the password, the visitor page and one's own prompts stay open. */
+  guestMode: boolean;
   /** Whether a trusted proxy vouches for this request's person (TRUSTED_PROXIES): they signed in there. */
   vouched: (req: Request) => boolean;
 }
@@ -60,7 +89,7 @@ function page(res: Response, status: number, { next, csrfToken, message }: { nex
     );
 }
 
-export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle, vouched }: SitePasswordOptions) {
+export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle, guestMode, vouched }: SitePasswordOptions) {
   const signer = createSigner(keys, "site");
   const passwordDigest = createHash("sha256").update(password).digest("base64url");
   // Compared as HMACs under a per-process key: equal lengths, so timingSafeEqual applies.
@@ -83,6 +112,10 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
 
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (OPEN_PATHS.has(req.path) || hasPass(req, res) || vouched(req) || readBearer(db, req).kind === "token") return next();
+    if (guestMode && guestMayUse(req.path)) {
+      (res.locals as { guest?: boolean }).guest = true;
+      return next();
+    }
     const message = "This site needs its password first.";
     if (req.path.startsWith("/api/")) return void res.status(401).json({ error: { message: `${message} Open ${SITE_LOGIN_PATH} in a browser, or use an API token.` } });
     if (req.method === "GET" || req.method === "HEAD") {

@@ -158,3 +158,37 @@ describe("rotating the session keys", () => {
     expect(cli.output()).toContain("SESSION_SECRET is set");
   });
 });
+
+describe("GUEST_MODE=submit", () => {
+  let guests: TestServer;
+  beforeAll(async () => {
+    guests = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD, GUEST_MODE: "submit" });
+  });
+  afterAll(async () => {
+    await guests?.close();
+    removeDataDir(guests.dataDir);
+  });
+
+  test("a guest without the password submits prompts and sees their own, and reaches nothing else", async () => {
+    const guest = new TestClient(guests.url, { userAgent: "guest" });
+    const home = await guest.page("/");
+    expect(home.status).toBe(200);
+    const submitted = await guest.mutate("prompt.submit", { prompt: "a lighthouse in fog", width: 512, height: 512 });
+    expect(submitted.status).toBe(200);
+    const mine = await guest.query("prompt.mine");
+    expect(mine.body.result.data.map((prompt: { prompt: string }) => prompt.prompt)).toEqual(["a lighthouse in fog"]);
+
+    for (const path of ["/gallery", "/admin", "/admin/login"]) expect((await guest.fetch(path)).headers.get("location")).toMatch(/^\/site-login\?next=/);
+    expect((await guest.query("gallery.page")).status).toBe(401);
+    expect((await guest.query("admin.dashboard")).status).toBe(401);
+    // A batch is let in only if every call in it is a guest's.
+    expect((await guest.fetch("/api/trpc/prompt.mine,gallery.isOpen?batch=1&input=%7B%7D")).status).toBe(401);
+  });
+
+  test("with the password, the same site is whole again", async () => {
+    const member = new TestClient(guests.url, { userAgent: "member" });
+    await member.page("/site-login");
+    expect((await member.postForm("/site-login", { password: SITE_PASSWORD, next: "/gallery" })).location).toBe("/gallery");
+    expect((await member.fetch("/admin/login")).status).toBe(200);
+  });
+});
