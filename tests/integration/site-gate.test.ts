@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
+import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
@@ -190,5 +191,43 @@ describe("GUEST_MODE=submit", () => {
     await member.page("/site-login");
     expect((await member.postForm("/site-login", { password: SITE_PASSWORD, next: "/gallery" })).location).toBe("/gallery");
     expect((await member.fetch("/admin/login")).status).toBe(200);
+  });
+});
+
+describe("rotating the fingerprint key", () => {
+  test("keeps every cookie and recovery code working; a cookieless return is a new browser until it recovers", async () => {
+    const first = await startTestServer({ LOCAL_GENERATOR: "false" });
+    const { dataDir } = first;
+    try {
+      const returning = new TestClient(first.url, { userAgent: "returning visitor" });
+      const before = (await returning.query("visitor.me")).body.result.data;
+      const fingerprintOfSession = (db: TestServer["services"]["db"], token: string) =>
+        (db.$client.prepare("SELECT fingerprint_hash AS hash FROM sessions WHERE token_hash = ?").get(hashSecretToken(token)) as { hash: string }).hash;
+      const oldFingerprint = fingerprintOfSession(first.services.db, returning.cookies.get("pg_visitor")!);
+      await first.close();
+
+      const cli = await runEntry(["server/admin-cli.ts", "rotate-keys", "--fingerprint"], { DATA_DIR: dataDir });
+      expect(await cli.exited).toBe(0);
+      expect(cli.output()).toContain("Fingerprint key replaced; restart the server");
+
+      const second = await startTestServer({ LOCAL_GENERATOR: "false", DATA_DIR: dataDir });
+      try {
+        const withCookie = new TestClient(second.url, { userAgent: "returning visitor" });
+        for (const [name, value] of returning.cookies) withCookie.cookies.set(name, value);
+        expect((await withCookie.query("visitor.me")).body.result.data.colour).toEqual(before.colour);
+
+        const cookieless = new TestClient(second.url, { userAgent: "returning visitor" });
+        const fresh = (await cookieless.query("visitor.me")).body.result.data;
+        expect(fresh.colour).not.toEqual(before.colour);
+        expect(fingerprintOfSession(second.services.db, cookieless.cookies.get("pg_visitor")!)).not.toBe(oldFingerprint);
+        await cookieless.page("/");
+        const recovered = await cookieless.mutate("visitor.recover", { code: before.recovery.code, colourName: before.colour.name });
+        expect(recovered.body.result.data.colour).toEqual(before.colour);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      removeDataDir(dataDir);
+    }
   });
 });
