@@ -111,6 +111,9 @@ const NO_PASSWORD = "!signed in through a trusted proxy";
  */
 export function proxyAccount(db: Db, subject: string, role: AccountRole): { account: Account; change: "created" | "role" | null } {
   const name = `proxy:${subject}`;
+  // Every request of a proxy user asks: a plain read, and a write only when something changes.
+  const known = findAccount(db, name);
+  if (known?.role === role) return { account: known, change: null };
   return db.transaction(
     (tx) => {
       const existing = tx.select(PUBLIC_COLUMNS).from(accounts).where(eq(accounts.name, name)).get();

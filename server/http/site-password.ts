@@ -148,7 +148,8 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
       return void page(res, 401, { next, csrfToken: csrf.tokenFor(req, res), message: "That is not the password." });
     }
     throttle.succeeded(attempt);
-    devices.trust(req, res, device);
+    // Not devices.trust: everyone at the party may know this password, and a trusted device
+    // escapes the admin login's per-network count (ADR 006).
     issue(req, res, Date.now() + sessionMs);
     res.redirect(303, next);
   });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 const SITE_PASSWORD = "party at the lake";
 let server: TestServer;
@@ -62,6 +62,8 @@ describe("SITE_PASSWORD", () => {
 
     const friend = await entered("friend");
     expect(friend.cookies.get("pg_site")).toMatch(/^\d+\.[\w-]{43}$/);
+    // Everyone may know the site password: it never makes a browser trusted for the admin login (ADR 006).
+    expect(friend.cookies.get("pg_device")).toMatch(/^[\w-]+\.0\./);
     expect((await friend.page("/")).status).toBe(200);
   });
 
@@ -230,4 +232,21 @@ describe("rotating the fingerprint key", () => {
       removeDataDir(dataDir);
     }
   });
+});
+
+test("KEY_ROTATION_DAYS rotates at start when the newest session key is older than that", async () => {
+  const dataDir = makeDataDir();
+  try {
+    const old = { key: "k".repeat(43), addedAt: new Date(Date.now() - 3 * 86_400_000).toISOString(), retiresAt: null };
+    writeFileSync(path.join(dataDir, "secrets.json"), JSON.stringify({ sessionKeys: [old] }));
+    const rotating = await startTestServer({ LOCAL_GENERATOR: "false", DATA_DIR: dataDir, KEY_ROTATION_DAYS: "2" });
+    await rotating.close();
+    const keys = JSON.parse(readFileSync(path.join(dataDir, "secrets.json"), "utf8")).sessionKeys;
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatchObject({ key: old.key, retiresAt: expect.any(String) });
+    expect(keys[1]).toMatchObject({ retiresAt: null });
+    expect(rotating.log.lines.some((line) => line.includes("session keys rotated (KEY_ROTATION_DAYS)"))).toBe(true);
+  } finally {
+    removeDataDir(dataDir);
+  }
 });
