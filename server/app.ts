@@ -17,6 +17,7 @@ import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
 import { createAdminSessions } from "./domain/admin-sessions";
+import { recordAudit } from "./domain/audit";
 import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
@@ -318,7 +319,8 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     if (keyRotationMs && !config.sessionSecret) {
       const rotateIfDue = () => {
         if (Date.now() - newestSessionKeyAddedAt(config.dataDir) < keyRotationMs) return;
-        const { retiring } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+        const { retiring, removed } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+        recordAudit(db, { actor: "server", action: "keys.rotate", target: "session", details: { retiring, removed, reason: "KEY_ROTATION_DAYS" } });
         log.info(`session keys rotated (KEY_ROTATION_DAYS); ${retiring} older key(s) verify until they retire`);
       };
       rotateIfDue();

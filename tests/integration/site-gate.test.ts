@@ -240,12 +240,14 @@ test("KEY_ROTATION_DAYS rotates at start when the newest session key is older th
     const old = { key: "k".repeat(43), addedAt: new Date(Date.now() - 3 * 86_400_000).toISOString(), retiresAt: null };
     writeFileSync(path.join(dataDir, "secrets.json"), JSON.stringify({ sessionKeys: [old] }));
     const rotating = await startTestServer({ LOCAL_GENERATOR: "false", DATA_DIR: dataDir, KEY_ROTATION_DAYS: "2" });
+    const audit = rotating.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE action = 'keys.rotate'").all();
     await rotating.close();
     const keys = JSON.parse(readFileSync(path.join(dataDir, "secrets.json"), "utf8")).sessionKeys;
     expect(keys).toHaveLength(2);
     expect(keys[0]).toMatchObject({ key: old.key, retiresAt: expect.any(String) });
     expect(keys[1]).toMatchObject({ retiresAt: null });
     expect(rotating.log.lines.some((line) => line.includes("session keys rotated (KEY_ROTATION_DAYS)"))).toBe(true);
+    expect(audit).toEqual([{ actor: "server", action: "keys.rotate", target: "session" }]);
   } finally {
     removeDataDir(dataDir);
   }

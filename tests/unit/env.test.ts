@@ -76,11 +76,11 @@ test("LOCAL_GENERATOR=true with an external broker is refused, naming the way ou
 });
 
 test("TRUSTED_PROXIES takes addresses, CIDRs and loopback, and names a bad entry", () => {
-  const config = parseEnv({ TRUSTED_PROXIES: "10.0.0.0/8, 127.0.0.1, ::1, loopback", ADMIN_GROUPS: "ops", MODERATOR_GROUPS: "a, b" });
-  expect(config.proxyTrust).toEqual({ proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "loopback"], adminGroups: ["ops"], moderatorGroups: ["a", "b"] });
+  const config = parseEnv({ TRUSTED_PROXIES: "10.0.0.0/8, 127.0.0.1, ::1, loopback, fd00::/8", ADMIN_GROUPS: "ops", MODERATOR_GROUPS: "a, b" });
+  expect(config.proxyTrust).toEqual({ proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "loopback", "fd00::/8"], adminGroups: ["ops"], moderatorGroups: ["a", "b"] });
   const trust = config.trustProxy as (address: string) => boolean;
-  expect(["10.2.3.4", "::ffff:127.0.0.1", "127.9.9.9", "::1"].map(trust)).toEqual([true, true, true, true]);
-  expect(["11.0.0.1", "192.168.1.1", "::2"].map(trust)).toEqual([false, false, false]);
+  expect(["10.2.3.4", "::ffff:127.0.0.1", "127.9.9.9", "::1", "fd12::1"].map(trust)).toEqual([true, true, true, true, true]);
+  expect(["11.0.0.1", "192.168.1.1", "::2", "fe80::1", "not an address"].map(trust)).toEqual([false, false, false, false, false]);
   expect(() => parseEnv({ TRUSTED_PROXIES: "10.0.0.0/33" })).toThrow(/TRUSTED_PROXIES.*"10\.0\.0\.0\/33" is not an IP address or CIDR/s);
   expect(() => parseEnv({ TRUSTED_PROXIES: "proxy.example.org" })).toThrow(/not an IP address or CIDR/);
 });
