@@ -18,6 +18,7 @@ import { recordAudit } from "./domain/audit";
 import { DomainError } from "./domain/errors";
 import { addGeneratorCredential, listGeneratorCredentials, revokeGeneratorCredential } from "./domain/generator-credentials";
 import { parseEnv, type Config } from "./env";
+import { rotateFingerprintSecret, rotateSessionKeys } from "./secrets";
 
 const USAGE = `Usage: npm run admin -- <command>
 
@@ -32,6 +33,14 @@ Commands:
                          command that starts it; NAME is its GENERATOR_ID.
   generator list         List the generators, when each was added and last seen.
   generator revoke NAME  Revoke a generator: a running server disconnects it within a second.
+  rotate-keys            Add a new session key (it signs CSRF tokens, device and site-password
+                         cookies from now on); older keys keep verifying until they retire one
+                         cookie lifetime later, so nobody is logged out. A running server
+                         picks it up at once.
+  rotate-keys --fingerprint
+                         Replace the fingerprint key instead: returning visitors without cookies
+                         are no longer recognised (they can still recover with their code).
+                         Takes effect when the server restarts.
   user add NAME          Add a moderator and print a password for them (only this once).
   user list              List the accounts (the admin and the moderators).
   user remove NAME       Remove a moderator: their logins end at once.
@@ -91,6 +100,24 @@ const COMMANDS: Record<string, Command> = {
     }
   },
 
+
+  "rotate-keys"(db, args, config) {
+    if (args.length > 1 || (args[0] !== undefined && args[0] !== "--fingerprint")) throw new CliError("usage: rotate-keys [--fingerprint]", 2);
+    if (args[0] === "--fingerprint") {
+      if (config.fingerprintSecret) throw new CliError("FINGERPRINT_SECRET is set: change that variable instead", 1);
+      rotateFingerprintSecret(config.dataDir);
+      recordAudit(db, { actor: CLI, action: "keys.rotate", target: "fingerprint" });
+      console.log("Fingerprint key replaced; restart the server to use it. Cookies and recovery codes are unaffected.");
+      return;
+    }
+    if (config.sessionSecret) throw new CliError("SESSION_SECRET is set: it is one fixed key; unset it to use the rotating key ring in DATA_DIR/secrets.json", 1);
+    const { retiring, removed } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+    recordAudit(db, { actor: CLI, action: "keys.rotate", target: "session", details: { retiring, removed } });
+    console.log(
+      `New session key added. ${retiring} older key${retiring === 1 ? "" : "s"} still verif${retiring === 1 ? "ies" : "y"} until ${new Date(Date.now() + config.keyRetireMs).toISOString()}` +
+        (removed ? `; ${removed} retired key${removed === 1 ? "" : "s"} removed.` : "."),
+    );
+  },
 
   async user(db, [action, name, ...extra]) {
     const needsName = action === "add" || action === "remove";

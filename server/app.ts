@@ -17,6 +17,7 @@ import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
 import { createAdminSessions } from "./domain/admin-sessions";
+import { recordAudit } from "./domain/audit";
 import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
@@ -42,13 +43,15 @@ import { serveExport } from "./http/export";
 import { serveImage, serveShowImage } from "./http/images";
 import { serveJoinQr } from "./http/qr-svg";
 import { serveRecoveryQr } from "./http/recovery-qr";
+import { createSitePassword } from "./http/site-password";
+import { createProxyTrust } from "./http/trusted-proxy";
 import { createLoadContext } from "./http/load-context";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { aedesTransport, connectLink } from "./link";
 import { mqttClientTransport } from "./link-transport";
 import type { Logger } from "./logger";
-import { loadSecrets } from "./secrets";
+import { loadSecrets, newestSessionKeyAddedAt, rotateSessionKeys } from "./secrets";
 import { PROJECT_ROOT } from "./project-root";
 import { StartupError } from "./startup-error";
 import { appRouter } from "./trpc/root";
@@ -183,8 +186,9 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       await external.connect();
       cleanups.push(() => external.close());
     }
-    const csrf = createCsrf(secrets.sessionSecret);
-    const tools = { csrf, devices: createDeviceCookies(secrets.sessionSecret), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl };
+    const csrf = createCsrf(secrets.sessionKeys);
+    const proxyTrust = config.proxyTrust ? createProxyTrust(config.proxyTrust) : null;
+    const tools = { csrf, devices: createDeviceCookies(secrets.sessionKeys), adminSessionMs: config.adminSessionMs, publicUrl: config.publicUrl, proxyTrust };
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
@@ -211,8 +215,22 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       }
       next();
     });
+    if (config.sitePassword) {
+      const site = createSitePassword({
+        password: config.sitePassword,
+        sessionMs: config.siteSessionMs,
+        keys: secrets.sessionKeys,
+        db,
+        csrf,
+        devices: tools.devices,
+        throttle: createLoginThrottle(),
+        guestMode: config.guestMode,
+        vouched: (req) => proxyTrust?.identityOf(req) != null,
+      });
+      app.use(site.router, site.guard);
+    }
     const bearer = bearerAuth(db);
-    app.get("/auth/verify", authVerify(db, services.adminSessions));
+    app.get("/auth/verify", authVerify(db, services.adminSessions, proxyTrust));
     app.get("/auth/login", loginRedirect);
     app.use(
       "/api/trpc",
@@ -309,6 +327,20 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         },
       );
       cleanups.push(() => generator.close());
+    }
+
+    const { keyRotationMs } = config;
+    if (keyRotationMs && !config.sessionSecret) {
+      const rotateIfDue = () => {
+        if (Date.now() - newestSessionKeyAddedAt(config.dataDir) < keyRotationMs) return;
+        const { retiring, removed } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+        recordAudit(db, { actor: "server", action: "keys.rotate", target: "session", details: { retiring, removed, reason: "KEY_ROTATION_DAYS" } });
+        log.info(`session keys rotated (KEY_ROTATION_DAYS); ${retiring} older key(s) verify until they retire`);
+      };
+      rotateIfDue();
+      const timer = setInterval(rotateIfDue, 3_600_000);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
     }
 
     const prune = setInterval(() => {

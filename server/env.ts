@@ -5,10 +5,22 @@
 import path from "node:path";
 import { z } from "zod";
 import type { FairRules } from "./domain/fair-turns";
+import { createProxyList, type ProxyTrustConfig } from "./http/trusted-proxy";
 import { EnvError, GeneratorEnvSchema, envBoolean, envInteger, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../generator/env";
 
 const secret = (name: string) =>
   z.string().min(32, { message: `${name} must be at least 32 characters (or unset: one is generated in DATA_DIR)` });
+
+/** "a, b,c" → ["a", "b", "c"]; unset → []. */
+const commaList = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  );
 
 const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME: true, MQTT_PASSWORD: true }).extend({
   PORT: envInteger(0, 65535).default(3000),
@@ -47,7 +59,25 @@ const ServerEnvSchema = GeneratorEnvSchema.omit({ MQTT_URL: true, MQTT_USERNAME:
     .string()
     .default("false")
     .transform((value): boolean | number | string => (value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value)),
+  /** Proxies believed about the client's address and, only from them, about who is signed in (server/http/trusted-proxy.ts). */
+  TRUSTED_PROXIES: commaList.superRefine((entries, ctx) => {
+    try {
+      createProxyList(entries);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+    }
+  }),
+  ADMIN_GROUPS: commaList,
+  MODERATOR_GROUPS: commaList,
   ADMIN_SESSION_HOURS: envInteger(1, 24 * 90).default(12),
+  /** Rotates the session keys when the newest is this old (server/secrets.ts); unset: only `npm run admin -- rotate-keys`. */
+  KEY_ROTATION_DAYS: envInteger(1, 3650).optional(),
+  /** Asks every page, API call and image for this password first (server/http/site-password.ts). */
+  SITE_PASSWORD: z.string().min(8, { message: "must be at least 8 characters" }).max(1024, { message: "must be at most 1024 characters" }).optional(),
+  /** "submit": without SITE_PASSWORD, guests may still submit prompts and see their own. */
+  GUEST_MODE: z.enum(["off", "submit"], { message: "expected off or submit" }).default("off"),
+  /** How long a browser that gave the site password keeps its pass. */
+  SITE_SESSION_DAYS: envInteger(1, 400).default(30),
   ADMIN_IDLE_MINUTES: envInteger(1, 60 * 24 * 90).default(30),
   /** argon2id memory cost (KiB) for visitor fingerprints: one hash per cookieless visit. */
   FINGERPRINT_MEMORY_KIB: envInteger(1024, 1024 * 1024).default(19456),
@@ -76,7 +106,19 @@ export interface Config {
   sessionSecret?: string;
   fingerprintSecret?: string;
   recoverySecret?: string;
-  trustProxy: boolean | number | string;
+  /** Express's `trust proxy`: TRUST_PROXY, or TRUSTED_PROXIES' own test. */
+  trustProxy: boolean | number | string | ((address: string) => boolean);
+  /** TRUSTED_PROXIES with the groups that make roles, or null: no proxy's identity headers are read. */
+  proxyTrust: ProxyTrustConfig | null;
+  /** Rotate the session keys when the newest is this old; null: only by command. */
+  keyRotationMs: number | null;
+  /** A key that stopped signing still verifies this long: the longest lifetime of what it signed. */
+  keyRetireMs: number;
+  /** SITE_PASSWORD, or null: the site is open. */
+  sitePassword: string | null;
+  siteSessionMs: number;
+  /** GUEST_MODE=submit: without the site password, one's own prompts only. */
+  guestMode: boolean;
   /** An admin session ends this long after login… */
   adminSessionMs: number;
   /** …or after this long without a request. */
@@ -140,6 +182,17 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   if (parsed.MQTT_URL && parsed.LOCAL_GENERATOR === "always") {
     throw new EnvError("invalid configuration:\n  LOCAL_GENERATOR: the local generator needs the embedded broker; with MQTT_URL set, run generators with `npm run generator`");
   }
+  // A guest is whoever lacks the site password: without one, everyone already has everything.
+  if (parsed.GUEST_MODE === "submit" && !parsed.SITE_PASSWORD) {
+    throw new EnvError("invalid configuration:\n  GUEST_MODE: guests are the people without SITE_PASSWORD; set SITE_PASSWORD too");
+  }
+  // One list of proxies, not two that could disagree about who the client is.
+  if (parsed.TRUSTED_PROXIES.length && parsed.TRUST_PROXY !== false) {
+    throw new EnvError("invalid configuration:\n  TRUST_PROXY: TRUSTED_PROXIES already says which proxies to believe about the client's address; unset TRUST_PROXY");
+  }
+  if (!parsed.TRUSTED_PROXIES.length && (parsed.ADMIN_GROUPS.length || parsed.MODERATOR_GROUPS.length)) {
+    throw new EnvError("invalid configuration:\n  ADMIN_GROUPS: groups come from a trusted proxy's X-Forwarded-Groups; set TRUSTED_PROXIES too");
+  }
   const { mqttUrl: _url, mqttUsername: _username, mqttPassword: _password, ...generator } = generatorConfigFrom({ ...parsed, MQTT_URL: "mqtt://127.0.0.1" });
   return Object.freeze({
     port: parsed.PORT,
@@ -152,8 +205,14 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     sessionSecret: parsed.SESSION_SECRET,
     fingerprintSecret: parsed.FINGERPRINT_SECRET,
     recoverySecret: parsed.RECOVERY_SECRET,
-    trustProxy: parsed.TRUST_PROXY,
+    trustProxy: parsed.TRUSTED_PROXIES.length ? createProxyList(parsed.TRUSTED_PROXIES) : parsed.TRUST_PROXY,
+    proxyTrust: parsed.TRUSTED_PROXIES.length ? { proxies: parsed.TRUSTED_PROXIES, adminGroups: parsed.ADMIN_GROUPS, moderatorGroups: parsed.MODERATOR_GROUPS } : null,
     adminSessionMs: parsed.ADMIN_SESSION_HOURS * 3_600_000,
+    keyRotationMs: parsed.KEY_ROTATION_DAYS ? parsed.KEY_ROTATION_DAYS * 86_400_000 : null,
+    keyRetireMs: Math.max(parsed.ADMIN_SESSION_HOURS * 3_600_000, parsed.SITE_SESSION_DAYS * 86_400_000),
+    sitePassword: parsed.SITE_PASSWORD ?? null,
+    siteSessionMs: parsed.SITE_SESSION_DAYS * 86_400_000,
+    guestMode: parsed.GUEST_MODE === "submit",
     adminIdleMs: parsed.ADMIN_IDLE_MINUTES * 60_000,
     fingerprintMemoryKib: parsed.FINGERPRINT_MEMORY_KIB,
     retentionDays: parsed.RETENTION_DAYS ?? null,

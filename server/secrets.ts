@@ -2,39 +2,164 @@
  * Server-side secrets: given by environment variables, or generated on first start and kept in
  * DATA_DIR/secrets.json (mode 0600). A secret missing from an older file is added to it.
  * Losing the fingerprint secret only means visitors without cookies are no longer recognised;
- * losing the session secret invalidates open forms; losing the recovery secret gives every
- * visitor a new recovery code and link. (Generators have their own credentials in the database;
- * the `mqttToken` of older files is ignored.)
+ * losing the recovery secret gives every visitor a new recovery code and link. (Generators have
+ * their own credentials in the database; the `mqttToken` of older files is ignored.)
+ *
+ * The session keys, which sign CSRF tokens, device cookies and the site-password cookie, are a
+ * key ring (issue 9 §6): the newest key signs, every key not yet retired verifies, and a
+ * rotation (`npm run admin -- rotate-keys`, KEY_ROTATION_DAYS) adds a key and gives the older
+ * ones a retirement date one signed-cookie lifetime away. A cookie verified by an older key is
+ * signed again with the newest, so nobody who comes back within that time is logged out. The
+ * running server re-reads the file when it changes: a rotation by the command line takes
+ * effect at the next request.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { StartupError } from "./startup-error";
 
-const SECRET_NAMES = ["sessionSecret", "fingerprintSecret", "recoverySecret"] as const;
-export type Secrets = Record<(typeof SECRET_NAMES)[number], string>;
+const SessionKeySchema = z.object({
+  key: z.string().min(32),
+  addedAt: z.iso.datetime(),
+  /** Set when a newer key took over: from then on this one only verifies, until this date. */
+  retiresAt: z.iso.datetime().nullable().default(null),
+});
+type SessionKey = z.infer<typeof SessionKeySchema>;
 
-const StoredSecretsSchema = z.object(Object.fromEntries(SECRET_NAMES.map((name) => [name, z.string().min(32).optional()])) as Record<keyof Secrets, z.ZodOptional<z.ZodString>>);
+const StoredSecretsSchema = z.object({
+  /** The single session secret of older files: it becomes the ring's first key. */
+  sessionSecret: z.string().min(32).optional(),
+  sessionKeys: z.array(SessionKeySchema).min(1).optional(),
+  fingerprintSecret: z.string().min(32).optional(),
+  recoverySecret: z.string().min(32).optional(),
+});
+type StoredSecrets = z.infer<typeof StoredSecretsSchema>;
 
-export function loadSecrets(dataDir: string, given: Partial<Secrets>): Secrets {
-  const file = path.join(dataDir, "secrets.json");
-  let stored: Partial<Secrets> = {};
+/** Signing keys: `current` signs; `verifying` lists every live key, `current` first. */
+export interface KeyRing {
+  current(): string;
+  verifying(): string[];
+}
+
+export interface Secrets {
+  sessionKeys: KeyRing;
+  fingerprintSecret: string;
+  recoverySecret: string;
+}
+
+export const secretsFile = (dataDir: string) => path.join(dataDir, "secrets.json");
+const newSecret = () => randomBytes(32).toString("base64url");
+
+function readStored(file: string): StoredSecrets | null {
   try {
-    stored = StoredSecretsSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    return StoredSecretsSchema.parse(JSON.parse(readFileSync(file, "utf8")));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new StartupError(`${file} is unreadable or damaged: fix or delete it (${(error as Error).message.split("\n")[0]})`);
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new StartupError(`${file} is unreadable or damaged: fix or delete it (${(error as Error).message.split("\n")[0]})`);
+  }
+}
+
+function writeStored(file: string, stored: StoredSecrets): void {
+  const temporary = `${file}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temporary, file);
+}
+
+/** The file's contents with every secret present (older files converted), and whether that changed anything. */
+function completed(stored: StoredSecrets | null, now: Date): { secrets: StoredSecrets; changed: boolean } {
+  const { sessionSecret, ...rest } = stored ?? {};
+  const secrets: StoredSecrets = {
+    ...rest,
+    sessionKeys: rest.sessionKeys ?? [{ key: sessionSecret ?? newSecret(), addedAt: now.toISOString(), retiresAt: null }],
+    fingerprintSecret: rest.fingerprintSecret ?? newSecret(),
+    recoverySecret: rest.recoverySecret ?? newSecret(),
+  };
+  return { secrets, changed: !stored || JSON.stringify(secrets) !== JSON.stringify(stored) };
+}
+
+const liveKeys = (keys: SessionKey[], at: number) => keys.filter((key) => key.retiresAt === null || Date.parse(key.retiresAt) > at);
+
+/** A ring over the file's session keys, re-read whenever the file changes (a rotation from the command line). */
+function fileKeyRing(file: string, initial: SessionKey[], now: () => number): KeyRing {
+  let keys = initial;
+  // Every write is a rename, so a new inode tells a new file even within one mtime tick.
+  const version = () => {
+    const stat = statSync(file, { throwIfNoEntry: false });
+    return stat ? `${stat.ino}:${stat.mtimeMs}` : null;
+  };
+  let seen = version();
+  const fresh = () => {
+    // One stat per signature: microseconds, and a rotation needs no restart and no signal.
+    const current = version();
+    if (current !== null && current !== seen) {
+      seen = current;
+      const stored = readStored(file);
+      if (stored?.sessionKeys) keys = stored.sessionKeys;
     }
-  }
-  const missing = SECRET_NAMES.filter((name) => !stored[name]);
-  if (missing.length) {
-    for (const name of missing) stored[name] = randomBytes(32).toString("base64url");
-    const temporary = `${file}.tmp`;
-    writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
-    renameSync(temporary, file);
-  }
+    return liveKeys(keys, now()).reverse();
+  };
+  return {
+    // The newest key never retires (a rotation adds one first), so there is always one to sign with.
+    current: () => (fresh()[0] ?? keys.at(-1)!).key,
+    verifying: () => fresh().map((key) => key.key),
+  };
+}
+
+/** A ring of one fixed key (SESSION_SECRET): nothing to rotate. */
+const fixedKeyRing = (key: string): KeyRing => ({ current: () => key, verifying: () => [key] });
+
+export function loadSecrets(
+  dataDir: string,
+  given: { sessionSecret?: string; fingerprintSecret?: string; recoverySecret?: string },
+  now: () => number = () => Date.now(),
+): Secrets {
+  const file = secretsFile(dataDir);
+  const { secrets, changed } = completed(readStored(file), new Date(now()));
+  if (changed) writeStored(file, secrets);
   // Tighten a file that was copied around with looser permissions.
   chmodSync(file, 0o600);
-  return Object.fromEntries(SECRET_NAMES.map((name) => [name, given[name] ?? stored[name]!])) as Secrets;
+  return {
+    sessionKeys: given.sessionSecret ? fixedKeyRing(given.sessionSecret) : fileKeyRing(file, secrets.sessionKeys!, now),
+    fingerprintSecret: given.fingerprintSecret ?? secrets.fingerprintSecret!,
+    recoverySecret: given.recoverySecret ?? secrets.recoverySecret!,
+  };
+}
+
+export interface Rotation {
+  /** Keys that now only verify, until their retirement. */
+  retiring: number;
+  /** Keys removed because their retirement date passed. */
+  removed: number;
+}
+
+/**
+ * Adds a new session key that signs from now on; the keys before it retire `retireAfterMs` from
+ * now (those already retiring keep their date), and retired ones are removed from the file.
+ */
+export function rotateSessionKeys(dataDir: string, retireAfterMs: number, at: number = Date.now()): Rotation {
+  const file = secretsFile(dataDir);
+  const { secrets } = completed(readStored(file), new Date(at));
+  const kept = liveKeys(secrets.sessionKeys!, at);
+  const retiresAt = new Date(at + retireAfterMs).toISOString();
+  const sessionKeys = [...kept.map((key) => ({ ...key, retiresAt: key.retiresAt ?? retiresAt })), { key: newSecret(), addedAt: new Date(at).toISOString(), retiresAt: null }];
+  writeStored(file, { ...secrets, sessionKeys });
+  return { retiring: kept.length, removed: secrets.sessionKeys!.length - kept.length };
+}
+
+/** When the newest session key was added (KEY_ROTATION_DAYS counts from it). */
+export function newestSessionKeyAddedAt(dataDir: string): number {
+  const { secrets } = completed(readStored(secretsFile(dataDir)), new Date());
+  return Date.parse(secrets.sessionKeys!.at(-1)!.addedAt);
+}
+
+/**
+ * Replaces the fingerprint secret. Stored fingerprints no longer match anything: a returning
+ * visitor without a cookie is not offered their colour, and can still take it back with their
+ * recovery code or link. Cookies are untouched. A running server uses the new key after a restart.
+ */
+export function rotateFingerprintSecret(dataDir: string): void {
+  const file = secretsFile(dataDir);
+  const { secrets } = completed(readStored(file), new Date());
+  writeStored(file, { ...secrets, fingerprintSecret: newSecret() });
 }

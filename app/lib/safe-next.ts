@@ -6,14 +6,14 @@
  */
 export const AFTER_LOGIN = "/admin";
 
-export function safeNext(value: unknown): string {
-  if (typeof value !== "string" || value.length > 2048 || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return AFTER_LOGIN;
-  if (/[\u0000-\u001f\u007f\\]/.test(value)) return AFTER_LOGIN;
+export function safeNext(value: unknown, fallback = AFTER_LOGIN): string {
+  if (typeof value !== "string" || value.length > 2048 || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return fallback;
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return fallback;
   const base = "http://promptgate.invalid";
   try {
     const url = new URL(value, base);
-    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : AFTER_LOGIN;
+    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : fallback;
   } catch {
-    return AFTER_LOGIN;
+    return fallback;
   }
 }

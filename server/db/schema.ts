@@ -105,6 +105,18 @@ export type AccountRole = (typeof ACCOUNT_ROLES)[number];
  * comes from ADMIN_PASSWORD or the first start, and the moderators admins add. Only argon2id
  * hashes of passwords are kept.
  */
+/**
+ * The colour of a person signed in through a trusted proxy (TRUSTED_PROXIES, server/http/
+ * trusted-proxy.ts): one per identity, on every device. The identity is kept as its SHA-256 only.
+ * No foreign key: retention and "end the event" delete visitors, and a row whose visitor is gone
+ * simply gets a new colour.
+ */
+export const proxyIdentities = sqliteTable("proxy_identities", {
+  subjectHash: text("subject_hash").primaryKey(),
+  visitorId: integer("visitor_id").notNull(),
+  createdAt: createdAt(),
+});
+
 export const accounts = sqliteTable("accounts", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   name: text("name").notNull().unique(),

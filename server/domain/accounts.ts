@@ -99,3 +99,29 @@ export async function setAccountPassword(db: Db, accountId: number, password: st
     tx.delete(adminSessions).where(eq(adminSessions.accountId, accountId)).run();
   });
 }
+
+/** Proxy accounts have this instead of a hash: argon2 cannot parse it, so no password ever matches. */
+const NO_PASSWORD = "!signed in through a trusted proxy";
+
+/**
+ * The account of a person a trusted proxy vouches for with an admin or moderator group
+ * (server/http/trusted-proxy.ts): `proxy:<subject>`, made on first sight, its role following
+ * their groups. Password accounts cannot be named so (no ":"), so a proxy user called "admin"
+ * never becomes the first admin. Says whether it was created or its role changed, for the audit log.
+ */
+export function proxyAccount(db: Db, subject: string, role: AccountRole): { account: Account; change: "created" | "role" | null } {
+  const name = `proxy:${subject}`;
+  // Every request of a proxy user asks: a plain read, and a write only when something changes.
+  const known = findAccount(db, name);
+  if (known?.role === role) return { account: known, change: null };
+  return db.transaction(
+    (tx) => {
+      const existing = tx.select(PUBLIC_COLUMNS).from(accounts).where(eq(accounts.name, name)).get();
+      if (!existing) return { account: tx.insert(accounts).values({ name, role, passwordHash: NO_PASSWORD }).returning(PUBLIC_COLUMNS).get(), change: "created" as const };
+      if (existing.role === role) return { account: existing, change: null };
+      tx.update(accounts).set({ role }).where(eq(accounts.id, existing.id)).run();
+      return { account: { ...existing, role }, change: "role" as const };
+    },
+    { behavior: "immediate" },
+  );
+}

@@ -6,7 +6,7 @@
  */
 import { and, eq, gt, lt, max, ne, sql } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
-import { fingerprints, sessions, visitors } from "../db/schema";
+import { fingerprints, proxyIdentities, sessions, visitors } from "../db/schema";
 import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Colour } from "./colours";
 import { DomainError } from "./errors";
 import { anonymiseIp, type FingerprintHasher, type FingerprintSource } from "./fingerprint";
@@ -181,6 +181,34 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
     /** A new visitor with no browser behind it: the colour an API token with the `submit` scope sends as. */
     createDetached(): Visitor {
       return db.transaction((tx) => toVisitor(insertVisitor(tx)), { behavior: "immediate" });
+    },
+
+    /**
+     * The colour of a person a trusted proxy vouches for (server/http/trusted-proxy.ts): the same
+     * on every device, made on their first request. No cookie, no fingerprint: the proxy's
+     * headers are the identity on every request.
+     */
+    forProxyIdentity(subject: string): Visitor {
+      const subjectHash = hashSecretToken(`proxy:${subject}`);
+      const boundVisitor = (tx: Queryable) =>
+        visitorRow(tx.select({ visitorId: proxyIdentities.visitorId }).from(proxyIdentities).where(eq(proxyIdentities.subjectHash, subjectHash)).get()?.visitorId);
+      const row = boundVisitor(db);
+      if (row) {
+        touch(row);
+        return toVisitor(row);
+      }
+      // Immediate, and looked up again inside: two first requests at once make one colour, not two.
+      return db.transaction(
+        (tx) => {
+          const bound = boundVisitor(tx);
+          if (bound) return toVisitor(bound);
+          const visitor = insertVisitor(tx);
+          // Its visitor deleted (retention, end of the event): the identity gets a new colour.
+          tx.insert(proxyIdentities).values({ subjectHash, visitorId: visitor.id }).onConflictDoUpdate({ target: proxyIdentities.subjectHash, set: { visitorId: visitor.id } }).run();
+          return toVisitor(visitor);
+        },
+        { behavior: "immediate" },
+      );
     },
 
     /** A visitor by id, or null (an API token's own colour). */

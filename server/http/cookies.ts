@@ -6,6 +6,7 @@ export const COOKIES = {
   admin: "pg_admin",
   csrf: "pg_csrf",
   device: "pg_device",
+  site: "pg_site",
 } as const;
 
 export function readCookie(req: Request, name: string): string | undefined {

@@ -4,20 +4,23 @@
  * 2. a token must accompany the request: the `_csrf` form field (Remix actions, checked by
  *    the load context's `readForm`) or the `x-csrf-token` header (/api/trpc; not for API-token
  *    requests, which carry no cookies). The token is an
- *    HMAC of a random per-browser cookie under the server's session secret (double submit).
+ *    HMAC of a random per-browser cookie under the server's session key ring (double submit).
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { apiTokenOf } from "./bearer";
+import type { KeyRing } from "../secrets";
 import { COOKIES, readCookie, writeCookie } from "./cookies";
+import { createSigner } from "./signing";
 
 export const CSRF_FIELD = "_csrf";
 export const CSRF_HEADER = "x-csrf-token";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const CSRF_COOKIE_MS = 400 * 24 * 3_600_000;
 
-export function createCsrf(sessionSecret: string) {
-  const sign = (nonce: string) => createHmac("sha256", sessionSecret).update(`csrf:${nonce}`).digest("base64url");
+export function createCsrf(sessionKeys: KeyRing) {
+  // A form rendered before a key rotation still posts: older live keys verify.
+  const signer = createSigner(sessionKeys, "csrf");
 
   return {
     /** The token for this browser, setting its nonce cookie on first use. */
@@ -29,15 +32,12 @@ export function createCsrf(sessionSecret: string) {
         // Later reads in this same request must see the new nonce.
         req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${COOKIES.csrf}=${nonce}`;
       }
-      return sign(nonce);
+      return signer.sign(nonce);
     },
 
     verify(req: Request, token: unknown): boolean {
       const nonce = readCookie(req, COOKIES.csrf);
-      if (!nonce || typeof token !== "string") return false;
-      const expected = Buffer.from(sign(nonce));
-      const given = Buffer.from(token);
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      return nonce !== undefined && signer.verify(nonce, token) !== null;
     },
   };
 }

@@ -11,11 +11,12 @@
 import type { Request, Response } from "express";
 import { downloadNameOf } from "../domain/export";
 import type { RequestContext } from "./request-context";
+import { isGuest } from "./site-password";
 
 export function serveImage(context: RequestContext, promptId: number, req: Request, res: Response): void {
   const { identity, services } = context;
   const staff = identity.apiToken ? identity.apiToken.scopes.includes("read") : identity.account() !== null;
-  const viewer = staff ? ({ admin: true } as const) : { visitorId: identity.cookieVisitor()?.id ?? null, galleryOpen: services.gallery.isOpen() };
+  const viewer = staff ? ({ admin: true } as const) : { visitorId: identity.cookieVisitor()?.id ?? null, galleryOpen: !isGuest(res) && services.gallery.isOpen() };
   sendImage(context, Number.isSafeInteger(promptId) && promptId > 0 ? services.prompts.imageFileFor(promptId, viewer) : null, promptId, req, res);
 }
 

@@ -24,6 +24,9 @@ import { apiTokenOf } from "./bearer";
 import { COOKIES, clearCookie, readCookie, writeCookie } from "./cookies";
 import type { Csrf } from "./csrf";
 import type { Device, DeviceCookies } from "./device-cookie";
+import type { ProxyIdentity, ProxyTrust } from "./trusted-proxy";
+import { proxyAccount } from "../domain/accounts";
+import { recordAudit } from "../domain/audit";
 
 export interface Services {
   db: Db;
@@ -71,6 +74,8 @@ export interface RequestIdentity {
   account(): SessionAccount | null;
   /** The API token of a bearer request (server/http/bearer.ts), else null; such a request has no cookies. */
   apiToken: ApiToken | null;
+  /** Who a trusted proxy says this is (TRUSTED_PROXIES), else null. */
+  proxyIdentity: ProxyIdentity | null;
   /** Who is trying a password: this browser's device cookie (issued if missing) and address. */
   loginAttempt(): LoginAttempt;
   /** After `accountId`'s password was verified: a new session token (the old one ends), and this browser becomes trusted. */
@@ -95,11 +100,24 @@ export interface RequestTools {
   devices: DeviceCookies;
   adminSessionMs: number;
   publicUrl: string | null;
+  /** TRUSTED_PROXIES, or null. */
+  proxyTrust: ProxyTrust | null;
 }
 
 const VISITOR_COOKIE_MS = 400 * 24 * 3_600_000;
 
-export function createRequestContext(services: Services, { csrf, devices, adminSessionMs, publicUrl }: RequestTools, req: Request, res: Response): RequestContext {
+/**
+ * The account a trusted proxy signs in (an admin or moderator group), audited when it is first
+ * seen or its role changes; else null.
+ */
+export function proxyStaff(services: Pick<Services, "db">, identity: ProxyIdentity | null): SessionAccount | null {
+  if (!identity?.role) return null;
+  const { account, change } = proxyAccount(services.db, identity.subject, identity.role);
+  if (change) recordAudit(services.db, { actor: account.name, action: "login.proxy", target: identity.displayName, details: { role: account.role, change, groups: identity.groups } });
+  return { id: account.id, name: account.name, role: account.role };
+}
+
+export function createRequestContext(services: Services, { csrf, devices, adminSessionMs, publicUrl, proxyTrust }: RequestTools, req: Request, res: Response): RequestContext {
   // Behind TRUST_PROXY, the forwarded address; only ever a key of in-memory limits, never stored.
   const clientIp = req.ip ?? req.socket.remoteAddress ?? "unknown";
   let resolved: Promise<VisitorState> | undefined;
@@ -107,6 +125,9 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
   // A bearer request is refused if it carries cookies; these reads are then empty anyway.
   let visitorToken = apiToken ? undefined : readCookie(req, COOKIES.visitor);
   let adminToken = apiToken ? undefined : readCookie(req, COOKIES.admin);
+  // A token speaks for itself; otherwise a trusted proxy's word outranks cookies.
+  const proxyIdentity = apiToken ? null : (proxyTrust?.identityOf(req) ?? null);
+  let staff: { account: SessionAccount | null } | undefined;
   let device: Device | undefined;
   const clientDevice = () => (device ??= devices.read(req, res));
 
@@ -127,10 +148,14 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
   const refuseForToken = () => {
     if (apiToken) throw new DomainError("NOT_ALLOWED", "An API token cannot log in, log out or recover a colour: it is not a browser session.");
   };
+  const refuseForProxy = () => {
+    if (proxyIdentity) throw new DomainError("NOT_ALLOWED", "You are signed in through your organisation: your colour follows you to every device, nothing to recover.");
+  };
 
   const identity: RequestIdentity = {
     visitor() {
       if (apiToken) return (resolved ??= Promise.resolve().then(() => ({ visitor: tokenVisitor(apiToken), offer: null })));
+      if (proxyIdentity) return (resolved ??= Promise.resolve().then(() => ({ visitor: services.visitors.forProxyIdentity(proxyIdentity.subject), offer: null })));
       resolved ??= (async () => {
         const known = services.visitors.bySession(visitorToken);
         if (known) return known;
@@ -144,7 +169,12 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       })();
       return resolved;
     },
-    cookieVisitor: () => (apiToken?.scopes.includes("submit") ? services.visitors.byId(apiToken.visitorId) : (services.visitors.bySession(visitorToken)?.visitor ?? null)),
+    cookieVisitor: () =>
+      apiToken?.scopes.includes("submit")
+        ? services.visitors.byId(apiToken.visitorId)
+        : proxyIdentity
+          ? services.visitors.forProxyIdentity(proxyIdentity.subject)
+          : (services.visitors.bySession(visitorToken)?.visitor ?? null),
     declineOffer() {
       services.visitors.declineOffer(visitorToken);
       resolved = undefined;
@@ -152,15 +182,18 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     // Recovering means becoming a browser's visitor, with a cookie: a token's colour is its own.
     recoverWithCode(attempt) {
       refuseForToken();
+      refuseForProxy();
       return adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }));
     },
     recoverWithLink(linkSecret) {
       refuseForToken();
+      refuseForProxy();
       return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
     },
     replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
-    account: () => services.adminSessions.live(adminToken),
+    account: () => (staff ??= { account: proxyStaff(services, proxyIdentity) }).account ?? services.adminSessions.live(adminToken),
     apiToken,
+    proxyIdentity,
     loginAttempt() {
       const { id, trusted } = clientDevice();
       return { device: id, trusted, ip: clientIp };

@@ -17,18 +17,42 @@ export interface RunningNginx {
   close(): Promise<void>;
 }
 
+export interface NginxOptions {
+  promptgatePort: number;
+  upstreamPort: number;
+  /** nginx connects to promptgate from this loopback address (e.g. 127.0.0.2), so it can be told apart from direct clients. */
+  bindAddress?: string;
+  /**
+   * Stands in for an identity proxy (oauth2-proxy): the shipped config's blanked identity
+   * headers take the values of the client's X-Test-User, -Email, -Preferred-Username, -Groups.
+   */
+  testIdentity?: boolean;
+}
+
 /** Starts nginx with the shipped config, in front of promptgate at `promptgatePort` and a protected upstream at `upstreamPort`. */
-export async function startNginx({ promptgatePort, upstreamPort }: { promptgatePort: number; upstreamPort: number }): Promise<RunningNginx> {
+export async function startNginx({ promptgatePort, upstreamPort, bindAddress, testIdentity }: NginxOptions): Promise<RunningNginx> {
   const binary = await ensureProgram("nginx", ["nginx"]);
   const prefix = mkdtempSync(path.join(tmpdir(), "promptgate-nginx-"));
   for (const dir of ["logs", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"]) mkdirSync(path.join(prefix, dir), { recursive: true });
   const port = await freePort();
   const shipped = readFileSync(path.join(ROOT, "docs/deploy/nginx.conf"), "utf8");
-  const site = shipped
+  let site = shipped
     .replace("server 127.0.0.1:3000;", `server 127.0.0.1:${promptgatePort};`)
     .replace("server 127.0.0.1:7860;", `server 127.0.0.1:${upstreamPort};`)
     .replace("listen 80;", `listen 127.0.0.1:${port};`);
   if (site === shipped) throw new Error("docs/deploy/nginx.conf no longer has the addresses this helper replaces");
+  const identityHeaders = ["User", "Email", "Preferred-Username", "Groups"];
+  if (testIdentity) {
+    for (const name of identityHeaders) {
+      const blank = `proxy_set_header X-Forwarded-${name} "";`;
+      if (!site.includes(blank)) throw new Error(`docs/deploy/nginx.conf no longer blanks X-Forwarded-${name}`);
+      site = site.replace(blank, `proxy_set_header X-Forwarded-${name} $http_x_test_${name.toLowerCase().replace("-", "_")};`);
+    }
+  }
+  if (bindAddress) {
+    if (!site.includes("    location / {\n")) throw new Error("docs/deploy/nginx.conf no longer has the `location /` this helper binds");
+    site = site.replace("    location / {\n", `    location / {\n        proxy_bind ${bindAddress};\n`);
+  }
   writeFileSync(path.join(prefix, "site.conf"), site);
   writeFileSync(
     path.join(prefix, "nginx.conf"),

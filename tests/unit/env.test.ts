@@ -74,3 +74,19 @@ test("a bad MQTT_URL is named without echoing its password", () => {
 test("LOCAL_GENERATOR=true with an external broker is refused, naming the way out", () => {
   expect(() => parseEnv({ MQTT_URL: "mqtt://broker:1883", LOCAL_GENERATOR: "true" })).toThrow(/LOCAL_GENERATOR: the local generator needs the embedded broker/);
 });
+
+test("TRUSTED_PROXIES takes addresses, CIDRs and loopback, and names a bad entry", () => {
+  const config = parseEnv({ TRUSTED_PROXIES: "10.0.0.0/8, 127.0.0.1, ::1, loopback, fd00::/8", ADMIN_GROUPS: "ops", MODERATOR_GROUPS: "a, b" });
+  expect(config.proxyTrust).toEqual({ proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "loopback", "fd00::/8"], adminGroups: ["ops"], moderatorGroups: ["a", "b"] });
+  const trust = config.trustProxy as (address: string) => boolean;
+  expect(["10.2.3.4", "::ffff:127.0.0.1", "127.9.9.9", "::1", "fd12::1"].map(trust)).toEqual([true, true, true, true, true]);
+  expect(["11.0.0.1", "192.168.1.1", "::2", "fe80::1", "not an address"].map(trust)).toEqual([false, false, false, false, false]);
+  expect(() => parseEnv({ TRUSTED_PROXIES: "10.0.0.0/33" })).toThrow(/TRUSTED_PROXIES.*"10\.0\.0\.0\/33" is not an IP address or CIDR/s);
+  expect(() => parseEnv({ TRUSTED_PROXIES: "proxy.example.org" })).toThrow(/not an IP address or CIDR/);
+});
+
+test("TRUSTED_PROXIES and TRUST_PROXY are one story: setting both, or groups without proxies, is refused", () => {
+  expect(() => parseEnv({ TRUSTED_PROXIES: "127.0.0.1", TRUST_PROXY: "1" })).toThrow(/unset TRUST_PROXY/);
+  expect(() => parseEnv({ ADMIN_GROUPS: "ops" })).toThrow(/set TRUSTED_PROXIES too/);
+  expect(parseEnv({}).proxyTrust).toBeNull();
+});

@@ -1,6 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { loadSecrets } from "../../server/secrets";
+import { loadSecrets, rotateFingerprintSecret, rotateSessionKeys } from "../../server/secrets";
 import { StartupError } from "../../server/startup-error";
 import { makeDataDir, removeDataDir } from "../helpers/server";
 
@@ -15,26 +15,58 @@ const dataDir = () => {
 test("secrets are generated once, kept in a 0600 file, and reused", () => {
   const dir = dataDir();
   const first = loadSecrets(dir, {});
-  expect(Object.values(first).every((value) => value.length >= 32)).toBe(true);
+  expect([first.fingerprintSecret, first.recoverySecret, first.sessionKeys.current()].every((value) => value.length >= 32)).toBe(true);
   expect(statSync(path.join(dir, "secrets.json")).mode & 0o777).toBe(0o600);
-  expect(loadSecrets(dir, {})).toEqual(first);
+  const again = loadSecrets(dir, {});
+  expect([again.fingerprintSecret, again.recoverySecret, again.sessionKeys.current()]).toEqual([first.fingerprintSecret, first.recoverySecret, first.sessionKeys.current()]);
 });
 
-test("a secret missing from an older file is added; the others are kept, and the old shared MQTT token is dropped", () => {
+test("a secret missing from an older file is added; the others are kept, the old session secret becomes the key ring's first key, and the old shared MQTT token is dropped", () => {
   const dir = dataDir();
   const old = { sessionSecret: "s".repeat(43), fingerprintSecret: "f".repeat(43) };
   writeFileSync(path.join(dir, "secrets.json"), JSON.stringify({ ...old, mqttToken: "m".repeat(43) }), { mode: 0o644 });
   const secrets = loadSecrets(dir, {});
-  expect(secrets).toEqual({ ...old, recoverySecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
-  expect(JSON.parse(readFileSync(path.join(dir, "secrets.json"), "utf8"))).toEqual({ ...old, recoverySecret: secrets.recoverySecret });
+  expect(secrets.fingerprintSecret).toBe(old.fingerprintSecret);
+  expect(secrets.recoverySecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(secrets.sessionKeys.verifying()).toEqual([old.sessionSecret]);
+  expect(JSON.parse(readFileSync(path.join(dir, "secrets.json"), "utf8"))).toEqual({
+    fingerprintSecret: old.fingerprintSecret,
+    recoverySecret: secrets.recoverySecret,
+    sessionKeys: [{ key: old.sessionSecret, addedAt: expect.any(String), retiresAt: null }],
+  });
   expect(statSync(path.join(dir, "secrets.json")).mode & 0o777).toBe(0o600);
 });
 
 test("secrets given by the environment win and are not written", () => {
   const dir = dataDir();
-  const secrets = loadSecrets(dir, { recoverySecret: "t".repeat(40) });
+  const secrets = loadSecrets(dir, { recoverySecret: "t".repeat(40), sessionSecret: "u".repeat(40) });
+  expect(secrets.sessionKeys.verifying()).toEqual(["u".repeat(40)]);
+  expect(readFileSync(path.join(dir, "secrets.json"), "utf8")).not.toContain("u".repeat(40));
   expect(secrets.recoverySecret).toBe("t".repeat(40));
   expect(readFileSync(path.join(dir, "secrets.json"), "utf8")).not.toContain("t".repeat(40));
+});
+
+test("a rotation signs with the new key, verifies with both until the old one retires, then drops it", () => {
+  const dir = dataDir();
+  let now = Date.parse("2026-01-01T00:00:00Z");
+  const ring = loadSecrets(dir, {}, () => now).sessionKeys;
+  const first = ring.current();
+  expect(rotateSessionKeys(dir, 3_600_000, now)).toEqual({ retiring: 1, removed: 0 });
+  const second = ring.current();
+  expect(second).not.toBe(first);
+  expect(ring.verifying()).toEqual([second, first]);
+  now += 3_600_000;
+  expect(ring.verifying()).toEqual([second]);
+  expect(rotateSessionKeys(dir, 3_600_000, now)).toEqual({ retiring: 1, removed: 1 });
+});
+
+test("the fingerprint key can be replaced without touching the others", () => {
+  const dir = dataDir();
+  const before = loadSecrets(dir, {});
+  rotateFingerprintSecret(dir);
+  const after = loadSecrets(dir, {});
+  expect(after.fingerprintSecret).not.toBe(before.fingerprintSecret);
+  expect([after.recoverySecret, after.sessionKeys.current()]).toEqual([before.recoverySecret, before.sessionKeys.current()]);
 });
 
 test("a damaged file stops start-up with one clear line", () => {

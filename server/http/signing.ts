@@ -1,0 +1,27 @@
+/**
+ * HMAC signatures under the session key ring (server/secrets.ts): signed with the newest key,
+ * accepted under any live one. `verify` says which, so a caller can sign an older cookie again.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { KeyRing } from "../secrets";
+
+export type Verified = "current" | "older" | null;
+
+export function createSigner(keys: KeyRing, purpose: string) {
+  const mac = (key: string, data: string) => createHmac("sha256", key).update(`${purpose}:${data}`).digest("base64url");
+  return {
+    sign: (data: string) => mac(keys.current(), data),
+    verify(data: string, signature: unknown): Verified {
+      if (typeof signature !== "string") return null;
+      const given = Buffer.from(signature);
+      const live = keys.verifying();
+      for (const [index, key] of live.entries()) {
+        const expected = Buffer.from(mac(key, data));
+        if (given.length === expected.length && timingSafeEqual(given, expected)) return index === 0 ? "current" : "older";
+      }
+      return null;
+    },
+  };
+}
+
+export type Signer = ReturnType<typeof createSigner>;

@@ -1,0 +1,132 @@
+/**
+ * TRUSTED_PROXIES (issue 9 §4) through a real nginx running docs/deploy/nginx.conf: nginx talks
+ * to promptgate from 127.0.0.2 (the only trusted proxy) and stands in for oauth2-proxy by turning
+ * the test's X-Test-* headers into X-Forwarded-User, -Email, -Preferred-Username, -Groups.
+ * Direct clients come from 127.0.0.1 or 127.0.1.5 (another /24, so a fingerprint shows which
+ * address it was made from).
+ */
+import { request } from "node:http";
+import { createServer, type Server } from "node:http";
+import { createFingerprintHasher } from "../../server/domain/fingerprint";
+import { hashSecretToken } from "../../server/domain/secret-tokens";
+import { loadSecrets } from "../../server/secrets";
+import { startNginx, type RunningNginx } from "../helpers/nginx";
+import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+
+let server: TestServer;
+let upstream: Server;
+let nginx: RunningNginx;
+
+beforeAll(async () => {
+  server = await startTestServer({ LOCAL_GENERATOR: "false", TRUSTED_PROXIES: "127.0.0.2", ADMIN_GROUPS: "pg-admins", MODERATOR_GROUPS: "pg-mods, night-shift" });
+  upstream = createServer((_req, res) => res.end("upstream"));
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  const address = upstream.address();
+  nginx = await startNginx({ promptgatePort: server.httpPort, upstreamPort: typeof address === "object" && address ? address.port : 0, bindAddress: "127.0.0.2", testIdentity: true });
+});
+afterAll(async () => {
+  await nginx?.close();
+  await new Promise((resolve) => upstream?.close(resolve));
+  await server?.close();
+  removeDataDir(server.dataDir);
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A GET from a chosen local address (node:http; fetch cannot choose one). */
+function get(base: string, path: string, headers: Record<string, string> = {}, localAddress = "127.0.0.1"): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, base), { headers: { "user-agent": "proxy test", "accept-language": "en", ...headers }, localAddress }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const trpc = async (base: string, procedure: string, headers: Record<string, string> = {}, localAddress?: string) => {
+  const answer = await get(base, `/api/trpc/${procedure}`, headers, localAddress);
+  return { ...answer, json: JSON.parse(answer.body) };
+};
+const signedIn = (user: string, groups = "", extra: Record<string, string> = {}) => ({ "x-test-user": user, "x-test-groups": groups, ...extra });
+
+describe("identity headers", () => {
+  test("from an untrusted peer, or sent by a client through the proxy, they change nothing", async () => {
+    const forged = { "x-forwarded-user": "mallory", "x-forwarded-email": "mallory@example.org", "x-forwarded-groups": "pg-admins" };
+    expect((await trpc(server.url, "admin.me", forged)).json.result.data).toBeNull();
+    expect((await get(server.url, "/auth/verify", forged)).status).toBe(401);
+    // nginx replaces a client's own identity headers (the shipped config blanks them).
+    expect((await trpc(nginx.url, "admin.me", forged)).json.result.data).toBeNull();
+    expect((await trpc(nginx.url, "access.accounts", forged)).status).toBe(401);
+    const accounts = server.services.db.$client.prepare("SELECT name FROM accounts WHERE name LIKE 'proxy:%'").all();
+    expect(accounts).toEqual([]);
+  });
+
+  test("a group grants admin only through the trusted proxy, audited, and /auth/verify names the person", async () => {
+    const alice = signedIn("alice@example.org", "staff, pg-admins", { "x-test-preferred-username": "alice" });
+    expect((await trpc(nginx.url, "admin.me", alice)).json.result.data).toMatchObject({ name: "proxy:alice@example.org", role: "admin" });
+    expect((await trpc(nginx.url, "access.accounts", alice)).status).toBe(200);
+    const verify = await get(nginx.url, "/auth/verify", alice);
+    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:alice@example.org", "admin"]);
+    const audit = server.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE action = 'login.proxy'").all();
+    expect(audit).toEqual([{ actor: "proxy:alice@example.org", action: "login.proxy", target: "alice" }]);
+
+    const bob = signedIn("bob", "night-shift");
+    expect((await trpc(nginx.url, "admin.me", bob)).json.result.data).toMatchObject({ name: "proxy:bob", role: "moderator" });
+    expect((await trpc(nginx.url, "admin.dashboard", bob)).status).toBe(200);
+    expect((await trpc(nginx.url, "access.accounts", bob)).status).toBe(403);
+
+    // Without a staff group: no account, a guest.
+    expect((await trpc(nginx.url, "admin.me", signedIn("carol", "staff"))).json.result.data).toBeNull();
+  });
+
+  test("a proxy user named like the first admin does not become it", async () => {
+    const me = (await trpc(nginx.url, "admin.me", signedIn("admin", "night-shift"))).json.result.data;
+    expect(me).toMatchObject({ name: "proxy:admin", role: "moderator" });
+  });
+
+  test("a signed-in person keeps one colour on every device, and nobody else has it", async () => {
+    const phone = await trpc(nginx.url, "visitor.me", { ...signedIn("dora@example.org"), "user-agent": "phone" });
+    const laptop = await trpc(nginx.url, "visitor.me", { ...signedIn("dora@example.org"), "user-agent": "laptop", "accept-language": "de" });
+    const other = await trpc(nginx.url, "visitor.me", { ...signedIn("erin@example.org"), "user-agent": "phone" });
+    expect(phone.json.result.data.colour).toEqual(laptop.json.result.data.colour);
+    expect(other.json.result.data.colour).not.toEqual(phone.json.result.data.colour);
+    // The proxy's headers are the identity: no visitor cookie is handed out.
+    expect(String(phone.headers["set-cookie"] ?? "")).not.toContain("pg_visitor");
+  });
+});
+
+describe("the client's address", () => {
+  const hasher = () => createFingerprintHasher(loadSecrets(server.dataDir, {}).fingerprintSecret, Number(server.env.FINGERPRINT_MEMORY_KIB));
+  /** The fingerprint a new visitor's session was opened with. */
+  async function fingerprintOf(base: string, headers: Record<string, string>, localAddress: string): Promise<string> {
+    const answer = await trpc(base, "visitor.me", { "user-agent": "fingerprint probe", ...headers }, localAddress);
+    expect(answer.status).toBe(200);
+    const cookie = ([] as string[]).concat(answer.headers["set-cookie"] ?? []).find((line) => line.startsWith("pg_visitor="))!;
+    const token = decodeURIComponent(/^pg_visitor=([^;]+)/.exec(cookie)![1]!);
+    const row = server.services.db.$client.prepare("SELECT fingerprint_hash AS hash FROM sessions WHERE token_hash = ?").get(hashSecretToken(token)) as { hash: string };
+    return row.hash;
+  }
+  const expected = (ip: string) => hasher()({ ip, userAgent: "fingerprint probe", acceptLanguage: "en" });
+
+  test("a forged X-Forwarded-For from an untrusted peer does not change the fingerprint", async () => {
+    const forged = await fingerprintOf(server.url, { "x-forwarded-for": "198.51.100.7" }, "127.0.1.5");
+    expect(forged).toBe(await expected("127.0.1.5"));
+    expect(forged).not.toBe(await expected("198.51.100.7"));
+  });
+
+  test("through the trusted proxy, a comma list gives the last address that is not a trusted proxy", async () => {
+    const viaProxy = await fingerprintOf(nginx.url, { "x-forwarded-for": "198.51.100.7, 10.0.0.1" }, "127.0.1.5");
+    // nginx appends 127.0.1.5; promptgate's peer is 127.0.0.2, the trusted proxy itself.
+    expect(viaProxy).toBe(await expected("127.0.1.5"));
+    expect(viaProxy).not.toBe(await expected("127.0.0.2"));
+    expect(viaProxy).not.toBe(await expected("10.0.0.1"));
+  });
+});
