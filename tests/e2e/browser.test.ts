@@ -3,19 +3,14 @@
  * reveal, and the visitor's page follows along (status, then the image). Screenshots land in
  * tests/.artifacts/screenshots (and in docs/screenshots with UPDATE_SCREENSHOTS=1, for the README).
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
-import { ROOT } from "../helpers/processes";
+import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let browser: Browser;
 let server: TestServer;
-const shotDirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
 
 beforeAll(async () => {
-  shotDirs.forEach((dir) => mkdirSync(dir, { recursive: true }));
   server = await startTestServer();
   browser = await launchBrowser();
 });
@@ -29,9 +24,6 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
-async function screenshot(page: Page, name: string) {
-  for (const dir of shotDirs) await page.screenshot({ path: path.join(dir, `${name}.png`) });
-}
 
 async function newContext(options: BrowserContextOptions) {
   const context = await browser.newContext(options);
@@ -73,7 +65,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await submit(visitor, "a lighthouse at dusk, oil painting", "Landscape");
   const item = visitor.locator(".own-prompts li").first();
   await expect(item.locator(".badge").getAttribute("data-status")).resolves.toBe("pending");
-  await screenshot(visitor, "visitor");
+  await saveScreenshot(visitor, "visitor");
 
   // Two more visitors, so the admin has something to moderate.
   await submit(await visitorPage("Mozilla/5.0 promptgate-e2e second"), "a tiny robot watering plants");
@@ -89,7 +81,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
-  await screenshot(admin, "admin");
+  await saveScreenshot(admin, "admin");
 
   const row = admin.locator(".prompt-card", { hasText: "a lighthouse at dusk" });
   await row.getByRole("button", { name: "Approve" }).click();
@@ -117,7 +109,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   const image = item.locator("img.own-image");
   await image.waitFor({ timeout: 20_000 });
   await visitor.waitForFunction(() => (document.querySelector("img.own-image") as HTMLImageElement | null)?.naturalWidth === 768);
-  await screenshot(visitor, "visitor-revealed");
+  await saveScreenshot(visitor, "visitor-revealed");
 });
 
 test("a look-alike phone is offered recovery but needs the code; the link works in a fresh browser", async () => {
@@ -145,7 +137,7 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
   expect(await lookalike.getByText("the owner's secret castle").count()).toBe(0);
   const card = lookalike.locator(".offer");
   expect((await card.boundingBox())!.x + (await card.boundingBox())!.width).toBeLessThanOrEqual(phone.width);
-  await screenshot(lookalike, "welcome-back");
+  await saveScreenshot(lookalike, "welcome-back");
 
   await card.getByLabel(`${ownerColour}'s recovery code`).fill("otter maple 00");
   await card.getByRole("button", { name: `Yes, I'm ${ownerColour}` }).click();
@@ -193,7 +185,7 @@ test("the admin adds a GPU generator, sees its token once with the command, and 
   const command = await admin.locator("pre").textContent();
   expect(command).toMatch(new RegExp(`MQTT_URL=mqtt://<this host>:${server.mqttPort} GENERATOR_ID=browser-box MQTT_PASSWORD=[A-Za-z0-9_-]{43}`));
   await admin.locator('tr[data-generator="browser-box"]').waitFor();
-  await screenshot(admin, "admin-generators");
+  await saveScreenshot(admin, "admin-generators");
   await admin.locator('tr[data-generator="browser-box"]').getByRole("link", { name: "Revoke" }).click();
   await admin.getByText("Revoke browser-box? It is disconnected at once").waitFor();
   await admin.getByRole("button", { name: "Yes, revoke browser-box" }).click();
@@ -247,7 +239,7 @@ test("the admin adds a moderator and creates an API token in the browser; the to
   await admin.getByRole("button", { name: "Create token" }).click();
   const token = await admin.locator("pre[data-token]").textContent();
   expect(token).toMatch(/^pgt_[A-Za-z0-9_-]{43}$/);
-  await screenshot(admin, "admin-tokens");
+  await saveScreenshot(admin, "admin-tokens");
   await admin.reload();
   await expect(admin.locator('tr[data-token-name="e2e-bot"]').textContent()).resolves.toContain("submit, read");
   await expect(admin.content()).resolves.not.toContain(token!);

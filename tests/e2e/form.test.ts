@@ -3,7 +3,7 @@
  * "More options", and a submit that cannot reach the server keeps what was typed.
  */
 import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
+import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let browser: Browser;
@@ -50,6 +50,7 @@ test("a guest picks a size by name, Custom shows the pixel fields, and the negat
   await page.getByRole("button", { name: "Send prompt" }).click();
   await page.getByText("Sent! It is waiting").waitFor();
   await expect(page.locator(".own-prompts li").first().textContent()).resolves.toContain("512×768");
+  await saveScreenshot(page, "visitor-phone");
   expect(storedPrompt("a tall lighthouse in the fog")).toEqual({ negativePrompt: "blurry, text", width: 512, height: 768 });
 });
 

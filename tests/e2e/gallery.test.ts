@@ -2,12 +2,9 @@
  * The gallery on a phone, in a real Chromium: revealed images in one column that fits the
  * screen, long prompts and long words included, images loaded lazily.
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type { Browser } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
+import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ROOT } from "../helpers/processes";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let browser: Browser;
@@ -74,11 +71,7 @@ test("at 390 px the gallery is one column of revealed images with their colour a
   const lefts = await cards.evaluateAll((items) => items.map((item) => Math.round(item.getBoundingClientRect().left)));
   expect(new Set(lefts).size).toBe(1);
 
-  const shotDirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
-  for (const dir of shotDirs) {
-    mkdirSync(dir, { recursive: true });
-    await page.screenshot({ path: path.join(dir, "gallery-phone.png") });
-  }
+  await saveScreenshot(page, "gallery-phone");
   expect(cspViolations).toEqual([]);
   await context.close();
 });

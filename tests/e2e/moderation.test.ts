@@ -3,12 +3,9 @@
  * phone (nothing sideways, thumb-sized Approve and Deny on screen), a deny reason the guest sees
  * live in another browser, undo, and moderation from a laptop's keyboard.
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
+import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ROOT } from "../helpers/processes";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let browser: Browser;
@@ -90,10 +87,7 @@ test("at 390 px every prompt is a card with thumb-sized Approve and Deny on scre
     expect(box.width, `${name} is thumb-wide`).toBeGreaterThanOrEqual(44);
     expect(box.height, `${name} is thumb-tall`).toBeGreaterThanOrEqual(44);
   }
-  if (process.env.UPDATE_SCREENSHOTS) await admin.screenshot({ path: path.join(ROOT, "docs/screenshots/admin-phone.png") });
-  const artifacts = path.join(ROOT, "tests/.artifacts/screenshots");
-  mkdirSync(artifacts, { recursive: true });
-  await admin.screenshot({ path: path.join(artifacts, "admin-phone.png") });
+  await saveScreenshot(admin, "admin-phone");
 
   await card.getByRole("button", { name: "Deny", exact: true }).tap();
   const template = card.getByRole("button", { name: "Please describe an image" });

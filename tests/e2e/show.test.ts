@@ -4,12 +4,9 @@
  * on screen are revealed, that a square image fills the TV's height, that long prompts and long
  * words stay on screen, and the contrast of every text as the page computes it.
  */
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
+import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ROOT } from "../helpers/processes";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let browser: Browser;
@@ -26,13 +23,6 @@ afterAll(async () => {
 
 const TV = { width: 1920, height: 1080 };
 const PHONE = { width: 390, height: 844 };
-const shotDirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
-async function screenshot(page: Page, name: string) {
-  for (const dir of shotDirs) {
-    mkdirSync(dir, { recursive: true });
-    await page.screenshot({ path: path.join(dir, `${name}.png`) });
-  }
-}
 
 /**
  * Elements whose box leaves the screen `size` (measured against it: a mobile viewport widens
@@ -140,7 +130,7 @@ test("the projector follows the host's phone live, only the image shown is revea
   expect(revealed()).toEqual([ids[0]]);
   expect(await renderedHeight(tv)).toBeGreaterThanOrEqual(0.8 * TV.height);
   await expectReadable(tv);
-  await screenshot(tv, "show-tv");
+  await saveScreenshot(tv, "show-tv");
 
   await phone.getByRole("button", { name: "Next →" }).click();
   await tv.locator(".show-meta", { hasText: "2 / 3" }).waitFor();
@@ -149,7 +139,7 @@ test("the projector follows the host's phone live, only the image shown is revea
   expect(await renderedHeight(tv)).toBeGreaterThanOrEqual(0.8 * TV.height);
   expect(await outside(phone, PHONE, { scrolls: true })).toEqual([]);
   await expectReadable(phone);
-  await screenshot(phone, "show-presenter-phone");
+  await saveScreenshot(phone, "show-presenter-phone");
 
   await phone.getByRole("button", { name: "Next →" }).click();
   await tv.locator(".show-meta", { hasText: "3 / 3" }).waitFor();

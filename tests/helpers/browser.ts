@@ -3,8 +3,10 @@
  * is one, else the binary that the npm package @sparticuz/chromium ships, so `npm install`
  * alone is enough. Started with the flags this sandbox needs (no background networking).
  */
-import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { ROOT } from "./processes";
 
 const SYSTEM_CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 const FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-sandbox"];
@@ -16,4 +18,16 @@ export async function launchBrowser(): Promise<Browser> {
   // Not packaged.args: they are tuned for AWS Lambda (--single-process, --disable-web-security),
   // and in single-process mode browser contexts share cookies, which breaks per-visitor tests.
   return chromium.launch({ executablePath: await packaged.executablePath(), args: FLAGS, headless: true });
+}
+
+/**
+ * Saves what `page` shows as `<name>.png` in tests/.artifacts/screenshots, and with
+ * UPDATE_SCREENSHOTS=1 in docs/screenshots too: the README's pictures come from the tests.
+ */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  const dirs = [path.join(ROOT, "tests/.artifacts/screenshots"), ...(process.env.UPDATE_SCREENSHOTS ? [path.join(ROOT, "docs/screenshots")] : [])];
+  for (const dir of dirs) {
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: path.join(dir, `${name}.png`) });
+  }
 }
