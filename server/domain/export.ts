@@ -5,7 +5,7 @@
  */
 import { and, asc, eq, isNotNull } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { images, prompts, visitors } from "../db/schema";
+import { auditLog, images, prompts, visitors } from "../db/schema";
 import { colourFor } from "./colours";
 
 export const EXPORT_SCOPES = ["revealed", "finished"] as const;
@@ -136,8 +136,25 @@ export function csvCell(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** The records as CSV: a header row, CRLF line ends, and a byte-order mark so spreadsheets read UTF-8. */
-export function metadataCsv(records: ExportRecord[]): string {
-  const lines = [CSV_COLUMNS.map(([header]) => header).join(","), ...records.map((record) => CSV_COLUMNS.map(([, key]) => csvCell(record[key])).join(","))];
+/** A CSV file: a header row, CRLF line ends, and a byte-order mark so spreadsheets read UTF-8. */
+function csvFile(header: string[], rows: Array<Array<string | number | null>>): string {
+  const lines = [header.join(","), ...rows.map((row) => row.map(csvCell).join(","))];
   return `\uFEFF${lines.join("\r\n")}\r\n`;
+}
+
+/** The records as CSV. */
+export function metadataCsv(records: ExportRecord[]): string {
+  return csvFile(
+    CSV_COLUMNS.map(([header]) => header),
+    records.map((record) => CSV_COLUMNS.map(([, key]) => record[key])),
+  );
+}
+
+/** The whole audit log (issue 9 §1), oldest first, as CSV: when, who, what, to what, and the details as JSON. */
+export function auditLogCsv(db: Db): string {
+  const entries = db.select().from(auditLog).orderBy(asc(auditLog.id)).all();
+  return csvFile(
+    ["at", "actor", "action", "target", "details"],
+    entries.map((entry) => [entry.at.toISOString(), entry.actor, entry.action, entry.target, entry.details === null ? null : JSON.stringify(entry.details)]),
+  );
 }

@@ -8,7 +8,8 @@ import { stat } from "node:fs/promises";
 import { pipeline } from "node:stream";
 import type { Request, Response } from "express";
 import { ZipFile } from "yazl";
-import { EXPORT_SCOPES, exportItems, metadataCsv, type ExportScope } from "../domain/export";
+import { recordAudit } from "../domain/audit";
+import { auditLogCsv, EXPORT_SCOPES, exportItems, metadataCsv, type ExportScope } from "../domain/export";
 import type { ReportError } from "../error-ref";
 import type { RequestContext } from "./request-context";
 
@@ -42,6 +43,9 @@ export async function serveExport(context: RequestContext, req: Request, res: Re
   const mtime = new Date();
   zip.addBuffer(Buffer.from(`${JSON.stringify(records, null, 2)}\n`), "metadata.json", { mtime });
   zip.addBuffer(Buffer.from(metadataCsv(records)), "metadata.csv", { mtime });
+  // The record of who did what goes with the images, this export included.
+  recordAudit(services.db, { actor: account.name, action: "export.download", details: { scope, images: items.filter((item) => item.record.file).length } });
+  zip.addBuffer(Buffer.from(auditLogCsv(services.db)), "audit-log.csv", { mtime });
   for (const { fileName, record } of items) {
     if (record.file) zip.addFile(services.jobs.imagePath(fileName), record.file, { compress: false, mtime: new Date(record.finishedAt) });
   }

@@ -74,7 +74,7 @@ async function downloadZip(server: TestServer, client: TestClient, scope: string
   return { file, response };
 }
 
-test("the export zip holds the revealed images, byte for byte, with metadata.json and metadata.csv that match the database; scope=finished adds the unrevealed ones", async () => {
+test("the export zip holds the revealed images, byte for byte, with metadata.json and metadata.csv that match the database and the audit log; scope=finished adds the unrevealed ones", async () => {
   const unzip = await ensureProgram("unzip", ["unzip"]);
   const { server, admin } = await serverWithAdmin();
   const teal = await visitor(server, "teal");
@@ -92,7 +92,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
   expect(response.headers.get("content-disposition")).toMatch(/^attachment; filename="promptgate-revealed-\d{4}-\d\d-\d\d\.zip"$/);
   await run(unzip, ["-tq", file]);
   const entries = (await run(unzip, ["-Z1", file])).stdout.trim().split("\n");
-  expect(entries).toEqual(["metadata.json", "metadata.csv", `images/promptgate-${first}-hyperlink-http-evil-example-with-quotes.png`, `images/promptgate-${second}-unicode-fox-a-b-c.png`]);
+  expect(entries).toEqual(["metadata.json", "metadata.csv", "audit-log.csv", `images/promptgate-${first}-hyperlink-http-evil-example-with-quotes.png`, `images/promptgate-${second}-unicode-fox-a-b-c.png`]);
 
   const extract = async (entry: string) => (await run(unzip, ["-p", file, entry], { encoding: "buffer", maxBuffer: 64 << 20 })).stdout as unknown as Buffer;
   const metadata = JSON.parse((await extract("metadata.json")).toString("utf8")) as Array<Record<string, any>>;
@@ -108,7 +108,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
     const parameters = JSON.parse(row.parameters);
     expect(record).toEqual({
       id: row.id,
-      file: entries[i + 2],
+      file: entries[i + 3],
       prompt: row.prompt,
       negativePrompt: row.negative_prompt,
       colour: expect.any(String),
@@ -151,6 +151,14 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
   for (const [i, record] of metadata.entries()) {
     expect(byHeader[i]).toMatchObject({ id: String(record.id), seed: String(record.seed), sampler: record.sampler, steps: String(record.steps), file: record.file, revealed_at: record.revealedAt });
   }
+
+  // The audit log goes with the images: every row, this export included, its details as JSON.
+  const audit = parseCsv((await extract("audit-log.csv")).toString("utf8").slice(1));
+  expect(audit[0]).toEqual(["at", "actor", "action", "target", "details"]);
+  const logged = rows(server, "SELECT actor, action, target FROM audit_log ORDER BY id");
+  expect(audit.slice(1).map(([, actor, action, target]) => ({ actor, action, target: target || null }))).toEqual(logged);
+  expect(audit.slice(1).map(([, , action, target]) => `${action} ${target}`)).toEqual(expect.arrayContaining([`prompt.approve prompt ${first}`, `prompt.reveal prompt ${second}`]));
+  expect(JSON.parse(audit.at(-1)![4]!)).toEqual({ scope: "revealed", images: 2 });
 
   const finished = await downloadZip(server, admin, "finished");
   const finishedEntries = (await run(unzip, ["-Z1", finished.file])).stdout.trim().split("\n");
