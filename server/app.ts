@@ -359,7 +359,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         purging = purging.then(() => retention.purgeOlderThan(new Date(Date.now() - days * 86_400_000))).then(
           (removed) =>
             log.info(
-              `retention: removed ${removed.prompts} prompts, ${removed.images} images, ${removed.visitors} visitors older than ${days} days` +
+              `retention: removed ${removed.prompts} prompts, ${removed.images} images, ${removed.visitors} visitors, ${removed.auditEntries} audit log entries older than ${days} days` +
                 (removed.orphanFiles ? `, and ${removed.orphanFiles} image files no row pointed to` : ""),
             ),
           (error: Error) => log.error(`retention: ${error.stack ?? error}`),

@@ -22,7 +22,7 @@ import path from "node:path";
 import { and, count, inArray, isNotNull, isNull, lt, notInArray, sql, type Column, type SQL } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
-import { apiTokens, fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
+import { apiTokens, auditLog, fingerprints, images, jobs, prompts, sessions, visitors } from "../db/schema";
 import type { ChangeNotes } from "./live-events";
 import type { Logger } from "../logger";
 
@@ -52,12 +52,14 @@ export interface PurgeCounts {
   fingerprints: number;
   /** Files in the image directory that no row pointed to. */
   orphanFiles: number;
+  /** Audit log entries (they hold names, and the names typed at failed logins). */
+  auditEntries: number;
 }
 
 /** Later than any row's timestamp: a cutoff that condemns everything (JavaScript's largest Date). */
 const END_OF_TIME = new Date(8.64e15);
 
-const noCounts = (): PurgeCounts => ({ prompts: 0, jobs: 0, images: 0, visitors: 0, sessions: 0, fingerprints: 0, orphanFiles: 0 });
+const noCounts = (): PurgeCounts => ({ prompts: 0, jobs: 0, images: 0, visitors: 0, sessions: 0, fingerprints: 0, orphanFiles: 0, auditEntries: 0 });
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
@@ -157,6 +159,8 @@ export function createRetention(db: Db, imageDir: string, log: Logger, changes: 
       await purgePrompts(cutoff, counts);
       await purgeOrphanFiles(cutoff, counts);
       await purgeVisitors(cutoff, counts);
+      // Kept as long as the rest, no longer. "End the event" keeps it: it is the host's record.
+      counts.auditEntries = db.delete(auditLog).where(lt(auditLog.at, cutoff)).run().changes;
       return counts;
     },
 

@@ -63,7 +63,7 @@ test("at start, prompts and idle visitors older than RETENTION_DAYS go with thei
 
   const server = await startTestServer({ DATA_DIR: dataDir, RETENTION_DAYS: "30" });
   cleanups.push(() => server.close());
-  expect(server.log.lines).toContain("info retention: removed 2 prompts, 1 images, 2 visitors older than 30 days");
+  expect(server.log.lines).toContain("info retention: removed 2 prompts, 1 images, 2 visitors, 0 audit log entries older than 30 days");
 
   const remaining = (table: string, column: string, id: number) => count(server, `SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, id);
   expect(remaining("prompts", "visitor_id", oldAuthorId)).toBe(0);
@@ -117,13 +117,16 @@ test("a purge larger than one batch removes everything old, sweeps old unreferen
   mkdirSync(path.join(imageDir, "stuck.png"), { recursive: true });
   for (const name of ["kept.png", "old-orphan.png", "old-orphan.png.tmp", "new-orphan.png"]) writeFileSync(path.join(imageDir, name), "png");
   for (const name of ["kept.png", "old-orphan.png", "old-orphan.png.tmp"]) utimesSync(path.join(imageDir, name), new Date(old), new Date(old));
+  // The audit log is kept as long as the rest: an old failed login's typed name goes, a new entry stays.
+  sqlite.prepare("INSERT INTO audit_log (at, actor, action) VALUES (?, 'typed-by-a-stranger', 'login.failed'), (?, 'admin', 'login')").run(old, Date.now());
 
   const log = collectingLogger();
   // Each deleted prompt is announced, so open pages drop it.
   const noted = new Set<number>();
   const changes = { promptChanged: (ids: number | number[]) => [ids].flat().forEach((id) => noted.add(id)) };
   const removed = await createRetention(db, imageDir, log, changes).purgeOlderThan(new Date(Date.now() - DAY));
-  expect(removed).toEqual({ prompts: 1_201, jobs: 1, images: 1, visitors: 1_299, sessions: 0, fingerprints: 1_299, orphanFiles: 2 });
+  expect(removed).toEqual({ prompts: 1_201, jobs: 1, images: 1, visitors: 1_299, sessions: 0, fingerprints: 1_299, orphanFiles: 2, auditEntries: 1 });
+  expect(sqlite.prepare("SELECT actor FROM audit_log").all()).toEqual([{ actor: "admin" }]);
   expect(noted).toEqual(new Set(Array.from({ length: 1_201 }, (_, i) => i + 1)));
   expect(readdirSync(imageDir).sort()).toEqual(["kept.png", "new-orphan.png", "stuck.png"]);
   expect(log.lines).toEqual([expect.stringMatching(/^warn retention: could not delete image stuck\.png: E(ISDIR|PERM)$/)]);
