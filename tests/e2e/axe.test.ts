@@ -97,3 +97,28 @@ test.each(VIEWPORTS)("every page has no serious or critical axe violation on a $
   await Promise.all(Object.values(contexts).map((context) => context.close()));
   expect(found).toEqual({});
 });
+
+test("the site password's page (SITE_PASSWORD) has no serious or critical axe violation, on a phone or a laptop, with or without a wrong try", async () => {
+  const gated = await startTestServer({ SITE_PASSWORD: "party at the lighthouse" });
+  try {
+    const found: Record<string, string[]> = {};
+    for (const { name, ...options } of VIEWPORTS) {
+      const context = await browser.newContext({ ...options, bypassCSP: true, userAgent: `Mozilla/5.0 promptgate-e2e axe site ${name}` });
+      const page = await context.newPage();
+      await page.goto(`${gated.url}/`, { waitUntil: "load" });
+      expect(new URL(page.url()).pathname).toBe("/site-login");
+      const fresh = await serious(page);
+      if (fresh.length) found[`${name} /site-login`] = fresh;
+      await page.getByLabel("Password").fill("not the password");
+      await page.getByRole("button").click();
+      await page.waitForLoadState("load");
+      const afterWrongTry = await serious(page);
+      if (afterWrongTry.length) found[`${name} /site-login after a wrong try`] = afterWrongTry;
+      await context.close();
+    }
+    expect(found).toEqual({});
+  } finally {
+    await gated.close();
+    removeDataDir(gated.dataDir);
+  }
+});
