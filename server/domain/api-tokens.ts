@@ -66,6 +66,11 @@ export function revokeApiToken(db: Db, name: string): void {
   }
 }
 
+/** Whether the token is still there (not revoked): streams opened with it ask on every event. */
+export function isApiTokenLive(db: Db, id: number): boolean {
+  return db.select({ id: apiTokens.id }).from(apiTokens).where(eq(apiTokens.id, id)).get() !== undefined;
+}
+
 /** The live token `secret` is, else null; records its use (at most once a minute). A malformed secret costs no query. */
 export function authenticateApiToken(db: Db, secret: string, now = Date.now()): ApiToken | null {
   if (!TOKEN_SHAPE.test(secret)) return null;

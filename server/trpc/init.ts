@@ -14,6 +14,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { RequestContext } from "../http/request-context";
 import type { ApiTokenScope } from "../db/schema";
+import { isApiTokenLive } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
 import { messageForUnexpected } from "../error-ref";
 import { toTRPCError } from "./errors";
@@ -83,10 +84,12 @@ const logInFirst = () => new TRPCError({ code: "UNAUTHORIZED", message: "Log in 
 
 /**
  * For streams, which outlive the check their procedure made when they opened: throws once the
- * cookie session behind them has ended (logout, the account removed). A bearer request has no session.
+ * cookie session behind them has ended (logout, the account removed), or the API token they
+ * were opened with was revoked.
  */
 export function assertStillSignedIn(ctx: RequestContext): void {
-  if (!ctx.identity.apiToken && !ctx.identity.account()) throw logInFirst();
+  const token = ctx.identity.apiToken;
+  if (token ? !isApiTokenLive(ctx.services.db, token.id) : !ctx.identity.account()) throw logInFirst();
 }
 
 /** Who acts, for the audit log: an account's name, or `token:<name>` for an API token. */

@@ -24,7 +24,7 @@ export class SseStream {
   ) {}
 
   /** Opens `procedure`'s stream (input as tRPC's httpSubscriptionLink sends it). */
-  static async open(client: TestClient, procedure: string, { input, lastEventId, headers = {} }: { input?: unknown; lastEventId?: string; headers?: Record<string, string> } = {}): Promise<SseStream> {
+  static async open(client: Pick<TestClient, "fetch">, procedure: string, { input, lastEventId, headers = {} }: { input?: unknown; lastEventId?: string; headers?: Record<string, string> } = {}): Promise<SseStream> {
     const search = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`;
     const abort = new AbortController();
     const response = await client.fetch(`/api/trpc/${procedure}${search}`, {

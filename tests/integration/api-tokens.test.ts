@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
+import { SseStream } from "../helpers/sse";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let server: TestServer;
@@ -119,6 +120,21 @@ test("a revoked token is refused at once with 401", async () => {
   expect(refused.body.error.message).toBe("This API token is not valid (mistyped or revoked).");
   expect((await doomed.fetch("/images/1.png")).status).toBe(401);
   expect((await admin.mutate("access.revokeToken", { name: "doomed" })).status).toBe(404);
+});
+
+test("a live stream opened with a token ends at its next event once the token is revoked", async () => {
+  const watcher = await createToken("watcher", ["read"]);
+  const stream = await SseStream.open(watcher, "admin.onChange", { input: { lastEventId: (await watcher.query("prompt.liveCursor")).body.result.data } });
+  const guest = new TestClient(server.url, { userAgent: "stream guest" });
+  await guest.page("/");
+  const before = (await guest.mutate("prompt.submit", { prompt: "seen by the watcher" })).body.result.data.id;
+  await stream.waitForData("the first prompt", (data) => data.type === "prompt" && data.id === before);
+  expect((await admin.mutate("access.revokeToken", { name: "watcher" })).status).toBe(200);
+  const after = (await guest.mutate("prompt.submit", { prompt: "never seen by the watcher" })).body.result.data.id;
+  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
+  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+  expect(stream.data.some((data) => data.type === "prompt" && data.id === after)).toBe(false);
+  stream.close();
 });
 
 test("hostile token strings and headers are refused clearly, and a bearer request never rides on cookies", async () => {
