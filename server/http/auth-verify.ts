@@ -22,6 +22,8 @@ export function authVerify(db: Db, sessions: AdminSessions, proxyTrust: ProxyTru
   return (req: Request, res: Response): void => {
     const bearer = readBearer(db, req);
     if (bearer.kind === "token") {
+      // A `submit`-only token is a guest's bot, not staff: it opens nothing behind the gate.
+      if (!bearer.token.scopes.some((scope) => scope === "read" || scope === "moderate")) return void res.status(403).end();
       res.set({ "X-Promptgate-User": `token:${bearer.token.name}`, "X-Promptgate-Role": "token", "X-Promptgate-Scopes": bearer.token.scopes.join(" ") });
       return void res.status(204).end();
     }

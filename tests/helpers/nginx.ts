@@ -50,8 +50,8 @@ export async function startNginx({ promptgatePort, upstreamPort, bindAddress, te
     }
   }
   if (bindAddress) {
-    if (!site.includes("    location / {\n")) throw new Error("docs/deploy/nginx.conf no longer has the `location /` this helper binds");
-    site = site.replace("    location / {\n", `    location / {\n        proxy_bind ${bindAddress};\n`);
+    // Every connection nginx makes (pages, the verify and login subrequests) comes from there.
+    site = site.replace(`listen 127.0.0.1:${port};`, `listen 127.0.0.1:${port};\n        proxy_bind ${bindAddress};`);
   }
   writeFileSync(path.join(prefix, "site.conf"), site);
   writeFileSync(

@@ -48,7 +48,7 @@ describe("GET /auth/verify", () => {
     expect(visitors()).toEqual(before);
   });
 
-  test("answers 204 with the user and role of a session or token, and 401 for a bad token or one sent with cookies", async () => {
+  test("answers 204 with the user and role of a session or token, 403 for a submit-only token, and 401 for a bad token or one sent with cookies", async () => {
     const admin = new TestClient(server.url, { userAgent: "verify admin" });
     await admin.loginAsAdmin(ADMIN_PASSWORD);
     const withSession = await admin.fetch("/auth/verify");
@@ -68,6 +68,8 @@ describe("GET /auth/verify", () => {
     const script = new TokenClient(server.url, secret);
     const withToken = await script.fetch("/auth/verify");
     expect([withToken.status, withToken.headers.get("x-promptgate-user"), withToken.headers.get("x-promptgate-role")]).toEqual([204, "token:verify-script", "token"]);
+    const bot = await new TokenClient(server.url, await token("verify-bot", ["submit"])).fetch("/auth/verify");
+    expect([bot.status, await bot.text()]).toEqual([403, ""]);
     const refusals: Array<Record<string, string>> = [{ authorization: `Bearer ${secret}x` }, { authorization: `Bearer ${secret}`, cookie: `pg_admin=${admin.cookies.get("pg_admin")}` }, { authorization: "Basic eDp5" }];
     for (const headers of refusals) {
       const refused = await fetch(`${server.url}/auth/verify`, { headers });

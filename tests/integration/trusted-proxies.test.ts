@@ -65,6 +65,10 @@ describe("identity headers", () => {
     // nginx replaces a client's own identity headers (the shipped config blanks them).
     expect((await trpc(nginx.url, "admin.me", forged)).json.result.data).toBeNull();
     expect((await trpc(nginx.url, "access.accounts", forged)).status).toBe(401);
+    // Nor on the way to the protected upstream: the verify subrequest blanks them too.
+    const sd = await get(nginx.url, "/sd/secret", forged);
+    expect(sd.status).toBe(302);
+    expect(sd.body).not.toBe("upstream");
     const accounts = server.services.db.$client.prepare("SELECT name FROM accounts WHERE name LIKE 'proxy:%'").all();
     expect(accounts).toEqual([]);
   });
