@@ -62,11 +62,25 @@ export function rethrowForAdmin(error: unknown): never {
   throw error;
 }
 
-/** For admin actions: the same, but a refused operation becomes a message with its HTTP status. */
-export function adminActionFailure(error: unknown) {
+/** Admin forms highlight no fields: every field's message, else the failure's own. */
+const allFieldMessages = (failure: ActionFailure) => {
+  const fieldMessages = Object.values(failure.fieldErrors).flat();
+  return fieldMessages.length ? fieldMessages.join(" ") : failure.message;
+};
+
+/** The first field's message prefixed by the field's name, for forms with several fields; else the failure's own. */
+export const firstFieldNamed = (failure: ActionFailure) => {
+  const field = Object.entries(failure.fieldErrors).find(([, messages]) => messages?.length);
+  return field ? `${field[0]}: ${field[1]![0]}` : failure.message;
+};
+
+/**
+ * For admin actions: a lapsed session goes to the login page, anything unexpected is rethrown,
+ * and a refused operation becomes `{ message, ...rest }` with its HTTP status (and Retry-After).
+ * `messageOf` says what the form shows; by default every field's message.
+ */
+export function adminActionFailure<T extends object = Record<never, never>>(error: unknown, rest?: T, messageOf: (failure: ActionFailure) => string = allFieldMessages) {
   if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
   const failure = describeFailure(error);
-  // Admin forms highlight no fields: say what was wrong in the message itself.
-  const fieldMessages = Object.values(failure.fieldErrors).flat();
-  return failureData(failure, { message: fieldMessages.length ? fieldMessages.join(" ") : failure.message });
+  return failureData(failure, { message: messageOf(failure), ...(rest as T) });
 }

@@ -2,7 +2,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure } from "../lib/errors";
 
 export { passOnHeaders as headers } from "../lib/headers";
 
@@ -28,10 +28,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
     await context.trpc.admin.changePassword({ currentPassword: String(form.get("currentPassword") ?? ""), newPassword });
     return { message: "Password changed. Every other session of this account has ended.", changed: true };
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
-    const failure = describeFailure(error);
-    const newPasswordProblem = failure.fieldErrors.newPassword?.[0];
-    return failureData(failure, { message: newPasswordProblem ? `New password: ${newPasswordProblem}` : failure.message, changed: false });
+    return adminActionFailure(error, { changed: false }, (failure) => {
+      const newPasswordProblem = failure.fieldErrors.newPassword?.[0];
+      return newPasswordProblem ? `New password: ${newPasswordProblem}` : failure.message;
+    });
   }
 }
 

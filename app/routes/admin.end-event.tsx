@@ -7,7 +7,7 @@ import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs } from "@rem
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import stylesHref from "../after-show.css";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 
 export { passOnHeaders as headers } from "../lib/headers";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];
@@ -26,9 +26,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     return { message: null, deleted: await context.trpc.event.end({ confirm: String(form.get("confirm") ?? "").trim() as "END" }) };
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
-    const failure = describeFailure(error);
-    return failureData(failure, { message: failure.fieldErrors.confirm?.[0] ?? failure.message, deleted: null });
+    return adminActionFailure(error, { deleted: null }, (failure) => failure.fieldErrors.confirm?.[0] ?? failure.message);
   }
 }
 

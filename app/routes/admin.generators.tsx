@@ -8,7 +8,7 @@ import { Form, Link, useActionData, useLoaderData, useRevalidator, useSearchPara
 import { useMemo, useState } from "react";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import { LocalTime } from "../components/local-time";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { LiveStatus, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 
@@ -33,9 +33,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     }
     return data({ message: `Unknown action ${String(intent)}.`, done: false, added: null }, { status: 400 });
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
-    const failure = describeFailure(error);
-    return failureData(failure, { message: failure.message, done: false, added: null });
+    return adminActionFailure(error, { done: false, added: null }, (failure) => failure.message);
   }
 }
 

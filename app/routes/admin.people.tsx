@@ -3,7 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
@@ -28,10 +28,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     }
     return data({ message: `Unknown action ${String(intent)}.`, done: false }, { status: 400 });
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
-    const failure = describeFailure(error);
-    const field = Object.entries(failure.fieldErrors).find(([, messages]) => messages?.length);
-    return failureData(failure, { message: field ? `${field[0]}: ${field[1]![0]}` : failure.message, done: false });
+    return adminActionFailure(error, { done: false }, firstFieldNamed);
   }
 }
 

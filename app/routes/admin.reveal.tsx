@@ -13,7 +13,7 @@ import type { PresenterChange } from "../../server/trpc/routers/show";
 import stylesHref from "../show.css";
 import { ColourChip } from "../components/colour-chip";
 import { endLine } from "../components/show-end";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
 import { LiveStatus, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 
@@ -40,10 +40,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     else return data({ message: `Unknown action ${intent}.` }, { status: 400 });
     return { message: null };
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
     // One field per form here: its message says what to fix.
-    const failure = describeFailure(error);
-    return failureData(failure, { message: Object.values(failure.fieldErrors).flat()[0] ?? failure.message });
+    return adminActionFailure(error, {}, (failure) => Object.values(failure.fieldErrors).flat()[0] ?? failure.message);
   }
 }
 

@@ -3,7 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
-import { describeFailure, failureData, isUnauthorized, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors";
 
 const SCOPES = [
   { scope: "submit", meaning: "send prompts, as a colour of its own" },
@@ -34,10 +34,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     }
     return data({ message: `Unknown action ${String(intent)}.`, done: false, created: null }, { status: 400 });
   } catch (error) {
-    if (error instanceof Response || isUnauthorized(error)) rethrowForAdmin(error);
-    const failure = describeFailure(error);
-    const field = Object.entries(failure.fieldErrors).find(([, messages]) => messages?.length);
-    return failureData(failure, { message: field ? `${field[0]}: ${field[1]![0]}` : failure.message, done: false, created: null });
+    return adminActionFailure(error, { done: false, created: null }, firstFieldNamed);
   }
 }
 
