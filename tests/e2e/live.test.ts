@@ -4,12 +4,11 @@
  * older prompts on demand.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { launchBrowser } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let browser: Browser;
 let server: TestServer;
@@ -57,9 +56,7 @@ async function openAdmin(path: string): Promise<Page> {
 }
 
 async function startGpuBox(name: string) {
-  const config = generatorConfigFrom(
-    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, name).password, SD_API_URL: sd.url, GENERATOR_ID: name }),
-  );
+  const config = generatorConfigOn(server, name, { SD_API_URL: sd.url });
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
   cleanups.push(() => running.close());
 }

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment, type GeneratorConfig } from "../../generator/env";
 import { startPromptgate, type RunningPromptgate } from "../../server/app";
 import { openDb } from "../../server/db/client";
 import { findAccount, FIRST_ADMIN } from "../../server/domain/accounts";
@@ -65,6 +66,17 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
 }
 
 const credentials = new WeakMap<RunningPromptgate, Map<string, { username: string; password: string }>>();
+
+/**
+ * A generator's config for `server`'s embedded broker (TCP), connecting as `generatorId` with
+ * its credential; `env` adds or overrides variables (SD_API_URL, GENERATOR_DRAIN_SECONDS …).
+ */
+export function generatorConfigOn(server: TestServer, generatorId: string, env: Record<string, string> = {}): GeneratorConfig {
+  if (server.mqttPort === null) throw new Error("this server runs no embedded broker (MQTT_URL is set)");
+  return generatorConfigFrom(
+    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, GENERATOR_ID: generatorId, ...env }),
+  );
+}
 
 /**
  * Generator `name`'s MQTT credential on a running server, added as the admin would on first use

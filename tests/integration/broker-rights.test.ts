@@ -19,12 +19,11 @@ import {
   type JobMessage,
   type ResultMessage,
 } from "../../broker/contract";
-import { generatorConfigFrom, GeneratorEnvSchema, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
 
 let server: TestServer;
@@ -41,7 +40,7 @@ beforeAll(async () => {
   admin = new TestClient(server.url, { userAgent: "rights admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   const honest = await startGenerator(
-    { ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "honest").password, SD_API_URL: sd.url, GENERATOR_ID: "honest" })), reconnectMs: 100 },
+    { ...generatorConfigOn(server, "honest", { SD_API_URL: sd.url }), reconnectMs: 100 },
     collectingLogger(),
   );
   cleanups.push(() => honest.close());

@@ -5,13 +5,12 @@
  */
 import mqtt from "mqtt";
 import { ControlMessageSchema, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, SCHEMA_VERSION, StatusMessageSchema, decode, encode, topics } from "../../broker/contract";
-import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { blackResult, handSession } from "../helpers/results";
 import { encodePng } from "../../generator/png";
-import { ADMIN_PASSWORD, generatorCredential, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let sd: SdEmulator;
 let server: TestServer;
@@ -42,7 +41,7 @@ const sql = <T>(query: string, ...params: unknown[]) => server.services.db.$clie
 const online = (generatorId: string) => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online" && g.healthy);
 
 async function generator(generatorId: string, env: Record<string, string> = {}): Promise<RunningGenerator> {
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }));
+  const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url, ...env });
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
   let closed = false;
   cleanups.push(() => closed || running.close());
@@ -192,7 +191,7 @@ test("the built-in generator steps aside while a GPU box is online, and takes ov
 
   expect(await maker(await approveHere("before the GPU box"))).toBe("promptgate-local");
   const box = await startGenerator(
-    generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${party.mqttPort}`, MQTT_PASSWORD: generatorCredential(party, "gpu-box").password, SD_API_URL: sd.url, GENERATOR_ID: "gpu-box" })),
+    generatorConfigOn(party, "gpu-box", { SD_API_URL: sd.url }),
     collectingLogger(),
   );
   await waitFor("the GPU box to be online", () => party.services.link.generators().some((g) => g.generatorId === "gpu-box" && g.state === "online"));

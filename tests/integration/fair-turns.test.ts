@@ -3,11 +3,10 @@
  * generator against the A1111 emulator: the order images are finished in, the admin's pins,
  * aging, and each guest's place in line and estimated wait.
  */
-import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 /** Aging must not kick in before the ten guests are served (12 turns), and must within the aging test. */
 const AGING_TURNS = 16;
@@ -44,9 +43,7 @@ const online = (generatorId: string) => server.services.link.generators().some((
 
 /** A real generator (concurrency 1: it holds one job running and one waiting) on the emulator. */
 async function generator(generatorId: string) {
-  const config = generatorConfigFrom(
-    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, SD_API_URL: sd.url, GENERATOR_ID: generatorId }),
-  );
+  const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url });
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
   cleanups.push(() => running.close());
   await waitFor(`${generatorId} to be online`, () => online(generatorId));

@@ -6,11 +6,10 @@
  */
 import mqtt from "mqtt";
 import { PROGRESS_PER_SECOND, ProgressMessageSchema, SCHEMA_VERSION, encode, topics } from "../../broker/contract";
-import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { SseStream } from "../helpers/sse";
 
 let server: TestServer;
@@ -40,9 +39,7 @@ const jobOf = (id: number) => row<{ id: string; holder: string | null; state: st
 const online = (generatorId: string) => server.services.link.generators().some((g) => g.generatorId === generatorId && g.state === "online" && g.healthy);
 
 async function generator(generatorId: string, sd: SdEmulator) {
-  const config = generatorConfigFrom(
-    parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, generatorId).password, SD_API_URL: sd.url, GENERATOR_ID: generatorId }),
-  );
+  const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url });
   const log = collectingLogger();
   const running = await startGenerator(config, log);
   cleanups.push(() => running.close());

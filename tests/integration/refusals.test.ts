@@ -6,12 +6,11 @@
  */
 import mqtt, { type MqttClient } from "mqtt";
 import { ControlMessageSchema, JobMessageSchema, SCHEMA_VERSION, decode, topics, type ControlMessage, type JobMessage } from "../../broker/contract";
-import { GeneratorEnvSchema, generatorConfigFrom, parseEnvironment } from "../../generator/env";
 import { startGenerator } from "../../generator/generator";
 import { encodePng } from "../../generator/png";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
 
 let sd: SdEmulator;
@@ -164,7 +163,7 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   // Time for the lease to end while the image is made.
   sd.setDelay(2000);
   const log = collectingLogger();
-  const config = generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "told-off").password, GENERATOR_ID: "told-off", SD_API_URL: sd.url, GENERATOR_DRAIN_SECONDS: "1" }));
+  const config = generatorConfigOn(server, "told-off", { SD_API_URL: sd.url, GENERATOR_DRAIN_SECONDS: "1" });
   const generator = await startGenerator(config, log);
   let closed = false;
   cleanups.push(() => (closed ? Promise.resolve() : generator.close()));
