@@ -203,8 +203,13 @@ async function jobsThroughLink(label: string, env: Record<string, string>, start
   removeDataDir(server.dataDir);
 }
 
-/** Peak resident memory of a child process (VmHWM), read before it exits. */
-const peakRssMiB = (child: Child) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.process.pid}/status`, "utf8"))![1]) / 1024;
+/** Resident memory of a child process now (VmRSS) and at its peak (VmHWM), in MiB; read before it exits. */
+function rssMiB(child: Child) {
+  const status = readFileSync(`/proc/${child.process.pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
+  return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
+
 const peaks = { server: 0, generator: 0 };
 
 /**
@@ -240,7 +245,7 @@ async function deployed(env: Record<string, string>, prepare?: (server: TestServ
     async close({ keepData = false } = {}) {
       for (const child of [server, ...generators]) {
         if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
-        peaks[child === server ? "server" : "generator"] = Math.max(peaks[child === server ? "server" : "generator"], peakRssMiB(child));
+        peaks[child === server ? "server" : "generator"] = Math.max(peaks[child === server ? "server" : "generator"], rssMiB(child).peak);
       }
       await Promise.all(generators.map((child) => child.kill("SIGTERM")));
       await server.kill("SIGTERM");
@@ -339,7 +344,7 @@ async function takeoverAfterKill() {
       const jobId = (run.db.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string }).jobId;
       const holder = (await waitFor("a generator at its SD server", () => [1, 2].find((n) => boxes[n - 1]!.activeTask() === jobId), 30_000)) - 1;
       boxes[1 - holder]!.setDelay(0);
-      peaks.generator = Math.max(peaks.generator, peakRssMiB(children[holder]!));
+      peaks.generator = Math.max(peaks.generator, rssMiB(children[holder]!).peak);
       const stoppedAt = performance.now();
       children[holder]!.process.kill(signal);
       await waitFor("the job to be stored elsewhere", () => run.db.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id), 60_000);
@@ -357,13 +362,6 @@ async function takeoverAfterKill() {
   for (const box of boxes) await box.close();
   report("peak RSS, server process", `${peaks.server.toFixed(0)} MiB`, "(VmHWM of `npm start` after the runs above)");
   report("peak RSS, generator process", `${peaks.generator.toFixed(0)} MiB`, "(VmHWM, the largest of the generator processes above)");
-}
-
-/** Resident memory of a child process now (VmRSS) and at its peak (VmHWM), in MiB. */
-function rssMiB(child: Child) {
-  const status = readFileSync(`/proc/${child.process.pid}/status`, "utf8");
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
-  return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
 /**
