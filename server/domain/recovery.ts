@@ -10,8 +10,8 @@
  * The code has 256 × 256 × 100 ≈ 6.5 million values: guessing it is only possible online, where
  * attempts are rate-limited per browser fingerprint, per network and per identity.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { hashSecretToken } from "./secret-tokens";
+import { createHmac, randomBytes } from "node:crypto";
+import { hashSecretToken, sameSecret } from "./secret-tokens";
 
 /** 256 short, common words that are hard to mishear or misspell: one byte each. */
 const WORDS = [
@@ -96,9 +96,7 @@ export function createRecoveryKeys(secret: string) {
     codeMatches(visitorId: number, storedCodeHash: string | null, typed: string): boolean {
       const canonical = normaliseRecoveryCode(typed);
       if (!canonical || !storedCodeHash) return false;
-      const given = Buffer.from(hashCode(visitorId, canonical));
-      const stored = Buffer.from(storedCodeHash);
-      return given.length === stored.length && timingSafeEqual(given, stored);
+      return sameSecret(hashCode(visitorId, canonical), storedCodeHash);
     },
   };
 }

@@ -12,12 +12,13 @@
  *
  * Every change notes a `show` event on the live log (ADR 012); both views read the state anew.
  */
-import { createHash, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import { and, eq, inArray, isNull, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { prompts, settings, visitors } from "../db/schema";
 import { colourFor, swatchOf } from "./colours";
 import { DomainError } from "./errors";
+import { sameSecret } from "./secret-tokens";
 
 export const SHOW_MODES = ["order", "colour", "shuffle"] as const;
 /** `order`: as submitted; `colour`: each guest's round (everyone's first, then everyone's second…); `shuffle`: seeded, stable for the show. */
@@ -210,12 +211,7 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
     }
   }
 
-  function codeMatches(record: ShowRecord, code: string): boolean {
-    if (record.code === null) return false;
-    // Compared as bytes: a code of the right length in characters may be longer in UTF-8.
-    const [given, expected] = [Buffer.from(code), Buffer.from(record.code)];
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
+  const codeMatches = (record: ShowRecord, code: string) => record.code !== null && sameSecret(code, record.code);
 
   function newCode(): string {
     let code = "";

@@ -2,7 +2,8 @@
  * HMAC signatures under the session key ring (server/secrets.ts): signed with the newest key,
  * accepted under any live one. `verify` says which, so a caller can sign an older cookie again.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { sameSecret } from "../domain/secret-tokens";
 import type { KeyRing } from "../secrets";
 
 export type Verified = "current" | "older" | null;
@@ -13,12 +14,8 @@ export function createSigner(keys: KeyRing, purpose: string) {
     sign: (data: string) => mac(keys.current(), data),
     verify(data: string, signature: unknown): Verified {
       if (typeof signature !== "string") return null;
-      const given = Buffer.from(signature);
       const live = keys.verifying();
-      for (const [index, key] of live.entries()) {
-        const expected = Buffer.from(mac(key, data));
-        if (given.length === expected.length && timingSafeEqual(given, expected)) return index === 0 ? "current" : "older";
-      }
+      for (const [index, key] of live.entries()) if (sameSecret(signature, mac(key, data))) return index === 0 ? "current" : "older";
       return null;
     },
   };
