@@ -111,10 +111,11 @@ const COMMANDS: Record<string, Command> = {
       return;
     }
     if (config.sessionSecret) throw new CliError("SESSION_SECRET is set: it is one fixed key; unset it to use the rotating key ring in DATA_DIR/secrets.json", 1);
-    const { retiring, removed } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+    // This process's cookie lifetimes may not be the server's: the server's recorded one decides.
+    const { retiring, removed, retiresAt } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
     recordAudit(db, { actor: CLI, action: "keys.rotate", target: "session", details: { retiring, removed } });
     console.log(
-      `New session key added. ${retiring} older key${retiring === 1 ? "" : "s"} still verif${retiring === 1 ? "ies" : "y"} until ${new Date(Date.now() + config.keyRetireMs).toISOString()}` +
+      `New session key added. ${retiring} older key${retiring === 1 ? "" : "s"} still verif${retiring === 1 ? "ies" : "y"} until ${retiresAt.toISOString()}` +
         (removed ? `; ${removed} retired key${removed === 1 ? "" : "s"} removed.` : "."),
     );
   },

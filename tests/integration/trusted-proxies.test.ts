@@ -5,11 +5,12 @@
  * Direct clients come from 127.0.0.1 or 127.0.1.5 (another /24, so a fingerprint shows which
  * address it was made from).
  */
+import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, type Server } from "node:http";
 import { createFingerprintHasher } from "../../server/domain/fingerprint";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
-import { loadSecrets } from "../../server/secrets";
+import { secretsFile } from "../../server/secrets";
 import { startNginx, type RunningNginx } from "../helpers/nginx";
 import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
@@ -108,7 +109,7 @@ describe("identity headers", () => {
 });
 
 describe("the client's address", () => {
-  const hasher = () => createFingerprintHasher(loadSecrets(server.dataDir, {}).fingerprintSecret, Number(server.env.FINGERPRINT_MEMORY_KIB));
+  const hasher = () => createFingerprintHasher(JSON.parse(readFileSync(secretsFile(server.dataDir), "utf8")).fingerprintSecret, Number(server.env.FINGERPRINT_MEMORY_KIB));
   /** The fingerprint a new visitor's session was opened with. */
   async function fingerprintOf(base: string, headers: Record<string, string>, localAddress: string): Promise<string> {
     const answer = await trpc(base, "visitor.me", { "user-agent": "fingerprint probe", ...headers }, localAddress);
