@@ -159,6 +159,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       loginThrottle: createLoginThrottle(),
       adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
+      proxySignIn: config.proxyTrust !== null,
       generators: generatorAccess,
       visitors: createVisitorService(db, {
         hashFingerprint: createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib),
