@@ -7,7 +7,7 @@ import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const SITE_PASSWORD = "party at the lake";
 let server: TestServer;
@@ -174,7 +174,8 @@ describe("rotating the session keys", () => {
 describe("GUEST_MODE=submit", () => {
   let guests: TestServer;
   beforeAll(async () => {
-    guests = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD, GUEST_MODE: "submit" });
+    // The built-in generator makes the images the guests must not see of each other.
+    guests = await startTestServer({ LOCAL_GENERATOR: "true", SITE_PASSWORD, GUEST_MODE: "submit" });
   });
   afterAll(async () => {
     await guests?.close();
@@ -195,6 +196,42 @@ describe("GUEST_MODE=submit", () => {
     expect((await guest.query("admin.dashboard")).status).toBe(401);
     // A batch is let in only if every call in it is a guest's.
     expect((await guest.fetch("/api/trpc/prompt.mine,gallery.isOpen?batch=1&input=%7B%7D")).status).toBe(401);
+  });
+
+  test("a guest never gets another guest's image, even shown and in the open gallery, nor the gallery, the show or the export", async () => {
+    const host = new TestClient(guests.url, { userAgent: "host" });
+    await host.page("/site-login");
+    await host.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
+    await host.loginAsAdmin(ADMIN_PASSWORD);
+    const author = new TestClient(guests.url, { userAgent: "guest author" });
+    await author.page("/");
+    const id = (await author.mutate("prompt.submit", { prompt: "a secret boat", width: 64, height: 64 })).body.result.data.id as number;
+    expect((await host.mutate("admin.approve", { id })).status).toBe(200);
+    await waitFor(`prompt ${id}'s image`, () => guests.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+    // On the projector (which reveals it) and in the open gallery: as public as an image gets.
+    const code = (await host.mutate("show.openLink")).body.result.data.code as string;
+    expect((await host.mutate("show.start")).status).toBe(200);
+    expect((await host.mutate("show.next")).status).toBe(200);
+    expect((await host.mutate("gallery.setOpen", { open: true })).status).toBe(200);
+
+    const member = new TestClient(guests.url, { userAgent: "member with the password" });
+    await member.page("/site-login");
+    await member.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
+    expect((await member.fetch(`/images/${id}.png`)).status).toBe(200);
+    expect((await member.fetch(`/show/${code}/images/${id}.png`)).status).toBe(200);
+    expect((await author.fetch(`/images/${id}.png`)).status).toBe(200);
+
+    const other = new TestClient(guests.url, { userAgent: "another guest" });
+    await other.page("/");
+    expect((await other.fetch(`/images/${id}.png`)).status).toBe(404);
+    expect((await other.fetch(`/images/${id}.png?download=1`)).status).toBe(404);
+    for (const path of [`/show/${code}/images/${id}.png`, "/gallery", `/show/${code}`, "/show", "/admin/export.zip?scope=revealed"]) {
+      expect((await other.fetch(path)).headers.get("location"), path).toMatch(/^\/site-login\?next=/);
+    }
+    for (const procedure of ["gallery.page", "show.presenter", "admin.dashboard"]) expect((await other.query(procedure)).status, procedure).toBe(401);
+    expect((await other.query("show.audience", { code })).status).toBe(401);
+    // prompt.mine is the guest's own only.
+    expect((await other.query("prompt.mine")).body.result.data).toEqual([]);
   });
 
   test("with the password, the same site is whole again", async () => {
