@@ -133,9 +133,14 @@ describe("behind a real nginx", () => {
     expect(request.headers.cookie).toBeUndefined();
 
     await browser.page("/admin");
+    const session = browser.cookies.get("pg_admin")!;
     expect((await browser.postForm("/admin?index", { intent: "logout" })).status).toBe(302);
     const after = await browser.fetch("/sd/txt2img");
     expect(after.status).toBe(302);
+    // Logout ends the session on the server, not only in this browser: the old cookie, replayed, opens nothing.
+    const replayed = await fetch(`${nginx.url}/sd/txt2img`, { redirect: "manual", headers: { cookie: `pg_admin=${session}` } });
+    expect(replayed.status).toBe(302);
+    expect((await fetch(`${server.url}/auth/verify`, { headers: { cookie: `pg_admin=${session}` } })).status).toBe(401);
     expect(seen).toHaveLength(1);
   });
 
