@@ -106,6 +106,15 @@ test("hostile or taken names and short passwords are refused with a message, and
   expect((await admin.query("access.accounts")).body.result.data.accounts.length).toBe(before);
 });
 
+test("a login link that is unknown, used or expired is refused with 401 and in the audit log as a failed login", async () => {
+  const stranger = new TestClient(server.url, { userAgent: "link guesser" });
+  const refused = await stranger.mutate("admin.redeemLoginLink", { token: "not-a-login-link" });
+  expect(refused.status).toBe(401);
+  const last = server.services.db.$client.prepare("SELECT actor, action, details FROM audit_log ORDER BY id DESC LIMIT 1").get();
+  expect(last).toEqual({ actor: "admin", action: "login.failed", details: JSON.stringify({ reason: "login link expired, used or unknown" }) });
+  expect((await stranger.query("admin.me")).body.result.data).toBeNull();
+});
+
 test("without TRUSTED_PROXIES nobody can be added by a sign-in identity: the page offers no such form and the API says why", async () => {
   expect((await admin.page("/admin/people")).html).not.toContain('value="add-identity"');
   const refused = await admin.mutate("access.addIdentity", { identity: "frank@example.org", role: "moderator" });
