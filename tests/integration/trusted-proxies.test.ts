@@ -193,10 +193,15 @@ describe("people an admin adds by their sign-in identity", () => {
     ]);
   });
 
-  test("a user name added as an admin is one through the proxy; a group may raise an added moderator but not lower an added admin", async () => {
+  test("a user name added as an admin is one through the proxy and cannot remove itself; a group may raise an added moderator but not lower an added admin", async () => {
     expect((await admin.mutate("access.addIdentity", { identity: "gina", role: "admin" })).status).toBe(200);
     expect((await admin.mutate("access.addIdentity", { identity: "hank@example.org", role: "moderator" })).status).toBe(200);
     expect((await trpc(nginx.url, "access.accounts", signedIn("gina", "night-shift"))).status).toBe(200);
+    // An admin never removes their own account (nor locks themselves out by it).
+    const gina = new TestClient(nginx.url, { userAgent: "gina" });
+    await gina.page("/");
+    const own = await gina.mutate("access.removeAccount", { name: "proxy:gina" }, signedIn("gina"));
+    expect([own.status, own.body.error.data.userMessage]).toEqual([409, "You cannot remove your own account: ask another admin."]);
     expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "pg-admins", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ name: "proxy:hank@example.org", role: "admin" });
     expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ role: "moderator" });
     // Someone their group made staff already: the admin's word now holds, group or not.
