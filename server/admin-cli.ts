@@ -11,7 +11,7 @@ import { EnvError } from "../generator/env";
 import { openDb, type Db } from "./db/client";
 import { createLoginLink, LINK_LIFETIME_MS } from "./domain/admin-login-link";
 import { randomBytes } from "node:crypto";
-import { addModerator, listAccounts, removeAccount } from "./domain/accounts";
+import { addModerator, FIRST_ADMIN, listAccounts, removeAccount } from "./domain/accounts";
 import { resetAdminPassword } from "./domain/admin-password";
 import { endAdminSessions } from "./domain/admin-sessions";
 import { recordAudit } from "./domain/audit";
@@ -73,6 +73,8 @@ const COMMANDS: Record<string, Command> = {
       throw new CliError(`"${base}" is not a URL: give one like http://192.168.1.20:3000`, 2);
     }
     url.searchParams.set("token", createLoginLink(db));
+    // It logs the first admin in past every throttle: who made one, and when, is on record.
+    recordAudit(db, { actor: CLI, action: "login-link.create", target: FIRST_ADMIN });
     console.log(`One-time admin login link (valid ${LINK_LIFETIME_MS / 60_000} minutes, replaces any earlier one):\n${url.href}`);
     if (baseUrl) console.log(await QRCode.toString(url.href, { type: "terminal", small: true }));
   },
@@ -111,10 +113,11 @@ const COMMANDS: Record<string, Command> = {
       return;
     }
     if (config.sessionSecret) throw new CliError("SESSION_SECRET is set: it is one fixed key; unset it to use the rotating key ring in DATA_DIR/secrets.json", 1);
-    const { retiring, removed } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
+    // This process's cookie lifetimes may not be the server's: the server's recorded one decides.
+    const { retiring, removed, retiresAt } = rotateSessionKeys(config.dataDir, config.keyRetireMs);
     recordAudit(db, { actor: CLI, action: "keys.rotate", target: "session", details: { retiring, removed } });
     console.log(
-      `New session key added. ${retiring} older key${retiring === 1 ? "" : "s"} still verif${retiring === 1 ? "ies" : "y"} until ${new Date(Date.now() + config.keyRetireMs).toISOString()}` +
+      `New session key added. ${retiring} older key${retiring === 1 ? "" : "s"} still verif${retiring === 1 ? "ies" : "y"} until ${retiresAt.toISOString()}` +
         (removed ? `; ${removed} retired key${removed === 1 ? "" : "s"} removed.` : "."),
     );
   },

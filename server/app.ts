@@ -118,7 +118,7 @@ const loopbackFor = (host: string) => (host === "0.0.0.0" || host === "::" ? "12
 export async function startPromptgate(config: Config, log: Logger): Promise<RunningPromptgate> {
   if (!existsSync(REMIX_BUILD)) throw new StartupError("the web UI is not built: run `npm run build` (npm start does it for you)");
   ensureWritableDir(config.dataDir);
-  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, recoverySecret: config.recoverySecret });
+  const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, recoverySecret: config.recoverySecret, sessionLifetimeMs: config.keyRetireMs });
   const db = openDb(path.join(config.dataDir, "promptgate.db"));
   const cleanups: Array<() => Promise<void> | void> = [() => void db.$client.close()];
   const closeAll = async () => {
@@ -159,6 +159,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       loginThrottle: createLoginThrottle(),
       adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
+      proxySignIn: config.proxyTrust !== null,
       generators: generatorAccess,
       visitors: createVisitorService(db, {
         hashFingerprint: createFingerprintHasher(secrets.fingerprintSecret, config.fingerprintMemoryKib),

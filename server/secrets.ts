@@ -7,11 +7,13 @@
  *
  * The session keys, which sign CSRF tokens, device cookies and the site-password cookie, are a
  * key ring (issue 9 §6): the newest key signs, every key not yet retired verifies, and a
- * rotation (`npm run admin -- rotate-keys`, KEY_ROTATION_DAYS) adds a key and gives the older
- * ones a retirement date one signed-cookie lifetime away. A cookie verified by an older key is
- * signed again with the newest, so nobody who comes back within that time is logged out. The
- * running server re-reads the file when it changes: a rotation by the command line takes
- * effect at the next request.
+ * rotation (`npm run admin -- rotate-keys`, KEY_ROTATION_DAYS) adds a key. A key retires one
+ * signed-cookie lifetime after the key that followed it was added, by the lifetime of the server
+ * that verifies (its own SITE_SESSION_DAYS / ADMIN_SESSION_HOURS), never that of whichever
+ * process rotated: the file stores when each key was added, not when it retires. A cookie
+ * verified by an older key is signed again with the newest, so nobody who comes back within
+ * that time is logged out. The running server re-reads the file when it changes: a rotation by
+ * the command line takes effect at the next request.
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
@@ -19,18 +21,19 @@ import path from "node:path";
 import { z } from "zod";
 import { StartupError } from "./startup-error";
 
-const SessionKeySchema = z.object({
-  key: z.string().min(32),
-  addedAt: z.iso.datetime(),
-  /** Set when a newer key took over: from then on this one only verifies, until this date. */
-  retiresAt: z.iso.datetime().nullable().default(null),
-});
+// Files written before retirement was computed also hold a `retiresAt` per key: dropped on read.
+const SessionKeySchema = z.object({ key: z.string().min(32), addedAt: z.iso.datetime() });
 type SessionKey = z.infer<typeof SessionKeySchema>;
 
 const StoredSecretsSchema = z.object({
   /** The single session secret of older files: it becomes the ring's first key. */
   sessionSecret: z.string().min(32).optional(),
   sessionKeys: z.array(SessionKeySchema).min(1).optional(),
+  /**
+   * The server's signed-cookie lifetime, written at each start: a rotation from another process
+   * (the command line, with its own environment) prunes only keys retired by the server's measure.
+   */
+  sessionLifetimeMs: z.number().int().positive().optional(),
   fingerprintSecret: z.string().min(32).optional(),
   recoverySecret: z.string().min(32).optional(),
 });
@@ -66,22 +69,27 @@ function writeStored(file: string, stored: StoredSecrets): void {
   renameSync(temporary, file);
 }
 
-/** The file's contents with every secret present (older files converted), and whether that changed anything. */
-function completed(stored: StoredSecrets | null, now: Date): { secrets: StoredSecrets; changed: boolean } {
+/** The file's contents with every secret present (older files converted). */
+function completed(stored: StoredSecrets | null, now: Date): { secrets: StoredSecrets } {
   const { sessionSecret, ...rest } = stored ?? {};
   const secrets: StoredSecrets = {
     ...rest,
-    sessionKeys: rest.sessionKeys ?? [{ key: sessionSecret ?? newSecret(), addedAt: now.toISOString(), retiresAt: null }],
+    sessionKeys: rest.sessionKeys ?? [{ key: sessionSecret ?? newSecret(), addedAt: now.toISOString() }],
     fingerprintSecret: rest.fingerprintSecret ?? newSecret(),
     recoverySecret: rest.recoverySecret ?? newSecret(),
   };
-  return { secrets, changed: !stored || JSON.stringify(secrets) !== JSON.stringify(stored) };
+  return { secrets };
 }
 
-const liveKeys = (keys: SessionKey[], at: number) => keys.filter((key) => key.retiresAt === null || Date.parse(key.retiresAt) > at);
+/** The keys still verifying at `at`: the newest, and each older one until `lifetimeMs` after its successor was added. */
+const liveKeys = (keys: SessionKey[], at: number, lifetimeMs: number) =>
+  keys.filter((_, index) => {
+    const successor = keys[index + 1];
+    return !successor || Date.parse(successor.addedAt) + lifetimeMs > at;
+  });
 
 /** A ring over the file's session keys, re-read whenever the file changes (a rotation from the command line). */
-function fileKeyRing(file: string, initial: SessionKey[], now: () => number): KeyRing {
+function fileKeyRing(file: string, initial: SessionKey[], lifetimeMs: number, now: () => number): KeyRing {
   let keys = initial;
   // Every write is a rename, so a new inode tells a new file even within one mtime tick.
   const version = () => {
@@ -97,11 +105,11 @@ function fileKeyRing(file: string, initial: SessionKey[], now: () => number): Ke
       const stored = readStored(file);
       if (stored?.sessionKeys) keys = stored.sessionKeys;
     }
-    return liveKeys(keys, now()).reverse();
+    return liveKeys(keys, now(), lifetimeMs).reverse();
   };
   return {
-    // The newest key never retires (a rotation adds one first), so there is always one to sign with.
-    current: () => (fresh()[0] ?? keys.at(-1)!).key,
+    // The newest key never retires, so there is always one to sign with.
+    current: () => fresh()[0]!.key,
     verifying: () => fresh().map((key) => key.key),
   };
 }
@@ -109,18 +117,25 @@ function fileKeyRing(file: string, initial: SessionKey[], now: () => number): Ke
 /** A ring of one fixed key (SESSION_SECRET): nothing to rotate. */
 const fixedKeyRing = (key: string): KeyRing => ({ current: () => key, verifying: () => [key] });
 
+/**
+ * The server's secrets. `sessionLifetimeMs` is the server's longest signed-cookie lifetime: how
+ * long an older session key keeps verifying after its successor arrived; it is recorded in the
+ * file for rotations made by other processes.
+ */
 export function loadSecrets(
   dataDir: string,
-  given: { sessionSecret?: string; fingerprintSecret?: string; recoverySecret?: string },
+  given: { sessionSecret?: string; fingerprintSecret?: string; recoverySecret?: string; sessionLifetimeMs: number },
   now: () => number = () => Date.now(),
 ): Secrets {
   const file = secretsFile(dataDir);
-  const { secrets, changed } = completed(readStored(file), new Date(now()));
-  if (changed) writeStored(file, secrets);
+  const stored = readStored(file);
+  const { secrets: completedSecrets } = completed(stored, new Date(now()));
+  const secrets = given.sessionSecret ? completedSecrets : { ...completedSecrets, sessionLifetimeMs: given.sessionLifetimeMs };
+  if (!stored || JSON.stringify(secrets) !== JSON.stringify(stored)) writeStored(file, secrets);
   // Tighten a file that was copied around with looser permissions.
   chmodSync(file, 0o600);
   return {
-    sessionKeys: given.sessionSecret ? fixedKeyRing(given.sessionSecret) : fileKeyRing(file, secrets.sessionKeys!, now),
+    sessionKeys: given.sessionSecret ? fixedKeyRing(given.sessionSecret) : fileKeyRing(file, secrets.sessionKeys!, given.sessionLifetimeMs, now),
     fingerprintSecret: given.fingerprintSecret ?? secrets.fingerprintSecret!,
     recoverySecret: given.recoverySecret ?? secrets.recoverySecret!,
   };
@@ -129,22 +144,24 @@ export function loadSecrets(
 export interface Rotation {
   /** Keys that now only verify, until their retirement. */
   retiring: number;
-  /** Keys removed because their retirement date passed. */
+  /** Keys removed because they had retired. */
   removed: number;
+  /** When the last of the retiring keys stops verifying, by the server's recorded lifetime. */
+  retiresAt: Date;
 }
 
 /**
- * Adds a new session key that signs from now on; the keys before it retire `retireAfterMs` from
- * now (those already retiring keep their date), and retired ones are removed from the file.
+ * Adds a new session key that signs from now on, and removes retired keys from the file. What is
+ * retired is the server's call (the lifetime it recorded at its start); `fallbackLifetimeMs`
+ * counts only for a file no server has started on yet.
  */
-export function rotateSessionKeys(dataDir: string, retireAfterMs: number, at: number = Date.now()): Rotation {
+export function rotateSessionKeys(dataDir: string, fallbackLifetimeMs: number, at: number = Date.now()): Rotation {
   const file = secretsFile(dataDir);
   const { secrets } = completed(readStored(file), new Date(at));
-  const kept = liveKeys(secrets.sessionKeys!, at);
-  const retiresAt = new Date(at + retireAfterMs).toISOString();
-  const sessionKeys = [...kept.map((key) => ({ ...key, retiresAt: key.retiresAt ?? retiresAt })), { key: newSecret(), addedAt: new Date(at).toISOString(), retiresAt: null }];
-  writeStored(file, { ...secrets, sessionKeys });
-  return { retiring: kept.length, removed: secrets.sessionKeys!.length - kept.length };
+  const lifetimeMs = secrets.sessionLifetimeMs ?? fallbackLifetimeMs;
+  const kept = liveKeys(secrets.sessionKeys!, at, lifetimeMs);
+  writeStored(file, { ...secrets, sessionKeys: [...kept, { key: newSecret(), addedAt: new Date(at).toISOString() }] });
+  return { retiring: kept.length, removed: secrets.sessionKeys!.length - kept.length, retiresAt: new Date(at + lifetimeMs) };
 }
 
 /** When the newest session key was added (KEY_ROTATION_DAYS counts from it). */

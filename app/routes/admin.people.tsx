@@ -1,4 +1,4 @@
-/** People: the admin adds moderators (name + password) and removes them. */
+/** People: the admin adds moderators (name + password) or people of the sign-in proxy (by identity), and removes them. */
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
@@ -7,7 +7,7 @@ import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/err
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    return { accounts: await context.trpc.access.accounts(), csrfToken: context.csrfToken };
+    return { ...(await context.trpc.access.accounts()), csrfToken: context.csrfToken };
   } catch (error) {
     rethrowForAdmin(error);
   }
@@ -22,6 +22,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
       await context.trpc.access.addModerator({ name, password: String(form.get("password") ?? "") });
       return { message: `${name} can now log in as a moderator.`, done: true };
     }
+    if (intent === "add-identity") {
+      const role = form.get("role") === "admin" ? "admin" : "moderator";
+      const added = await context.trpc.access.addIdentity({ identity: String(form.get("identity") ?? ""), role });
+      return { message: `${added.name} is now ${role === "admin" ? "an admin" : "a moderator"} when signed in through your proxy.`, done: true };
+    }
     if (intent === "remove") {
       await context.trpc.access.removeAccount({ name });
       return { message: `${name} is removed; their logins have ended.`, done: true };
@@ -32,8 +37,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
+const SIGNS_IN = { password: "with a password", groups: "through the proxy, by group", identity: "through the proxy, added here" } as const;
+
 export default function AdminPeople() {
-  const { accounts, csrfToken } = useLoaderData<typeof loader>();
+  const { accounts, proxySignIn, csrfToken } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
   return (
@@ -64,11 +71,31 @@ export default function AdminPeople() {
           Add moderator
         </button>
       </Form>
+      {proxySignIn && (
+        <Form method="post" className="login-form">
+          {csrf}
+          <label>
+            Someone who signs in through your proxy: their user name or email
+            <input type="text" name="identity" required maxLength={200} autoComplete="off" />
+          </label>
+          <label>
+            Role
+            <select name="role" defaultValue="moderator">
+              <option value="moderator">Moderator</option>
+              <option value="admin">Admin</option>
+            </select>
+          </label>
+          <button type="submit" name="intent" value="add-identity">
+            Add by sign-in
+          </button>
+        </Form>
+      )}
       <table className="moderation">
         <thead>
           <tr>
             <th>Name</th>
             <th>Role</th>
+            <th>Signs in</th>
             <th>Added</th>
             <th>Actions</th>
           </tr>
@@ -78,11 +105,12 @@ export default function AdminPeople() {
             <tr key={account.id} data-account={account.name}>
               <td>{account.name}</td>
               <td>{account.role}</td>
+              <td>{SIGNS_IN[account.source]}</td>
               <td>
                 <LocalTime iso={account.createdAt} />
               </td>
               <td>
-                {account.role === "moderator" && (
+                {account.removable && (
                   <Form method="post">
                     {csrf}
                     <input type="hidden" name="name" value={account.name} />

@@ -101,11 +101,6 @@ export const ACCOUNT_ROLES = ["admin", "moderator"] as const;
 export type AccountRole = (typeof ACCOUNT_ROLES)[number];
 
 /**
- * People who log in (server/domain/accounts.ts): the first admin, named "admin", whose password
- * comes from ADMIN_PASSWORD or the first start, and the moderators admins add. Only argon2id
- * hashes of passwords are kept.
- */
-/**
  * The colour of a person signed in through a trusted proxy (TRUSTED_PROXIES, server/http/
  * trusted-proxy.ts): one per identity, on every device. The identity is kept as its SHA-256 only.
  * No foreign key: retention and "end the event" delete visitors, and a row whose visitor is gone
@@ -117,11 +112,21 @@ export const proxyIdentities = sqliteTable("proxy_identities", {
   createdAt: createdAt(),
 });
 
+/**
+ * People who log in (server/domain/accounts.ts): the first admin, named "admin", whose password
+ * comes from ADMIN_PASSWORD or the first start, the moderators admins add, and `proxy:` accounts
+ * of people a trusted proxy signs in. Only argon2id hashes of passwords are kept.
+ */
 export const accounts = sqliteTable("accounts", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   name: text("name").notNull().unique(),
   role: text("role", { enum: ACCOUNT_ROLES }).notNull(),
   passwordHash: text("password_hash").notNull(),
+  /**
+   * A `proxy:` account an admin added by its identity (user or email), not made from a group:
+   * its role is the admin's choice, whatever the groups say, until the admin removes it.
+   */
+  proxyGrant: integer("proxy_grant", { mode: "boolean" }).notNull().default(false),
   createdAt: createdAt(),
 });
 

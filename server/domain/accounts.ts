@@ -1,10 +1,12 @@
 /**
  * Accounts of the people who log in: the first admin ("admin", whose password comes from
- * ADMIN_PASSWORD or the first start: ./admin-password.ts) and the moderators admins add. Only
- * argon2id hashes are stored. Removing an account ends its sessions in the same transaction.
+ * ADMIN_PASSWORD or the first start: ./admin-password.ts), the moderators admins add, and
+ * `proxy:` accounts of people a trusted proxy signs in, by their groups or because an admin
+ * added their identity. Only argon2id hashes are stored. Removing an account ends its sessions
+ * in the same transaction.
  */
 import argon2 from "argon2";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../db/client";
 import { accounts, adminSessions, type AccountRole } from "../db/schema";
@@ -27,6 +29,9 @@ export interface Account {
   role: AccountRole;
   createdAt: Date;
 }
+
+/** How an account signs in: its password, a trusted proxy with a staff group, or a trusted proxy for an identity an admin added. */
+export type AccountSource = "password" | "groups" | "identity";
 
 const PUBLIC_COLUMNS = { id: accounts.id, name: accounts.name, role: accounts.role, createdAt: accounts.createdAt };
 
@@ -58,15 +63,24 @@ export function findAccount(db: Db, name: string): Account | null {
   return db.select(PUBLIC_COLUMNS).from(accounts).where(eq(accounts.name, name)).get() ?? null;
 }
 
-export function listAccounts(db: Db): Account[] {
-  return db.select(PUBLIC_COLUMNS).from(accounts).orderBy(asc(accounts.id)).all();
+export function listAccounts(db: Db): Array<Account & { source: AccountSource }> {
+  return db
+    .select({ ...PUBLIC_COLUMNS, proxyGrant: accounts.proxyGrant })
+    .from(accounts)
+    .orderBy(asc(accounts.id))
+    .all()
+    .map(({ proxyGrant, ...account }) => ({ ...account, source: proxyGrant ? "identity" : account.name.startsWith(PROXY_PREFIX) ? "groups" : "password" }));
 }
 
-/** Removes a moderator and ends their sessions at once. The first admin cannot be removed. */
-export function removeAccount(db: Db, name: string): Account {
+/**
+ * Removes a moderator or a proxy account and ends their sessions at once. The first admin cannot
+ * be removed, nor the account of the admin asking (`self`): an admin never locks themselves out.
+ */
+export function removeAccount(db: Db, name: string, self?: string): Account {
   const account = findAccount(db, name);
   if (!account) throw new DomainError("ACCOUNT_NOT_FOUND", `There is no account named "${name.slice(0, 80)}".`);
   if (account.name === FIRST_ADMIN) throw new DomainError("ACCOUNT_PROTECTED", `"${FIRST_ADMIN}" is the first admin and cannot be removed.`);
+  if (account.name === self) throw new DomainError("ACCOUNT_PROTECTED", "You cannot remove your own account: ask another admin.");
   db.transaction((tx) => {
     tx.delete(adminSessions).where(eq(adminSessions.accountId, account.id)).run();
     tx.delete(accounts).where(eq(accounts.id, account.id)).run();
@@ -102,25 +116,78 @@ export async function setAccountPassword(db: Db, accountId: number, password: st
 
 /** Proxy accounts have this instead of a hash: argon2 cannot parse it, so no password ever matches. */
 const NO_PASSWORD = "!signed in through a trusted proxy";
+/** Password accounts cannot be named so (no ":"), so a proxy user called "admin" never becomes the first admin. */
+const PROXY_PREFIX = "proxy:";
+const RANK: Record<AccountRole, number> = { moderator: 1, admin: 2 };
 
 /**
- * The account of a person a trusted proxy vouches for with an admin or moderator group
- * (server/http/trusted-proxy.ts): `proxy:<subject>`, made on first sight, its role following
- * their groups. Password accounts cannot be named so (no ":"), so a proxy user called "admin"
- * never becomes the first admin. Says whether it was created or its role changed, for the audit log.
+ * An identity as a trusted proxy sends it (X-Forwarded-User or -Email), for an admin to give a
+ * role to. Compared without case: identity providers treat emails and user names so.
  */
-export function proxyAccount(db: Db, subject: string, role: AccountRole): { account: Account; change: "created" | "role" | null } {
-  const name = `proxy:${subject}`;
-  // Every request of a proxy user asks: a plain read, and a write only when something changes.
+export const ProxyIdentitySchema = z
+  .string()
+  .trim()
+  .min(1, { message: "Give the person's user name or email, as your sign-in proxy sends it." })
+  .max(200, { message: "An identity has at most 200 characters." })
+  .regex(/^[^\s,\u0000-\u001f\u007f]+$/, { message: "An identity has no spaces, commas or control characters." })
+  .transform((identity) => identity.toLowerCase());
+
+/**
+ * Gives the person a trusted proxy signs in as `identity` (their user name or email) a role
+ * without any group: the account `proxy:<identity>`, until an admin removes it. A group may still
+ * raise the role on a request; nothing lowers it.
+ */
+export function grantProxyRole(db: Db, identity: string, role: AccountRole): Account {
+  const parsed = ProxyIdentitySchema.safeParse(identity);
+  if (!parsed.success) throw new DomainError("INVALID_NAME", parsed.error.issues[0]!.message);
+  const name = `${PROXY_PREFIX}${parsed.data}`;
+  return db.transaction(
+    (tx) => {
+      const existing = tx.select({ id: accounts.id, proxyGrant: accounts.proxyGrant }).from(accounts).where(eq(accounts.name, name)).get();
+      if (existing?.proxyGrant) throw new DomainError("ACCOUNT_EXISTS", `${parsed.data} already has a role: remove it first to give another.`);
+      // Someone their groups made staff already has this account: from now on the admin's word holds.
+      if (existing) return tx.update(accounts).set({ role, proxyGrant: true }).where(eq(accounts.id, existing.id)).returning(PUBLIC_COLUMNS).get()!;
+      return tx.insert(accounts).values({ name, role, passwordHash: NO_PASSWORD, proxyGrant: true }).returning(PUBLIC_COLUMNS).get();
+    },
+    { behavior: "immediate" },
+  );
+}
+
+/** What a trusted proxy says about a person (server/http/trusted-proxy.ts), as far as accounts care. */
+export interface ProxyPerson {
+  subject: string;
+  email: string | null;
+  /** From ADMIN_GROUPS and MODERATOR_GROUPS. */
+  groupRole: AccountRole | null;
+}
+
+/**
+ * The staff account of a person a trusted proxy vouches for, else null. An identity an admin
+ * added (by user name or email) comes first, its role raised by a group if that gives more.
+ * Otherwise an admin or moderator group makes `proxy:<subject>` on first sight, its role
+ * following the groups. Says whether it was created or its role changed, for the audit log.
+ */
+export function proxyAccount(db: Db, { subject, email, groupRole }: ProxyPerson): { account: Account; change: "created" | "role" | null } | null {
+  // Every request of a proxy user asks: plain reads, and a write only when something changes.
+  const added = [...new Set([subject, email].filter((id) => id !== null).map((id) => `${PROXY_PREFIX}${id.toLowerCase()}`))];
+  const granted = db
+    .select(PUBLIC_COLUMNS)
+    .from(accounts)
+    .where(and(inArray(accounts.name, added), eq(accounts.proxyGrant, true)))
+    .orderBy(asc(accounts.id))
+    .get();
+  if (granted) return { account: groupRole && RANK[groupRole] > RANK[granted.role] ? { ...granted, role: groupRole } : granted, change: null };
+  if (!groupRole) return null;
+  const name = `${PROXY_PREFIX}${subject}`;
   const known = findAccount(db, name);
-  if (known?.role === role) return { account: known, change: null };
+  if (known?.role === groupRole) return { account: known, change: null };
   return db.transaction(
     (tx) => {
       const existing = tx.select(PUBLIC_COLUMNS).from(accounts).where(eq(accounts.name, name)).get();
-      if (!existing) return { account: tx.insert(accounts).values({ name, role, passwordHash: NO_PASSWORD }).returning(PUBLIC_COLUMNS).get(), change: "created" as const };
-      if (existing.role === role) return { account: existing, change: null };
-      tx.update(accounts).set({ role }).where(eq(accounts.id, existing.id)).run();
-      return { account: { ...existing, role }, change: "role" as const };
+      if (!existing) return { account: tx.insert(accounts).values({ name, role: groupRole, passwordHash: NO_PASSWORD }).returning(PUBLIC_COLUMNS).get(), change: "created" as const };
+      if (existing.role === groupRole) return { account: existing, change: null };
+      tx.update(accounts).set({ role: groupRole }).where(eq(accounts.id, existing.id)).run();
+      return { account: { ...existing, role: groupRole }, change: "role" as const };
     },
     { behavior: "immediate" },
   );

@@ -45,6 +45,8 @@ export const DOMAIN_ERROR_CODES = {
   ACCOUNT_NOT_FOUND: "NOT_FOUND",
   /** Removing the first admin, or one's own account. */
   ACCOUNT_PROTECTED: "CONFLICT",
+  /** Adding a person by their single sign-on identity while no trusted proxy can vouch for anyone (TRUSTED_PROXIES unset). */
+  PROXY_SIGN_IN_OFF: "PRECONDITION_FAILED",
   /** Creating an API token under a name that is taken. */
   TOKEN_EXISTS: "CONFLICT",
   /** Revoking an API token that does not exist. */

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { apiTokenOf } from "./bearer";
 import type { KeyRing } from "../secrets";
-import { COOKIES, readCookie, writeCookie } from "./cookies";
+import { COOKIES, cookieName, readCookie, writeCookie } from "./cookies";
 import { createSigner } from "./signing";
 
 export const CSRF_FIELD = "_csrf";
@@ -30,7 +30,7 @@ export function createCsrf(sessionKeys: KeyRing) {
         nonce = randomBytes(18).toString("base64url");
         writeCookie(req, res, COOKIES.csrf, nonce, CSRF_COOKIE_MS);
         // Later reads in this same request must see the new nonce.
-        req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${COOKIES.csrf}=${nonce}`;
+        req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${cookieName(req, COOKIES.csrf)}=${nonce}`;
       }
       return signer.sign(nonce);
     },

@@ -37,6 +37,8 @@ export interface Services {
    * listens), or the external broker's URL (without credentials).
    */
   brokerAccess: { port: number; externalUrl: string | null };
+  /** Whether a trusted proxy may say who is signed in (TRUSTED_PROXIES): only then can an admin add a person by that identity. */
+  proxySignIn: boolean;
   /** Generators' credentials: add, list, revoke. */
   generators: GeneratorAccess;
   visitors: VisitorService;
@@ -107,12 +109,13 @@ export interface RequestTools {
 const VISITOR_COOKIE_MS = 400 * 24 * 3_600_000;
 
 /**
- * The account a trusted proxy signs in (an admin or moderator group), audited when it is first
- * seen or its role changes; else null.
+ * The account a trusted proxy signs in (an admin or moderator group, or an identity an admin
+ * added), audited when a group's account is first seen or its role changes; else null.
  */
 export function proxyStaff(services: Pick<Services, "db">, identity: ProxyIdentity | null): SessionAccount | null {
-  if (!identity?.role) return null;
-  const { account, change } = proxyAccount(services.db, identity.subject, identity.role);
+  const found = identity && proxyAccount(services.db, identity);
+  if (!found) return null;
+  const { account, change } = found;
   if (change) recordAudit(services.db, { actor: account.name, action: "login.proxy", target: identity.displayName, details: { role: account.role, change, groups: identity.groups } });
   return { id: account.id, name: account.name, role: account.role };
 }
@@ -127,7 +130,6 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
   let adminToken = apiToken ? undefined : readCookie(req, COOKIES.admin);
   // A token speaks for itself; otherwise a trusted proxy's word outranks cookies.
   const proxyIdentity = apiToken ? null : (proxyTrust?.identityOf(req) ?? null);
-  let staff: { account: SessionAccount | null } | undefined;
   let device: Device | undefined;
   const clientDevice = () => (device ??= devices.read(req, res));
 
@@ -191,7 +193,8 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
     },
     replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
-    account: () => (staff ??= { account: proxyStaff(services, proxyIdentity) }).account ?? services.adminSessions.live(adminToken),
+    // Asked afresh each time: a live stream re-checks through here, and an admin may have removed the identity meanwhile.
+    account: () => proxyStaff(services, proxyIdentity) ?? services.adminSessions.live(adminToken),
     apiToken,
     proxyIdentity,
     loginAttempt() {

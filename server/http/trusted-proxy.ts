@@ -17,11 +17,13 @@ import { parseIp } from "../domain/fingerprint";
 export interface ProxyIdentity {
   /** Stable: X-Forwarded-User, else X-Forwarded-Email. */
   subject: string;
+  /** X-Forwarded-Email: an admin may give a role to a person by it (server/domain/accounts.ts). */
+  email: string | null;
   /** For people: X-Forwarded-Preferred-Username, else the email, else the subject. */
   displayName: string;
   groups: string[];
-  /** From ADMIN_GROUPS and MODERATOR_GROUPS; null: a guest with a colour. */
-  role: AccountRole | null;
+  /** From ADMIN_GROUPS and MODERATOR_GROUPS; null: a guest with a colour, unless an admin added their identity. */
+  groupRole: AccountRole | null;
 }
 
 export interface ProxyTrustConfig {
@@ -87,8 +89,8 @@ export function createProxyTrust({ proxies, adminGroups, moderatorGroups }: Prox
         .split(",")
         .map((group) => group.trim())
         .filter(Boolean);
-      const role = groups.some((group) => admins.has(group)) ? "admin" : groups.some((group) => moderators.has(group)) ? "moderator" : null;
-      return { subject, displayName: headerValue(req, "x-forwarded-preferred-username") ?? email ?? subject, groups, role };
+      const groupRole = groups.some((group) => admins.has(group)) ? "admin" : groups.some((group) => moderators.has(group)) ? "moderator" : null;
+      return { subject, email, displayName: headerValue(req, "x-forwarded-preferred-username") ?? email ?? subject, groups, groupRole };
     },
   };
 }

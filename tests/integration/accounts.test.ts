@@ -67,7 +67,7 @@ test("a moderator moderates but is refused accounts, tokens and generators with 
   expect(page.status).toBe(403);
   expect(page.html).toContain("Only an admin can manage accounts, API tokens and generators.");
   // Nothing the refusals asked for happened.
-  expect((await admin.query("access.accounts")).body.result.data.map((a: { name: string }) => a.name)).toEqual(["admin", "mo"]);
+  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).toEqual(["admin", "mo"]);
   expect((await admin.query("access.tokens")).body.result.data).toEqual([]);
 });
 
@@ -87,7 +87,7 @@ test("removing a moderator ends their logins at once; the first admin cannot be 
 });
 
 test("hostile or taken names and short passwords are refused with a message, and nothing is stored", async () => {
-  const before = (await admin.query("access.accounts")).body.result.data.length;
+  const before = (await admin.query("access.accounts")).body.result.data.accounts.length;
   const hostile = ["", " ", "../etc", "a b", "<script>alert(1)</script>", "x".repeat(65), "名前", "evil\u202Eadmin", "-dash-first", "name\nX-Promptgate-Role: admin"];
   for (const name of hostile) {
     const result = await admin.mutate("access.addModerator", { name, password: "long enough secret" });
@@ -103,7 +103,24 @@ test("hostile or taken names and short passwords are refused with a message, and
   const form = await admin.postForm("/admin/people", { intent: "add", name: "a b", password: "long enough secret" });
   expect(form.status).toBe(400);
   expect(form.html).toContain("is not a valid name");
-  expect((await admin.query("access.accounts")).body.result.data.length).toBe(before);
+  expect((await admin.query("access.accounts")).body.result.data.accounts.length).toBe(before);
+});
+
+test("a login link that is unknown, used or expired is refused with 401 and in the audit log as a failed login", async () => {
+  const stranger = new TestClient(server.url, { userAgent: "link guesser" });
+  const refused = await stranger.mutate("admin.redeemLoginLink", { token: "not-a-login-link" });
+  expect(refused.status).toBe(401);
+  const last = server.services.db.$client.prepare("SELECT actor, action, details FROM audit_log ORDER BY id DESC LIMIT 1").get();
+  expect(last).toEqual({ actor: "admin", action: "login.failed", details: JSON.stringify({ reason: "login link expired, used or unknown" }) });
+  expect((await stranger.query("admin.me")).body.result.data).toBeNull();
+});
+
+test("without TRUSTED_PROXIES nobody can be added by a sign-in identity: the page offers no such form and the API says why", async () => {
+  expect((await admin.page("/admin/people")).html).not.toContain('value="add-identity"');
+  const refused = await admin.mutate("access.addIdentity", { identity: "frank@example.org", role: "moderator" });
+  expect(refused.status).toBe(412);
+  expect(refused.body.error.data.userMessage).toBe("Nobody signs in through a proxy here: set TRUSTED_PROXIES to your sign-in proxy's address first.");
+  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).not.toContain("proxy:frank@example.org");
 });
 
 test("every moderation and admin action and every login attempt is in the audit log with its actor", async () => {

@@ -121,6 +121,12 @@ describe("throttling", () => {
     const again = await new TestClient(server.url).postForm("/admin/link", { token });
     expect(again.status).toBe(401);
     expect(again.html).toContain("expired or was already used");
+    const audit = server.services.db.$client.prepare("SELECT actor, action FROM audit_log WHERE action LIKE 'login%' ORDER BY id DESC LIMIT 3").all();
+    expect(audit).toEqual([
+      { actor: "admin", action: "login.failed" },
+      { actor: "admin", action: "login" },
+      { actor: "cli", action: "login-link.create" },
+    ]);
     await fresh.postForm("/admin?index", { intent: "logout" });
     expect((await login(fresh, ADMIN_PASSWORD)).status).toBe(302);
   }, 30_000);

@@ -3,6 +3,7 @@
  * docs/deploy/nginx.conf in front of a tiny upstream standing for the A1111 web UI at /sd/.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import argon2 from "argon2";
 import { TestClient, TokenClient } from "../helpers/client";
 import { startNginx, type RunningNginx } from "../helpers/nginx";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
@@ -38,6 +39,33 @@ async function token(name: string, scopes: string[]): Promise<string> {
 }
 
 describe("GET /auth/verify", () => {
+  test("never runs argon2, for any kind of caller, while a login beside it does", async () => {
+    // The server runs in this process, so a spy on the argon2 module sees every hash and verification it makes.
+    const calls = [vi.spyOn(argon2, "verify"), vi.spyOn(argon2, "hash")];
+    const argon2Calls = () => calls.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    try {
+      const admin = new TestClient(server.url, { userAgent: "argon2 counter" });
+      await admin.loginAsAdmin(ADMIN_PASSWORD);
+      expect(argon2Calls()).toBeGreaterThan(0);
+      const secret = await token("argon2-counter", ["read"]);
+      calls.forEach((spy) => spy.mockClear());
+      const callers: Array<Record<string, string>> = [
+        {},
+        { cookie: `pg_admin=${admin.cookies.get("pg_admin")}` },
+        { cookie: "pg_admin=forged; pg_visitor=forged" },
+        { authorization: `Bearer ${secret}` },
+        { authorization: `Bearer ${secret}x` },
+        { "user-agent": "a new browser", "accept-language": "fr" },
+      ];
+      const statuses = [];
+      for (const headers of callers) statuses.push((await fetch(`${server.url}/auth/verify`, { headers })).status);
+      expect(statuses).toEqual([401, 204, 401, 204, 401, 401]);
+      expect(argon2Calls()).toBe(0);
+    } finally {
+      calls.forEach((spy) => spy.mockRestore());
+    }
+  });
+
   test("answers 401 without a body, and creates no visitor and no cookie", async () => {
     const visitors = () => server.services.db.$client.prepare("SELECT count(*) AS n FROM visitors").get();
     const before = visitors();
@@ -105,9 +133,14 @@ describe("behind a real nginx", () => {
     expect(request.headers.cookie).toBeUndefined();
 
     await browser.page("/admin");
+    const session = browser.cookies.get("pg_admin")!;
     expect((await browser.postForm("/admin?index", { intent: "logout" })).status).toBe(302);
     const after = await browser.fetch("/sd/txt2img");
     expect(after.status).toBe(302);
+    // Logout ends the session on the server, not only in this browser: the old cookie, replayed, opens nothing.
+    const replayed = await fetch(`${nginx.url}/sd/txt2img`, { redirect: "manual", headers: { cookie: `pg_admin=${session}` } });
+    expect(replayed.status).toBe(302);
+    expect((await fetch(`${server.url}/auth/verify`, { headers: { cookie: `pg_admin=${session}` } })).status).toBe(401);
     expect(seen).toHaveLength(1);
   });
 

@@ -1,6 +1,6 @@
-/** What the real server tells browsers: CSP with a per-response nonce, no framing, no caching of private answers, HSTS over https. */
+/** What the real server tells browsers: CSP with a per-response nonce, no framing, no caching of private answers, HSTS and __Host- cookies over https. */
 import { TestClient } from "../helpers/client";
-import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 
@@ -59,6 +59,28 @@ test("HSTS is sent over https seen through the trusted proxy, never over plain h
   expect(https.headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
   const http = await client.fetch("/");
   expect(http.headers.get("strict-transport-security")).toBeNull();
+});
+
+test("over https every cookie is __Host-, Secure, HttpOnly, SameSite=Lax and Path=/ without a Domain, and a bare-named one planted beside it is never read", async () => {
+  const https = { "x-forwarded-proto": "https" };
+  const admin = new TestClient(server.url, { userAgent: "https admin" });
+  const form = await admin.fetch("/admin/login", { headers: https });
+  admin.csrfToken = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const login = await admin.postForm("/admin/login", { password: ADMIN_PASSWORD }, https);
+  expect(login.status).toBe(302);
+  const visitorPage = await admin.fetch("/", { headers: https });
+  const lines = [form, login, visitorPage].flatMap((response) => response.headers.getSetCookie());
+  expect(new Set(lines.map((line) => line.split("=")[0]))).toEqual(new Set(["__Host-pg_csrf", "__Host-pg_device", "__Host-pg_admin", "__Host-pg_visitor"]));
+  for (const line of lines) {
+    const attributes = line.split(";").slice(1).map((attribute) => attribute.trim().toLowerCase());
+    expect(attributes, line).toEqual(expect.arrayContaining(["secure", "httponly", "samesite=lax", "path=/"]));
+    expect(attributes.some((attribute) => attribute.startsWith("domain=")), line).toBe(false);
+  }
+  const me = async (cookie: string) => (await (await fetch(`${server.url}/api/trpc/admin.me`, { headers: { ...https, cookie } })).json()).result.data;
+  const session = admin.cookies.get("__Host-pg_admin")!;
+  expect(await me(`__Host-pg_admin=${session}`)).toMatchObject({ name: "admin" });
+  // As a sibling subdomain or a plain-http page could set it: even a live session's token is not read under the bare name.
+  expect(await me(`pg_admin=${session}`)).toBeNull();
 });
 
 test("a proxy that is not trusted cannot claim https", async () => {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const SITE_PASSWORD = "party at the lake";
 let server: TestServer;
@@ -105,21 +105,31 @@ describe("SITE_PASSWORD", () => {
 });
 
 describe("rotating the session keys", () => {
-  const rotate = async () => {
-    const cli = await runEntry(["server/admin-cli.ts", "rotate-keys"], { DATA_DIR: server.dataDir, SITE_PASSWORD });
+  /** The command line, with its own environment: one-day cookies where the server has 30 days. */
+  const rotate = async (env: Record<string, string> = {}) => {
+    const cli = await runEntry(["server/admin-cli.ts", "rotate-keys"], { DATA_DIR: server.dataDir, SITE_PASSWORD, SITE_SESSION_DAYS: "1", ADMIN_SESSION_HOURS: "1", ...env });
     expect(await cli.exited).toBe(0);
-    expect(cli.output()).toMatch(/New session key added\. 1 older key still verifies until/);
+    return cli.output();
   };
   const secretsFile = () => path.join(server.dataDir, "secrets.json");
-  const keys = () => JSON.parse(readFileSync(secretsFile(), "utf8")).sessionKeys as Array<{ key: string; retiresAt: string | null }>;
+  const keys = () => JSON.parse(readFileSync(secretsFile(), "utf8")).sessionKeys as Array<{ key: string; addedAt: string }>;
+  /** Time passes for the key ring: every key was added `days` earlier (the server re-reads the file). */
+  const age = (days: number) => {
+    const stored = JSON.parse(readFileSync(secretsFile(), "utf8"));
+    const earlier = (iso: string) => new Date(Date.parse(iso) - days * 86_400_000).toISOString();
+    writeFileSync(secretsFile(), JSON.stringify({ ...stored, sessionKeys: keys().map((key) => ({ ...key, addedAt: earlier(key.addedAt) })) }));
+  };
+  const opens = async (pass: string) => (await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${pass}` } })).status === 200;
 
-  test("logs nobody out: an old pass and an open form still work, and the pass is signed again with the new key; after retirement the old key is refused", async () => {
+  test("logs nobody out for the server's cookie lifetime, not the rotating command line's: an old pass and an open form still work, the pass is signed again with the new key; after that the old key is refused", async () => {
     const friend = await entered("before rotation");
     const oldPass = friend.cookies.get("pg_site")!;
     await friend.page("/");
     const oldCsrf = friend.csrfToken!;
-    await rotate();
-    expect(keys().map((key) => key.retiresAt === null)).toEqual([false, true]);
+    const output = await rotate();
+    const until = Date.parse(/1 older key still verifies until (\S+)\./.exec(output)![1]!);
+    expect(until).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(keys()).toHaveLength(2);
 
     // The old pass opens the site, and comes back signed by the new key.
     const again = await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${oldPass}` } });
@@ -136,22 +146,21 @@ describe("rotating the session keys", () => {
     const late = await entered("after rotation");
     expect(late.cookies.get("pg_site")).not.toBe(oldPass);
 
-    // Retirement: the old key's date passes (the server re-reads the file).
-    const [oldKey, newKey] = keys();
-    writeFileSync(secretsFile(), JSON.stringify({ ...JSON.parse(readFileSync(secretsFile(), "utf8")), sessionKeys: [{ ...oldKey, retiresAt: new Date(Date.now() - 1000).toISOString() }, newKey] }));
-    expect((await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${oldPass}` } })).status).toBe(303);
-    expect((await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${newPass}` } })).status).toBe(200);
+    // Two days on, past the command line's one day: the server's 30 days still hold.
+    age(2);
+    expect(await opens(oldPass)).toBe(true);
+    // Thirty-one days on, the old key has retired.
+    age(29);
+    expect(await opens(oldPass)).toBe(false);
+    expect(await opens(newPass)).toBe(true);
     const refusedForm = await friend.mutate("visitor.declineOffer", undefined, { "x-csrf-token": oldCsrf });
     expect(refusedForm.status).toBe(403);
   });
 
-  test("a second rotation removes retired keys from the file", async () => {
-    const file = secretsFile();
-    const stored = JSON.parse(readFileSync(file, "utf8"));
-    writeFileSync(file, JSON.stringify({ ...stored, sessionKeys: stored.sessionKeys.map((key: object) => ({ ...key, retiresAt: key === stored.sessionKeys.at(-1) ? null : new Date(0).toISOString() })) }));
-    const cli = await runEntry(["server/admin-cli.ts", "rotate-keys"], { DATA_DIR: server.dataDir });
-    expect(await cli.exited).toBe(0);
-    expect(cli.output()).toMatch(/1 older key still verifies until .*; \d+ retired keys? removed\./);
+  test("a later rotation removes the keys the server has retired, whatever the command line's own lifetime", async () => {
+    age(31);
+    const output = await rotate({ SITE_SESSION_DAYS: "365" });
+    expect(output).toMatch(/1 older key still verifies until .*; \d+ retired keys? removed\./);
     expect(keys()).toHaveLength(2);
   });
 
@@ -165,7 +174,8 @@ describe("rotating the session keys", () => {
 describe("GUEST_MODE=submit", () => {
   let guests: TestServer;
   beforeAll(async () => {
-    guests = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD, GUEST_MODE: "submit" });
+    // The built-in generator makes the images the guests must not see of each other.
+    guests = await startTestServer({ LOCAL_GENERATOR: "true", SITE_PASSWORD, GUEST_MODE: "submit" });
   });
   afterAll(async () => {
     await guests?.close();
@@ -186,6 +196,42 @@ describe("GUEST_MODE=submit", () => {
     expect((await guest.query("admin.dashboard")).status).toBe(401);
     // A batch is let in only if every call in it is a guest's.
     expect((await guest.fetch("/api/trpc/prompt.mine,gallery.isOpen?batch=1&input=%7B%7D")).status).toBe(401);
+  });
+
+  test("a guest never gets another guest's image, even shown and in the open gallery, nor the gallery, the show or the export", async () => {
+    const host = new TestClient(guests.url, { userAgent: "host" });
+    await host.page("/site-login");
+    await host.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
+    await host.loginAsAdmin(ADMIN_PASSWORD);
+    const author = new TestClient(guests.url, { userAgent: "guest author" });
+    await author.page("/");
+    const id = (await author.mutate("prompt.submit", { prompt: "a secret boat", width: 64, height: 64 })).body.result.data.id as number;
+    expect((await host.mutate("admin.approve", { id })).status).toBe(200);
+    await waitFor(`prompt ${id}'s image`, () => guests.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+    // On the projector (which reveals it) and in the open gallery: as public as an image gets.
+    const code = (await host.mutate("show.openLink")).body.result.data.code as string;
+    expect((await host.mutate("show.start")).status).toBe(200);
+    expect((await host.mutate("show.next")).status).toBe(200);
+    expect((await host.mutate("gallery.setOpen", { open: true })).status).toBe(200);
+
+    const member = new TestClient(guests.url, { userAgent: "member with the password" });
+    await member.page("/site-login");
+    await member.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
+    expect((await member.fetch(`/images/${id}.png`)).status).toBe(200);
+    expect((await member.fetch(`/show/${code}/images/${id}.png`)).status).toBe(200);
+    expect((await author.fetch(`/images/${id}.png`)).status).toBe(200);
+
+    const other = new TestClient(guests.url, { userAgent: "another guest" });
+    await other.page("/");
+    expect((await other.fetch(`/images/${id}.png`)).status).toBe(404);
+    expect((await other.fetch(`/images/${id}.png?download=1`)).status).toBe(404);
+    for (const path of [`/show/${code}/images/${id}.png`, "/gallery", `/show/${code}`, "/show", "/admin/export.zip?scope=revealed"]) {
+      expect((await other.fetch(path)).headers.get("location"), path).toMatch(/^\/site-login\?next=/);
+    }
+    for (const procedure of ["gallery.page", "show.presenter", "admin.dashboard"]) expect((await other.query(procedure)).status, procedure).toBe(401);
+    expect((await other.query("show.audience", { code })).status).toBe(401);
+    // prompt.mine is the guest's own only.
+    expect((await other.query("prompt.mine")).body.result.data).toEqual([]);
   });
 
   test("with the password, the same site is whole again", async () => {
@@ -237,15 +283,15 @@ describe("rotating the fingerprint key", () => {
 test("KEY_ROTATION_DAYS rotates at start when the newest session key is older than that", async () => {
   const dataDir = makeDataDir();
   try {
-    const old = { key: "k".repeat(43), addedAt: new Date(Date.now() - 3 * 86_400_000).toISOString(), retiresAt: null };
+    const old = { key: "k".repeat(43), addedAt: new Date(Date.now() - 3 * 86_400_000).toISOString() };
     writeFileSync(path.join(dataDir, "secrets.json"), JSON.stringify({ sessionKeys: [old] }));
     const rotating = await startTestServer({ LOCAL_GENERATOR: "false", DATA_DIR: dataDir, KEY_ROTATION_DAYS: "2" });
     const audit = rotating.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE action = 'keys.rotate'").all();
     await rotating.close();
     const keys = JSON.parse(readFileSync(path.join(dataDir, "secrets.json"), "utf8")).sessionKeys;
     expect(keys).toHaveLength(2);
-    expect(keys[0]).toMatchObject({ key: old.key, retiresAt: expect.any(String) });
-    expect(keys[1]).toMatchObject({ retiresAt: null });
+    expect(keys[0]).toEqual(old);
+    expect(Date.parse(keys[1].addedAt)).toBeGreaterThan(Date.parse(old.addedAt));
     expect(rotating.log.lines.some((line) => line.includes("session keys rotated (KEY_ROTATION_DAYS)"))).toBe(true);
     expect(audit).toEqual([{ actor: "server", action: "keys.rotate", target: "session" }]);
   } finally {

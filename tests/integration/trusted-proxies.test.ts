@@ -5,13 +5,16 @@
  * Direct clients come from 127.0.0.1 or 127.0.1.5 (another /24, so a fingerprint shows which
  * address it was made from).
  */
+import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, type Server } from "node:http";
 import { createFingerprintHasher } from "../../server/domain/fingerprint";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
-import { loadSecrets } from "../../server/secrets";
+import { secretsFile } from "../../server/secrets";
+import { TestClient } from "../helpers/client";
 import { startNginx, type RunningNginx } from "../helpers/nginx";
-import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { SseStream } from "../helpers/sse";
 
 let server: TestServer;
 let upstream: Server;
@@ -108,7 +111,7 @@ describe("identity headers", () => {
 });
 
 describe("the client's address", () => {
-  const hasher = () => createFingerprintHasher(loadSecrets(server.dataDir, {}).fingerprintSecret, Number(server.env.FINGERPRINT_MEMORY_KIB));
+  const hasher = () => createFingerprintHasher(JSON.parse(readFileSync(secretsFile(server.dataDir), "utf8")).fingerprintSecret, Number(server.env.FINGERPRINT_MEMORY_KIB));
   /** The fingerprint a new visitor's session was opened with. */
   async function fingerprintOf(base: string, headers: Record<string, string>, localAddress: string): Promise<string> {
     const answer = await trpc(base, "visitor.me", { "user-agent": "fingerprint probe", ...headers }, localAddress);
@@ -132,5 +135,93 @@ describe("the client's address", () => {
     expect(viaProxy).toBe(await expected("127.0.1.5"));
     expect(viaProxy).not.toBe(await expected("127.0.0.2"));
     expect(viaProxy).not.toBe(await expected("10.0.0.1"));
+  });
+});
+
+describe("people an admin adds by their sign-in identity", () => {
+  let admin: TestClient;
+  beforeAll(async () => {
+    admin = new TestClient(server.url, { userAgent: "password admin" });
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    await admin.page("/admin/people");
+  });
+  /** A client of the proxy: every request carries the identity the test's oauth2-proxy stand-in passes on. */
+  const throughProxy = (headers: Record<string, string>) => ({
+    fetch: (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) => fetch(new URL(path, nginx.url), { ...init, headers: { ...headers, ...init.headers } }),
+  });
+
+  test("an email added as a moderator is one only through the trusted proxy, with no group; removed, it loses the role and its live page ends", async () => {
+    const added = await admin.postForm("/admin/people", { intent: "add-identity", identity: " Frank@Example.org ", role: "moderator" });
+    expect(added.html).toContain("proxy:frank@example.org is now a moderator when signed in through your proxy.");
+    expect((await admin.page("/admin/people")).html).toContain("through the proxy, added here");
+    // The proxy sends a user id and the email, in whatever case; no staff group.
+    const frank = signedIn("f-7781", "staff", { "x-test-email": "FRANK@example.org" });
+    expect((await trpc(nginx.url, "admin.me", frank)).json.result.data).toMatchObject({ name: "proxy:frank@example.org", role: "moderator" });
+    const verify = await get(nginx.url, "/auth/verify", frank);
+    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:frank@example.org", "moderator"]);
+    expect((await trpc(nginx.url, "admin.dashboard", frank)).status).toBe(200);
+    expect((await trpc(nginx.url, "access.accounts", frank)).status).toBe(403);
+
+    // Straight to promptgate, the same headers are nobody's.
+    const direct = { "x-forwarded-user": "f-7781", "x-forwarded-email": "frank@example.org" };
+    expect((await trpc(server.url, "admin.me", direct)).json.result.data).toBeNull();
+    expect((await get(server.url, "/auth/verify", direct)).status).toBe(401);
+    expect((await trpc(server.url, "admin.dashboard", direct)).status).toBe(401);
+
+    const proxied = throughProxy(frank);
+    const cursor = (await trpc(nginx.url, "prompt.liveCursor", frank)).json.result.data;
+    const stream = await SseStream.open(proxied, "admin.onChange", { input: { lastEventId: cursor } });
+    const guest = new TestClient(server.url, { userAgent: "guest of the proxy test" });
+    await guest.page("/");
+    const before = (await guest.mutate("prompt.submit", { prompt: "seen by frank" })).body.result.data.id;
+    await stream.waitForData("frank's page to show the prompt", (data) => data.type === "prompt" && data.id === before);
+
+    const removed = await admin.postForm("/admin/people", { intent: "remove", name: "proxy:frank@example.org" });
+    expect(removed.html).toContain("proxy:frank@example.org is removed");
+    const after = (await guest.mutate("prompt.submit", { prompt: "never seen by frank" })).body.result.data.id;
+    await waitFor("frank's live page to end", () => stream.messages.some((message) => message.event === "serialized-error"));
+    expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+    expect(stream.data.some((data) => data.type === "prompt" && data.id === after)).toBe(false);
+    stream.close();
+    expect((await trpc(nginx.url, "admin.me", frank)).json.result.data).toBeNull();
+    expect((await get(nginx.url, "/auth/verify", frank)).status).toBe(401);
+
+    const audit = server.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE target = 'proxy:frank@example.org' ORDER BY id").all();
+    expect(audit).toEqual([
+      { actor: "admin", action: "account.add", target: "proxy:frank@example.org" },
+      { actor: "admin", action: "account.remove", target: "proxy:frank@example.org" },
+    ]);
+  });
+
+  test("a user name added as an admin is one through the proxy and cannot remove itself; a group may raise an added moderator but not lower an added admin", async () => {
+    expect((await admin.mutate("access.addIdentity", { identity: "gina", role: "admin" })).status).toBe(200);
+    expect((await admin.mutate("access.addIdentity", { identity: "hank@example.org", role: "moderator" })).status).toBe(200);
+    expect((await trpc(nginx.url, "access.accounts", signedIn("gina", "night-shift"))).status).toBe(200);
+    // An admin never removes their own account (nor locks themselves out by it).
+    const gina = new TestClient(nginx.url, { userAgent: "gina" });
+    await gina.page("/");
+    const own = await gina.mutate("access.removeAccount", { name: "proxy:gina" }, signedIn("gina"));
+    expect([own.status, own.body.error.data.userMessage]).toEqual([409, "You cannot remove your own account: ask another admin."]);
+    expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "pg-admins", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ name: "proxy:hank@example.org", role: "admin" });
+    expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ role: "moderator" });
+    // Someone their group made staff already: the admin's word now holds, group or not.
+    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "night-shift"))).json.result.data).toMatchObject({ name: "proxy:ivy", role: "moderator" });
+    expect((await admin.mutate("access.addIdentity", { identity: "ivy", role: "admin" })).status).toBe(200);
+    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "staff"))).json.result.data).toMatchObject({ name: "proxy:ivy", role: "admin" });
+  });
+
+  test("a taken, blank or malformed identity is refused with a message and nothing is stored", async () => {
+    const count = () => (server.services.db.$client.prepare("SELECT count(*) AS n FROM accounts").get() as { n: number }).n;
+    const before = count();
+    expect((await admin.mutate("access.addIdentity", { identity: "jo@example.org", role: "moderator" })).status).toBe(200);
+    const taken = await admin.mutate("access.addIdentity", { identity: "JO@example.org", role: "admin" });
+    expect([taken.status, taken.body.error.data.userMessage]).toEqual([409, "jo@example.org already has a role: remove it first to give another."]);
+    for (const identity of ["", "   ", "two words", "a,b", "tab\there", "x".repeat(201)]) {
+      const refused = await admin.mutate("access.addIdentity", { identity, role: "moderator" });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.data.userMessage).toMatch(/identity|user name or email/);
+    }
+    expect((await admin.mutate("access.addIdentity", { identity: "kim", role: "owner" })).status).toBe(400);
+    expect(count()).toBe(before + 1);
   });
 });

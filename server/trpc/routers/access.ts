@@ -1,8 +1,10 @@
 /** Who may do what: moderator accounts, API tokens, and the audit log. Admins only. */
 import { z } from "zod";
-import { addModerator, listAccounts, PASSWORD_MAX, removeAccount } from "../../domain/accounts";
+import { ACCOUNT_ROLES } from "../../db/schema";
+import { addModerator, FIRST_ADMIN, grantProxyRole, listAccounts, PASSWORD_MAX, removeAccount } from "../../domain/accounts";
 import { ApiTokenScopesSchema, createApiToken, listApiTokens, revokeApiToken } from "../../domain/api-tokens";
 import { listAudit } from "../../domain/audit";
+import { DomainError } from "../../domain/errors";
 import { adminProcedure, router } from "../init";
 import { audit } from "./admin";
 
@@ -10,7 +12,15 @@ import { audit } from "./admin";
 const NameSchema = z.string().trim().min(1, { message: "Give it a name." }).max(200);
 
 export const accessRouter = router({
-  accounts: adminProcedure.query(({ ctx }) => listAccounts(ctx.services.db).map((account) => ({ ...account, createdAt: account.createdAt.toISOString() }))),
+  /** Every account, how it signs in, and whether people can be added by their sign-in identity (TRUSTED_PROXIES). */
+  accounts: adminProcedure.query(({ ctx }) => ({
+    accounts: listAccounts(ctx.services.db).map((account) => ({
+      ...account,
+      createdAt: account.createdAt.toISOString(),
+      removable: account.name !== FIRST_ADMIN && account.name !== ctx.account.name,
+    })),
+    proxySignIn: ctx.services.proxySignIn,
+  })),
 
   addModerator: adminProcedure.input(z.object({ name: NameSchema, password: z.string().max(PASSWORD_MAX) })).mutation(async ({ ctx, input }) => {
     const account = await addModerator(ctx.services.db, input.name, input.password);
@@ -18,9 +28,22 @@ export const accessRouter = router({
     return { name: account.name, role: account.role };
   }),
 
-  /** Removes a moderator; their sessions end at once. */
+  /**
+   * Gives a person a trusted proxy signs in (by user name or email) a role without a group:
+   * it holds only on requests through a TRUSTED_PROXIES proxy, until removed.
+   */
+  addIdentity: adminProcedure.input(z.object({ identity: z.string().max(1000), role: z.enum(ACCOUNT_ROLES) })).mutation(({ ctx, input }) => {
+    if (!ctx.services.proxySignIn) {
+      throw new DomainError("PROXY_SIGN_IN_OFF", "Nobody signs in through a proxy here: set TRUSTED_PROXIES to your sign-in proxy's address first.");
+    }
+    const account = grantProxyRole(ctx.services.db, input.identity, input.role);
+    audit(ctx, { action: "account.add", target: account.name, details: { role: account.role, by: "identity" } });
+    return { name: account.name, role: account.role };
+  }),
+
+  /** Removes a moderator or a person added by identity; their sessions and live pages end at once. Never the first admin, nor oneself. */
   removeAccount: adminProcedure.input(z.object({ name: NameSchema })).mutation(({ ctx, input }) => {
-    const account = removeAccount(ctx.services.db, input.name);
+    const account = removeAccount(ctx.services.db, input.name, ctx.account.name);
     audit(ctx, { action: "account.remove", target: account.name, details: { role: account.role } });
     return { ok: true as const };
   }),

@@ -118,6 +118,7 @@ export const adminRouter = router({
   redeemLoginLink: publicProcedure.input(z.object({ token: z.string().min(1).max(200) })).mutation(({ ctx, input }) => {
     const admin = findAccount(ctx.services.db, FIRST_ADMIN);
     if (!admin || !redeemLoginLink(ctx.services.db, input.token)) {
+      recordAudit(ctx.services.db, { actor: FIRST_ADMIN, action: "login.failed", details: { reason: "login link expired, used or unknown" } });
       throw new DomainError("LOGIN_LINK_INVALID", "This login link is expired or was already used. Run `npm run admin -- login-link` again.");
     }
     ctx.identity.signIn(admin.id);

@@ -1,0 +1,1 @@
+ALTER TABLE `accounts` ADD `proxy_grant` integer DEFAULT false NOT NULL;
