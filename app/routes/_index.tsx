@@ -15,7 +15,7 @@ import { LocalTime } from "../components/local-time";
 import { ProgressBar } from "../components/progress-bar";
 import { RevealedBanner } from "../components/revealed-banner";
 import { StatusBadge } from "../components/status-badge";
-import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
+import { describeFailure, failureData, throwAsResponse } from "../lib/errors.server";
 import { chosenSize, CUSTOM_SIZE, DEFAULT_SIZE, SIZE_PRESETS } from "../lib/image-sizes";
 import { followStream } from "../lib/event-stream";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
