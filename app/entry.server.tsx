@@ -29,6 +29,10 @@ export default function handleRequest(
   const nonce = loadContext.cspNonce;
   return new Promise<Response>((resolve, reject) => {
     let failed = false;
+    // Cleared once the page is rendered: a pending timer would keep the whole render (request,
+    // loader data, React tree) alive for seconds after the answer, a thousand pages' worth
+    // under load, and V8 grows the heap to match (issue 10: RSS).
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const { pipe, abort } = renderToPipeableStream(
       <NonceContext.Provider value={nonce}>
         <RemixServer context={remixContext} url={request.url} abortDelay={RENDER_TIMEOUT_MS} nonce={nonce} />
@@ -36,18 +40,22 @@ export default function handleRequest(
       {
         nonce,
         onAllReady() {
+          clearTimeout(timer);
           const body = new PassThrough();
           responseHeaders.set("Content-Type", "text/html; charset=utf-8");
           resolve(new Response(createReadableStreamFromReadable(body), { headers: responseHeaders, status: failed ? 500 : responseStatusCode }));
           pipe(body);
         },
-        onShellError: reject,
+        onShellError(error) {
+          clearTimeout(timer);
+          reject(error);
+        },
         onError(error) {
           failed = true;
           loadContext.reportError(error, `rendering ${new URL(request.url).pathname}`);
         },
       },
     );
-    setTimeout(abort, RENDER_TIMEOUT_MS + 1000);
+    timer = setTimeout(abort, RENDER_TIMEOUT_MS + 1000);
   });
 }

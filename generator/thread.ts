@@ -21,8 +21,15 @@ export type FromWorker =
  */
 const WORKER_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./thread-bootstrap.mjs", import.meta.url) : new URL("../generator/thread-entry.js", import.meta.url);
 
+/**
+ * The worker's young generation, kept small: its V8 heap is part of the server's memory (issue
+ * 10: RSS), and V8 would give it a busy web server's 32 MiB of new space, while a generator
+ * allocates little per job (images are Buffers and large strings, which live elsewhere).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 6 };
+
 export function startGeneratorThread(config: GeneratorConfig, log: Logger): Promise<RunningGenerator> {
-  const worker = new Worker(WORKER_ENTRY, { workerData: config });
+  const worker = new Worker(WORKER_ENTRY, { workerData: config, resourceLimits: WORKER_LIMITS });
   let closed: (() => void) | undefined;
 
   return new Promise((resolve, reject) => {

@@ -5,10 +5,9 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, isRouteErrorResponse, useActionData, useLoaderData, useNavigation, type ClientActionFunctionArgs, type ShouldRevalidateFunction } from "@remix-run/react";
-import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { flattenError } from "zod/mini";
-import type { OwnPromptChange } from "../../server/trpc/routers/prompt";
-import { DIMENSION_DEFAULT, PROMPT_MAX_LENGTH, PromptInputSchema } from "../../server/domain/prompt-input";
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import type { OwnPromptChange, OwnPromptInLine } from "../../server/trpc/routers/prompt";
+import { checkPromptInput, DIMENSION_DEFAULT, PROMPT_MAX_LENGTH } from "../../server/domain/prompt-rules";
 import { ColourChip } from "../components/colour-chip";
 import { IdentityPanel } from "../components/identity-panel";
 import { LineStanding } from "../components/line-standing";
@@ -16,10 +15,10 @@ import { LocalTime } from "../components/local-time";
 import { ProgressBar } from "../components/progress-bar";
 import { RevealedBanner } from "../components/revealed-banner";
 import { StatusBadge } from "../components/status-badge";
-import { describeFailure, failureData, throwAsResponse } from "../lib/errors";
+import { describeFailure, failureData, throwAsResponse } from "../lib/errors.server";
 import { chosenSize, CUSTOM_SIZE, DEFAULT_SIZE, SIZE_PRESETS } from "../lib/image-sizes";
+import { followStream } from "../lib/event-stream";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
-import { createBrowserClient } from "../lib/trpc-client";
 
 export { passOnHeaders as headers } from "../lib/headers";
 
@@ -109,6 +108,13 @@ export async function clientAction({ request, serverAction }: ClientActionFuncti
 export const shouldRevalidate: ShouldRevalidateFunction = ({ actionResult, defaultShouldRevalidate }) =>
   (actionResult as { kind?: string } | undefined)?.kind === "unreachable" ? false : defaultShouldRevalidate;
 
+/** The visitor's prompts anew, after a `resync`: `prompt.mine` as a plain GET (this page has no tRPC client). */
+async function fetchOwnPrompts(): Promise<OwnPromptInLine[]> {
+  const response = await fetch("/api/trpc/prompt.mine");
+  if (!response.ok) throw new Error(`prompt.mine answered ${response.status}`);
+  return ((await response.json()) as { result: { data: OwnPromptInLine[] } }).result.data;
+}
+
 type IdentityResult =
   | { kind: "declined" }
   | { kind: "recovered"; colour: { name: string; hex: string; text: string } }
@@ -121,7 +127,6 @@ export default function VisitorPage() {
   const navigation = useNavigation();
   const [prompts, setPrompts] = useState(loaded);
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
-  const client = useMemo(() => createBrowserClient(csrfToken), [csrfToken]);
 
   useEffect(() => setPrompts(loaded), [loaded]);
   // "Sent!" is a confirmation, not a state: it fades once read.
@@ -137,7 +142,7 @@ export default function VisitorPage() {
   const [revealed, setRevealed] = useState<{ id: number; imageUrl: string } | null>(null);
   const live = useLive(
     liveCursor,
-    (lastEventId, handlers) => client.prompt.onChange.subscribe({ lastEventId }, handlers),
+    (lastEventId, handlers) => followStream("prompt.onChange", lastEventId, handlers),
     (event: OwnPromptChange) => {
       if (event.type === "prompt" && event.prompt?.imageUrl && !shown.current.find((prompt) => prompt.id === event.id)?.imageUrl) {
         setRevealed({ id: event.id, imageUrl: event.prompt.imageUrl });
@@ -150,23 +155,23 @@ export default function VisitorPage() {
             : upsertById(list, event.id, event.prompt, newestFirst),
       );
     },
-    () => void client.prompt.mine.query().then(setPrompts, () => undefined),
+    () => void fetchOwnPrompts().then(setPrompts, () => undefined),
   );
 
   const serverErrors: FieldErrors = result?.kind === "error" ? result.fieldErrors : {};
   const errors = { ...serverErrors, ...clientErrors };
   const submitting = navigation.state === "submitting" && navigation.formData?.get("intent") === "submit";
 
-  // The same schema as the server's: obvious mistakes are caught before a round trip.
+  // The same rules as the server's: obvious mistakes are caught before a round trip.
   function validate(event: FormEvent<HTMLFormElement>) {
     const values = formValues(new FormData(event.currentTarget));
     const size = chosenSize(values.size, values.width, values.height);
-    const parsed = "error" in size ? null : PromptInputSchema.safeParse({ ...values, ...size });
-    if (parsed?.success) {
+    const checked = "error" in size ? { fieldErrors: { size: [size.error] } } : checkPromptInput({ ...values, ...size });
+    if ("data" in checked) {
       setClientErrors({});
     } else {
       event.preventDefault();
-      setClientErrors(parsed ? flattenError(parsed.error).fieldErrors : { size: ["error" in size ? size.error : ""] });
+      setClientErrors(checked.fieldErrors);
     }
   }
 

@@ -19,7 +19,7 @@ import { JoinCard } from "../components/join-card";
 import { LocalTime } from "../components/local-time";
 import { ProgressBar } from "../components/progress-bar";
 import { StatusBadge } from "../components/status-badge";
-import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors.server";
 import { LiveStatus, newestFirst, upsertById, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 

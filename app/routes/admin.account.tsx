@@ -2,7 +2,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { adminActionFailure } from "../lib/errors";
+import { adminActionFailure } from "../lib/errors.server";
 
 export { passOnHeaders as headers } from "../lib/headers";
 

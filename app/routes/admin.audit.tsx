@@ -2,7 +2,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
-import { rethrowForAdmin } from "../lib/errors";
+import { rethrowForAdmin } from "../lib/errors.server";
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const page = new URL(request.url).searchParams.get("page") ?? "1";

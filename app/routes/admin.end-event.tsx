@@ -7,7 +7,7 @@ import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs } from "@rem
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import stylesHref from "../after-show.css";
-import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors.server";
 
 export { passOnHeaders as headers } from "../lib/headers";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];

@@ -8,7 +8,7 @@ import { Form, Link, useActionData, useLoaderData, useRevalidator, useSearchPara
 import { useMemo, useState } from "react";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import { LocalTime } from "../components/local-time";
-import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors.server";
 import { LiveStatus, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 

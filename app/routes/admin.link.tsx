@@ -5,7 +5,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData } from "@remix-run/react";
-import { describeFailure } from "../lib/errors";
+import { describeFailure } from "../lib/errors.server";
 
 export function loader({ request, context }: LoaderFunctionArgs) {
   return { csrfToken: context.csrfToken, token: new URL(request.url).searchParams.get("token") ?? "" };

@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData } from "@remix-run/react";
-import { describeFailure, failureData } from "../lib/errors";
+import { describeFailure, failureData } from "../lib/errors.server";
 import { safeNext } from "../lib/safe-next";
 
 export { passOnHeaders as headers } from "../lib/headers";

@@ -13,7 +13,7 @@ import type { PresenterChange } from "../../server/trpc/routers/show";
 import stylesHref from "../show.css";
 import { ColourChip } from "../components/colour-chip";
 import { endLine } from "../components/show-end";
-import { adminActionFailure, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, rethrowForAdmin } from "../lib/errors.server";
 import { LiveStatus, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 

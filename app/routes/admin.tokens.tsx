@@ -3,7 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
-import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors";
+import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors.server";
 
 const SCOPES = [
   { scope: "submit", meaning: "send prompts, as a colour of its own" },

@@ -7,7 +7,7 @@ import { data, redirect } from "@remix-run/node";
 import { Form, Link, isRouteErrorResponse, useLoaderData, useRouteError } from "@remix-run/react";
 import stylesHref from "../after-show.css";
 import { ColourChip } from "../components/colour-chip";
-import { adminActionFailure, throwAsResponse } from "../lib/errors";
+import { adminActionFailure, throwAsResponse } from "../lib/errors.server";
 
 export { passOnHeaders as headers } from "../lib/headers";
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesHref }];

@@ -7,7 +7,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { ColourChip } from "../components/colour-chip";
-import { describeFailure, failureData } from "../lib/errors";
+import { describeFailure, failureData } from "../lib/errors.server";
 
 export const meta: MetaFunction = () => [{ title: "Use your colour here · promptgate" }, { name: "robots", content: "noindex" }];
 

@@ -11,7 +11,7 @@ import type { AudienceChange } from "../../server/trpc/routers/show";
 import stylesHref from "../show.css";
 import { ColourChip } from "../components/colour-chip";
 import { endLine } from "../components/show-end";
-import { throwAsResponse } from "../lib/errors";
+import { throwAsResponse } from "../lib/errors.server";
 import { LiveStatus, useLive } from "../lib/live";
 import { createBrowserClient } from "../lib/trpc-client";
 

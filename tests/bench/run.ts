@@ -207,7 +207,9 @@ async function jobsThroughLink(label: string, env: Record<string, string>, start
 function rssMiB(child: Child) {
   const status = readFileSync(`/proc/${child.process.pid}/status`, "utf8");
   const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
-  return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+  // RssAnon: the JavaScript heaps (main thread and the generator's worker), malloc, stacks;
+  // RssFile: mapped files, mostly node's own code, which a bare server holds as well.
+  return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024, anon: kib("RssAnon") / 1024, file: kib("RssFile") / 1024 };
 }
 
 const peaks = { server: 0, generator: 0 };
@@ -421,7 +423,12 @@ async function webBench() {
     `(${((ours / bare) * 100).toFixed(0)}% of the baseline, target ≥ 70%; p99 ${ms(median(p99.promptgate))}; ${rates.promptgate.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`,
   );
   const loaded = rssMiB(run.server);
-  report("server RSS, idle → after the load", `${idle.now.toFixed(0)} → ${loaded.now.toFixed(0)} MiB`, `(peak ${loaded.peak.toFixed(0)} MiB; ${VISITORS.toLocaleString("en")} stored visitors, built-in generator running; target ≤ 200 MiB; baseline server ${rssMiB(baseline).now.toFixed(0)} MiB)`);
+  const bareRss = rssMiB(baseline);
+  report(
+    "server RSS, idle → after the load",
+    `${idle.now.toFixed(0)} → ${loaded.now.toFixed(0)} MiB`,
+    `(anonymous ${loaded.anon.toFixed(0)} + files ${loaded.file.toFixed(0)}; peak ${loaded.peak.toFixed(0)} MiB; ${VISITORS.toLocaleString("en")} stored visitors, built-in generator running; target ≤ 200 MiB; baseline server ${bareRss.now.toFixed(0)} MiB = ${bareRss.anon.toFixed(0)} + ${bareRss.file.toFixed(0)})`,
+  );
   const dataDir = run.dataDir;
   await run.close({ keepData: true });
   await baseline.kill("SIGTERM");

@@ -156,3 +156,27 @@ test("a page whose server restarts says it is reconnecting, then catches up by i
   expect(await visitor.locator(".live-status").textContent()).toBe("");
   expect(await stayed(visitor)).toBe(true);
 });
+
+test("a visitor page whose colour was taken back in another browser stops following and says to reload", async () => {
+  const first = await open("/", "Mozilla/5.0 promptgate-live first browser");
+  await first.getByLabel("Prompt", { exact: true }).fill("a kite over the dunes");
+  await first.getByRole("button", { name: "Send prompt" }).click();
+  await first.locator('.live-status[data-live="live"]').waitFor({ state: "attached" });
+  const colour = (await first.locator(".identity > p .chip").textContent())!;
+  await first.getByText("Use my colour on another device").click();
+  const link = (await first.locator(".recovery-link").getAttribute("href"))!;
+
+  const second = await open(new URL(link).pathname, "Mozilla/5.0 promptgate-live second browser");
+  await second.getByRole("button", { name: `Yes, I'm ${colour}` }).click();
+  await second.waitForURL(`${server.url}/`);
+  await second.getByText("Use my colour on another device").click();
+  // Signs every other browser using the colour out, the first one included.
+  await second.getByRole("button", { name: "Make a new code and link" }).click();
+  await second.getByText("New code and link made", { exact: false }).waitFor();
+  await second.getByLabel("Prompt", { exact: true }).fill("a second kite");
+  await second.getByRole("button", { name: "Send prompt" }).click();
+
+  await first.getByRole("status").filter({ hasText: "Live updates stopped: reload the page." }).waitFor();
+  expect(await first.getByText("a second kite").count()).toBe(0);
+  expect(await stayed(first)).toBe(true);
+});

@@ -1,5 +1,6 @@
 /** Runs promptgate's entry points (server/main.ts, generator/main.ts) as real child processes. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,20 +14,33 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Entry points that `npm run build` compiles: they run compiled, as `npm start` and `npm run generator` run them. */
-const COMPILED_ENTRIES = new Set(["server/main.ts", "generator/main.ts"]);
+/** Entry points that `npm run build` compiles, and the npm scripts that run them. */
+const COMPILED_ENTRIES = new Map([
+  ["server/main.ts", "start"],
+  ["generator/main.ts", "generator"],
+]);
+
+/** A compiled entry's command line as its npm script has it (`node --enable-source-maps … dist/….js`), without `node`. */
+function scriptCommand(script: string): string[] {
+  const scripts = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+  const [node, ...words] = scripts[script]!.split(" ");
+  if (node !== "node") throw new Error(`npm script ${script} does not start with node: ${scripts[script]}`);
+  return words;
+}
 
 /**
  * Starts `entry` (relative to the repo, or `[entry, ...arguments]`): compiled from dist/ if it is
- * one of COMPILED_ENTRIES (tests/helpers/compile.ts builds them first), JavaScript (.mjs) as it
+ * one of COMPILED_ENTRIES (tests/helpers/compile.ts builds them first), with its npm script's
+ * node options (`npm start`'s heap settings included), JavaScript (.mjs) as it
  * is, TypeScript with tsx; resolves
  * once `readyLine` is printed. The child gets `env` and nothing of the test's environment but
  * PATH and HOME: no NODE_ENV, as under `npm start`.
  */
 export async function runEntry(command: string | string[], env: Record<string, string>, readyLine?: RegExp, timeoutMs = 30_000): Promise<Child> {
   const [entry, ...args] = typeof command === "string" ? [command] : command;
-  const run = COMPILED_ENTRIES.has(entry!)
-    ? ["--enable-source-maps", path.join("dist", entry!.replace(/\.ts$/, ".js"))]
+  const script = COMPILED_ENTRIES.get(entry!);
+  const run = script
+    ? scriptCommand(script)
     : entry!.endsWith(".mjs")
       ? [entry!]
       : ["--import", "tsx", entry!];

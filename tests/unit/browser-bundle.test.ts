@@ -1,19 +1,27 @@
 /**
- * What the browser build (`npm run build`, which `npm test` runs first) ships. One route that
- * loads full zod puts all of zod's core into the chunk every page shares, the visitor page's
- * included (issue 10's JavaScript budget): pages validate with zod/mini only.
+ * What the browser build (`npm run build`, which `npm test` runs first) ships to the visitor
+ * page, a phone's download (issue 10: at most 100 KB of JavaScript, gzipped): its form checks
+ * are plain functions (server/domain/prompt-rules.ts) and its live updates the browser's own
+ * EventSource (app/lib/event-stream.ts), so neither a schema library nor the tRPC client is
+ * in it. The admin pages keep the tRPC client.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { pageJavaScriptFiles, pageJavaScriptKiB } from "../bench/page-js";
 import { ROOT } from "../helpers/processes";
 
-test("no page ships full zod to the browser: the browser's validation is zod/mini", () => {
-  const metafile = JSON.parse(readFileSync(path.join(ROOT, "build", "metafile.js.json"), "utf8")) as { inputs: Record<string, { imports: Array<{ path: string }> }> };
-  const inputs = Object.keys(metafile.inputs);
-  expect(inputs.some((input) => input.includes("node_modules/zod/v4/mini/"))).toBe(true);
-  const importersOfClassic = Object.entries(metafile.inputs)
-    .filter(([, input]) => input.imports.some((imported) => imported.path.includes("node_modules/zod/v4/classic/") || /node_modules\/zod\/(index|v4\/index)\.js$/.test(imported.path)))
-    .map(([file]) => file)
-    .filter((file) => !file.startsWith("node_modules/zod/"));
-  expect(importersOfClassic).toEqual([]);
+const metafile = JSON.parse(readFileSync(path.join(ROOT, "build", "metafile.js.json"), "utf8")) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+const PUBLIC = path.join(ROOT, "public");
+
+/** Every source file that went into the visitor page's JavaScript. */
+const visitorPageInputs = () => pageJavaScriptFiles(PUBLIC).flatMap(({ file }) => Object.keys(metafile.outputs[path.posix.join("public", file)]!.inputs));
+
+test("the visitor page ships neither zod nor the tRPC client", () => {
+  const inputs = visitorPageInputs();
+  expect(inputs).toContain("server/domain/prompt-rules.ts");
+  expect(inputs.filter((input) => /node_modules\/(zod|@trpc)\//.test(input))).toEqual([]);
+});
+
+test("the visitor page's JavaScript is within 100 KB gzipped", () => {
+  expect(pageJavaScriptKiB(PUBLIC) * 1024).toBeLessThanOrEqual(100_000);
 });

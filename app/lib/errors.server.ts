@@ -1,4 +1,8 @@
-/** Turning tRPC errors from `context.trpc` calls into HTTP answers for loaders and actions. */
+/**
+ * Turning tRPC errors from `context.trpc` calls into HTTP answers for loaders and actions.
+ * Server-only (`.server`): Remix leaves it out of the browser build, so a page that imports it
+ * for its action downloads none of @trpc/server (issue 10).
+ */
 import { data, redirect } from "@remix-run/node";
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
