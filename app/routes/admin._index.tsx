@@ -8,7 +8,7 @@ import { data, redirect } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, type PromptStatus } from "../../server/domain/moderation";
+import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, UNDO_SECONDS, type PromptStatus } from "../../server/domain/moderation";
 import type { JobProgress } from "../../server/domain/progress";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import stylesHref from "../after-show.css";
@@ -155,8 +155,8 @@ function fromSnapshot(loaded: Dashboard) {
   };
 }
 
-/** How long the Undo toast stays, with JavaScript. */
-const UNDO_MS = 8000;
+/** How long the Undo toast stays, with JavaScript: gone before the server's window closes, so a last-moment tap still counts. */
+const UNDO_MS = (UNDO_SECONDS - 5) * 1000;
 
 export default function AdminPage() {
   const loaded = useLoaderData<typeof loader>();

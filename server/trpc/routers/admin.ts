@@ -239,7 +239,7 @@ export const adminRouter = router({
     return { ok: true as const };
   }),
 
-  /** Takes back a denial, or an approval whose job no generator has leased yet: the prompt is pending again. */
+  /** Takes back, within UNDO_SECONDS, a denial, or an approval whose job no generator has leased yet: the prompt is pending again. */
   undo: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     const undone = ctx.services.prompts.undo(input.id);
     if (undone === "approve") ctx.services.live.lineChanged();
