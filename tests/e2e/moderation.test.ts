@@ -165,3 +165,33 @@ test("on a laptop, j / k move between prompts, a approves, x selects, shift+a ap
   await admin.keyboard.press("k");
   expect(await focused()).toBe(k4);
 });
+
+test("alike prompts sit together under one heading wherever they were sent in the queue, a new alike one joins them live, and one tap keeps one and denies the others", async () => {
+  const [fox, owl, cat] = [new TestClient(server.url, { userAgent: "alike fox" }), new TestClient(server.url, { userAgent: "alike owl" }), new TestClient(server.url, { userAgent: "alike cat" })];
+  for (const guest of [fox, owl, cat]) await guest.page("/");
+  const first = await send(fox, "A red fox in the snow!");
+  const between = await send(owl, "an owl at midnight");
+  const second = await send(cat, "a red fox in the   snow");
+  const admin = await adminPage("alike admin", false);
+  const group = admin.locator(".alike-group");
+  await group.locator(".alike-head", { hasText: "2 alike" }).waitFor();
+  const order = () => admin.locator(".prompt-card").evaluateAll((cards) => cards.map((card) => Number(card.getAttribute("data-prompt-id"))));
+  const grouped = () => group.locator(".prompt-card").evaluateAll((cards) => cards.map((card) => Number(card.getAttribute("data-prompt-id"))));
+  // Newest first, the pair where the newer one stands: the owl comes after both foxes.
+  expect(await grouped()).toEqual([second, first]);
+  const before = await order();
+  expect(before.indexOf(first)).toBe(before.indexOf(second) + 1);
+  expect(before.indexOf(between)).toBeGreaterThan(before.indexOf(first));
+
+  const third = await send(owl, "a RED fox, in the snow");
+  await group.locator(".alike-head", { hasText: "3 alike" }).waitFor();
+  expect(await grouped()).toEqual([third, second, first]);
+
+  await admin.locator(`.prompt-card[data-prompt-id="${second}"]`).getByRole("button", { name: "Deny the other 2 as duplicates" }).click();
+  await statusIs(admin, first, "denied");
+  await statusIs(admin, third, "denied");
+  expect(await status(admin, second)).toBe("pending");
+  // One left pending: no group any more.
+  await group.waitFor({ state: "detached" });
+  expect((await fox.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === first).denyReason).toBe("Duplicate");
+});
