@@ -558,7 +558,7 @@ function PromptCard({ prompt, line, progress, csrfToken, alike, selected, onSele
         <StatusBadge status={prompt.revealedAt && !prompt.hidden ? "revealed" : prompt.status} />
         {prompt.hidden && <span className="badge badge-hidden">Hidden from the show</span>}
       </div>
-      {prompt.status === "generating" && progress[prompt.id] && <ProgressBar progress={progress[prompt.id]!} />}
+      {prompt.status === "generating" && <ProgressBar progress={progress[prompt.id] ?? null} />}
       {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
       <p className="prompt-text">{prompt.prompt}</p>
       {prompt.negativePrompt && <p className="hint prompt-text">Not: {prompt.negativePrompt}</p>}
