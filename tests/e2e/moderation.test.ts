@@ -1,7 +1,8 @@
 /**
  * Moderation at party speed in a real Chromium (issue 8 §4, §8): the admin page on a 390×844
  * phone (nothing sideways, thumb-sized Approve and Deny on screen), a deny reason the guest sees
- * live in another browser, undo, and moderation from a laptop's keyboard.
+ * live in another browser, undo, moderation from a laptop's keyboard, alike prompts grouped, and
+ * Cancel with JavaScript off.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchBrowser, saveScreenshot } from "../helpers/browser";
@@ -194,4 +195,33 @@ test("alike prompts sit together under one heading wherever they were sent in th
   // One left pending: no group any more.
   await group.waitFor({ state: "detached" });
   expect((await fox.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === first).denyReason).toBe("Duplicate");
+});
+
+test("without JavaScript the admin's Cancel calls off a waiting prompt and one in line: the page comes back with both cancelled and the guest sees it", async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: PHONE, userAgent: "Mozilla/5.0 promptgate-e2e moderation no-js admin" });
+  contexts.push(context);
+  const admin = await context.newPage();
+  await admin.goto(`${server.url}/admin/login`);
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+  // Remix's inline script never ran: every click below is a plain form post and a new page.
+  expect(await admin.evaluate(() => "__remixContext" in window)).toBe(false);
+
+  const guest = new TestClient(server.url, { userAgent: "moderation no-js guest" });
+  await guest.page("/");
+  const [waiting, inLine] = [await send(guest, "cancel me while I wait"), await send(guest, "cancel me in line")];
+  await admin.goto(`${server.url}/admin`);
+  await admin.locator(`.prompt-card[data-prompt-id="${inLine}"]`).getByRole("button", { name: "Approve", exact: true }).click();
+  await statusIs(admin, inLine, "approved");
+
+  for (const id of [waiting, inLine]) {
+    await admin.locator(`.prompt-card[data-prompt-id="${id}"]`).getByRole("button", { name: `Cancel #${id}` }).click();
+    await statusIs(admin, id, "cancelled");
+  }
+  const mine = (await guest.query("prompt.mine")).body.result.data as Array<{ id: number; status: string }>;
+  expect(mine.filter((prompt) => [waiting, inLine].includes(prompt.id)).map((prompt) => prompt.status)).toEqual(["cancelled", "cancelled"]);
+  expect(server.services.db.$client.prepare("SELECT state FROM jobs WHERE prompt_id = ?").all(inLine)).toEqual([{ state: "cancelled" }]);
+  // Nothing left to cancel on either card.
+  expect(await admin.locator(`.prompt-card[data-prompt-id="${waiting}"]`).getByRole("button", { name: `Cancel #${waiting}` }).count()).toBe(0);
 });
