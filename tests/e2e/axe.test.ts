@@ -25,6 +25,7 @@ const PAGES: Array<{ path: string | (() => string); as: "guest" | "admin" }> = [
   { path: "/admin/audit", as: "admin" },
   { path: "/admin/tokens", as: "admin" },
   { path: "/admin/reveal", as: "admin" },
+  { path: "/admin/end-event", as: "admin" },
   { path: "/gallery", as: "guest" },
   { path: "/show", as: "guest" },
   { path: () => `/show/${showCode}`, as: "guest" },
@@ -53,6 +54,10 @@ beforeAll(async () => {
   }
   await admin.mutate("admin.markRevealed", { id: 1 });
   await guest.mutate("prompt.submit", { prompt: "a city of kites, waiting for approval" });
+  // Alike to it, from another guest: the admin page shows them as a group.
+  const another = new TestClient(server.url, { userAgent: "axe guest 2" });
+  await another.page("/");
+  await another.mutate("prompt.submit", { prompt: "A city of kites: waiting for approval!" });
   // The show running, its audience link open, the second image on screen.
   showCode = (await admin.mutate("show.openLink")).body.result.data.code;
   await admin.mutate("show.start");
