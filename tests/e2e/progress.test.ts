@@ -33,8 +33,14 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
-test("the guest's progress bar moves without a reload, Cancel calls off a waiting prompt, and the reveal shows a banner and a starred tab title", async () => {
+test("the guest's progress bar moves without a reload, Cancel calls off a waiting prompt, and the reveal shows a banner, a starred tab title and a short vibration", async () => {
   const page = await (await browser.newContext({ userAgent: "Mozilla/5.0 promptgate-e2e progress", viewport: { width: 390, height: 844 } })).newPage();
+  // Headless Chromium has no motor: the page's calls to it are counted instead.
+  await page.addInitScript(() => {
+    const calls: unknown[] = [];
+    Object.assign(window, { vibrations: calls });
+    navigator.vibrate = ((pattern: unknown) => calls.push(pattern) > 0) as Navigator["vibrate"];
+  });
   await page.goto(server.url);
   for (const prompt of ["a slow sunrise", "changed my mind"]) {
     await page.getByLabel("Prompt", { exact: true }).fill(prompt);
@@ -65,6 +71,7 @@ test("the guest's progress bar moves without a reload, Cancel calls off a waitin
   const banner = page.locator(".revealed-banner");
   await banner.getByText("Your picture is revealed!").waitFor();
   await expect(page.title()).resolves.toBe("★ Revealed — promptgate");
+  await expect(page.evaluate(() => (window as unknown as { vibrations: unknown[] }).vibrations)).resolves.toEqual([200]);
   await expect(banner.getByRole("link", { name: "See it" }).getAttribute("href")).resolves.toBe(`#prompt-${id}`);
   await item.locator("img.own-image").waitFor();
   await expect(page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).resolves.toBe(true);
