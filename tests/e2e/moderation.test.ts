@@ -1,20 +1,24 @@
 /**
  * Moderation at party speed in a real Chromium (issue 8 §4, §8): the admin page on a 390×844
  * phone (nothing sideways, thumb-sized Approve and Deny on screen), a deny reason the guest sees
- * live in another browser, undo, moderation from a laptop's keyboard, alike prompts grouped, and
- * Cancel with JavaScript off.
+ * live in another browser, undo, moderation from a laptop's keyboard, alike prompts grouped, a
+ * blocklisted prompt highlighted, and Cancel with JavaScript off.
  */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let browser: Browser;
 let server: TestServer;
 const contexts: BrowserContext[] = [];
 beforeAll(async () => {
+  const dataDir = makeDataDir();
+  writeFileSync(path.join(dataDir, "blocklist.txt"), "gore\n");
   // No generator: approvals wait in line, so they can be undone and the warning shows.
-  server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  server = await startTestServer({ DATA_DIR: dataDir, BLOCKLIST_FILE: path.join(dataDir, "blocklist.txt"), LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -224,4 +228,21 @@ test("without JavaScript the admin's Cancel calls off a waiting prompt and one i
   expect(server.services.db.$client.prepare("SELECT state FROM jobs WHERE prompt_id = ?").all(inLine)).toEqual([{ state: "cancelled" }]);
   // Nothing left to cancel on either card.
   expect(await admin.locator(`.prompt-card[data-prompt-id="${waiting}"]`).getByRole("button", { name: `Cancel #${waiting}` }).count()).toBe(0);
+});
+
+test("a prompt matching the blocklist stands out: a thick coloured edge and the entry it matched, unlike its neighbours", async () => {
+  const sender = new TestClient(server.url, { userAgent: "moderation blocklist sender" });
+  await sender.page("/");
+  const [plain, flagged] = [await send(sender, "a calm meadow"), await send(sender, "a scene full of GORE")];
+  const admin = await adminPage("blocklist admin", true);
+  const card = admin.locator(`.prompt-card[data-prompt-id="${flagged}"]`);
+  await card.locator(".flag", { hasText: "Matches the blocklist: gore" }).waitFor();
+  const edge = (id: number) =>
+    admin.locator(`.prompt-card[data-prompt-id="${id}"]`).evaluate((element) => {
+      const style = getComputedStyle(element);
+      return { width: style.borderLeftWidth, colour: style.borderLeftColor };
+    });
+  expect(await edge(flagged)).toEqual({ width: "6px", colour: "rgb(255, 179, 102)" });
+  expect((await edge(plain)).width).toBe("1px");
+  expect(await admin.locator(`.prompt-card[data-prompt-id="${plain}"] .flag`).count()).toBe(0);
 });
