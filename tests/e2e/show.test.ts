@@ -24,6 +24,7 @@ afterAll(async () => {
 
 const TV = { width: 1920, height: 1080 };
 const PHONE = { width: 390, height: 844 };
+const OLD_PROJECTOR = { width: 1024, height: 768 };
 
 /**
  * Elements whose box leaves the screen `size` (measured against it: a mobile viewport widens
@@ -138,6 +139,12 @@ test("the projector follows the host's phone live, only the image shown is revea
   await expect(tv.locator(".show-prompt").textContent()).resolves.toBe(prompts[1]);
   expect(await outside(tv, TV)).toEqual([]);
   expect(await renderedHeight(tv)).toBeGreaterThanOrEqual(0.8 * TV.height);
+  // An older projector, 1024×768: the 1,000-character prompt stays on its screen too.
+  const projector = await (await browser.newContext({ viewport: OLD_PROJECTOR })).newPage();
+  await projector.goto(`${server.url}/show/${code}`);
+  await projector.locator(".show-meta", { hasText: "2 / 3" }).waitFor();
+  expect(await outside(projector, OLD_PROJECTOR)).toEqual([]);
+  await projector.context().close();
   expect(await outside(phone, PHONE, { scrolls: true })).toEqual([]);
   await expectReadable(phone);
   await saveScreenshot(phone, "show-presenter-phone");
