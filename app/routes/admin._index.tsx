@@ -214,7 +214,8 @@ export default function AdminPage() {
   const queue = shown.filter((prompt) => !prompt.held);
   const held = shown.filter((prompt) => prompt.held);
   const alike = groupAlike(prompts);
-  const colours = [...new Map(prompts.map((prompt) => [prompt.author.id, prompt.author])).values()].sort((a, b) => a.name.localeCompare(b.name));
+  // Every colour with a prompt when the page loaded, and those that arrived live since.
+  const colours = [...new Map([...loaded.colours, ...prompts.map((prompt) => prompt.author)].map((author) => [author.id, author])).values()].sort((a, b) => a.name.localeCompare(b.name));
   const cardProps = {
     line: view.line,
     progress: view.progress,

@@ -272,6 +272,17 @@ export function createPromptService(
     /** Prompts for the admin, newest first. */
     listAll: (query: ModeratedQuery = {}): ModeratedPrompt[] => listModerated(query),
 
+    /** Every colour that has sent a prompt, by name: the admin's colour filter offers them all, not only those on the page. */
+    authors(): Array<ModeratedPrompt["author"]> {
+      return db
+        .select({ id: visitors.id, hex: visitors.hex, muted: visitors.muted })
+        .from(visitors)
+        .where(sql`exists (select 1 from ${prompts} where ${prompts.visitorId} = ${visitors.id})`)
+        .all()
+        .map((row) => ({ id: row.id, name: colourFor(row.id).name, ...swatchOf(row.hex), muted: row.muted }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    },
+
     /** One prompt as the admin sees it; null when it does not exist (any more). */
     moderatedById: (id: number): ModeratedPrompt | null => listModerated({ id })[0] ?? null,
 

@@ -177,7 +177,7 @@ test("alike prompts from different colours are grouped, and one action denies th
   expect(audited("mod", "prompt.deny", "2 prompts").n).toBe(1);
 });
 
-test("the list filters by status and colour from the query string, without JavaScript", async () => {
+test("the list filters by status and colour from the query string, without JavaScript, offering every colour that sent a prompt", async () => {
   const red = await guest("filter red");
   const blue = await guest("filter blue");
   const [redPending, redDenied, bluePending] = [await send(red, "filter red pending"), await send(red, "filter red denied"), await send(blue, "filter blue pending")];
@@ -193,6 +193,10 @@ test("the list filters by status and colour from the query string, without JavaS
   expect(reds.sort()).toEqual([redPending, redDenied].sort());
   expect(shownIds((await admin.page(`/admin?colour=${visitorId}&status=pending`)).html)).toEqual([redPending]);
   expect(shownIds((await admin.page("/admin?status=nonsense")).html)).toContain(bluePending);
+  // The colour filter offers every colour that sent a prompt, not only those on the page loaded.
+  const onePrompt = await admin.page("/admin?show=1");
+  expect(shownIds(onePrompt.html)).toEqual([bluePending]);
+  expect(onePrompt.html).toContain(`<option value="${visitorId}">${(await moderated(redPending)).author.name}</option>`);
   // The API filters the same way.
   expect((await admin.query("admin.dashboard", { visitorId, status: "pending" })).body.result.data.prompts.map((prompt: { id: number }) => prompt.id)).toEqual([redPending]);
   expect((await admin.query("admin.dashboard", { status: "nonsense" })).status).toBe(400);

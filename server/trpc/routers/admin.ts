@@ -162,6 +162,8 @@ export const adminRouter = router({
     pageSize: PROMPT_PAGE,
     ...olderPrompts(ctx, input ?? { limit: PROMPT_PAGE }),
     held: ctx.services.prompts.listAll({ onlyHeld: true }),
+    /** Every colour that has sent a prompt, for the colour filter. */
+    colours: ctx.services.prompts.authors(),
     counts: ctx.services.prompts.counts(),
     generators: ctx.services.link.generators(),
     /** Place in line (1 = next) of each approved prompt no generator has yet, by prompt id. */
