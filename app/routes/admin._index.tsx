@@ -151,7 +151,7 @@ function fromSnapshot(loaded: Dashboard) {
     counts: loaded.counts,
     generators: loaded.generators,
     line: loaded.line,
-    progress: {} as Record<number, JobProgress | null>,
+    progress: loaded.progress as Record<number, JobProgress | null>,
   };
 }
 
