@@ -114,8 +114,6 @@ export default function Presenter() {
           {show.phase === "image" ? `${show.position} / ${show.total}` : `${show.unseen} image${show.unseen === 1 ? "" : "s"} not yet shown`}
         </p>
         {show.upNext && <p className="hint presenter-next">Next: {show.upNext.prompt}</p>}
-        {/* Something on the projector that should not be: off the screen at once, and out of the gallery. */}
-        {show.phase === "image" && show.slide && <div className="presenter-row">{move("hide", "Hide this image from the show", "secondary", show.slide.id)}</div>}
       </section>
       <div className="presenter-moves">
         {show.phase === "waiting" ? (
@@ -127,6 +125,8 @@ export default function Presenter() {
           </>
         )}
       </div>
+      {/* Something on the projector that should not be: off the screen at once, and out of the gallery. Below the moves, away from a thumb reaching for Next. */}
+      {show.phase === "image" && show.slide && <div className="presenter-row presenter-hide">{move("hide", "Hide this image from the show", "secondary", show.slide.id)}</div>}
       {message && (
         <p className="error" role="alert">
           {message}
