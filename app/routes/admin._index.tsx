@@ -8,7 +8,7 @@ import { data, redirect } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, type PromptStatus } from "../../server/domain/moderation";
+import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, UNDO_SECONDS, type PromptStatus } from "../../server/domain/moderation";
 import type { JobProgress } from "../../server/domain/progress";
 import type { AdminChange } from "../../server/trpc/routers/admin";
 import stylesHref from "../after-show.css";
@@ -151,12 +151,12 @@ function fromSnapshot(loaded: Dashboard) {
     counts: loaded.counts,
     generators: loaded.generators,
     line: loaded.line,
-    progress: {} as Record<number, JobProgress | null>,
+    progress: loaded.progress as Record<number, JobProgress | null>,
   };
 }
 
-/** How long the Undo toast stays, with JavaScript. */
-const UNDO_MS = 8000;
+/** How long the Undo toast stays, with JavaScript: gone before the server's window closes, so a last-moment tap still counts. */
+const UNDO_MS = (UNDO_SECONDS - 5) * 1000;
 
 export default function AdminPage() {
   const loaded = useLoaderData<typeof loader>();
@@ -214,7 +214,8 @@ export default function AdminPage() {
   const queue = shown.filter((prompt) => !prompt.held);
   const held = shown.filter((prompt) => prompt.held);
   const alike = groupAlike(prompts);
-  const colours = [...new Map(prompts.map((prompt) => [prompt.author.id, prompt.author])).values()].sort((a, b) => a.name.localeCompare(b.name));
+  // Every colour with a prompt when the page loaded, and those that arrived live since.
+  const colours = [...new Map([...loaded.colours, ...prompts.map((prompt) => prompt.author)].map((author) => [author.id, author])).values()].sort((a, b) => a.name.localeCompare(b.name));
   const cardProps = {
     line: view.line,
     progress: view.progress,
@@ -344,7 +345,11 @@ export default function AdminPage() {
         </p>
       )}
       <LiveStatus state={live} />
-      {shown.length === 0 ? <p className="hint">{prompts.length === 0 ? "No prompts yet. Visitors send them from the front page." : "No prompt matches this filter."}</p> : <PromptCards prompts={queue} {...cardProps} />}
+      {shown.length === 0 ? (
+        <p className="hint">{prompts.length === 0 ? "No prompts yet. Visitors send them from the front page." : "No prompt matches this filter."}</p>
+      ) : (
+        <PromptCards prompts={queue} {...cardProps} />
+      )}
       {view.olderThan !== null && (
         <Form method="get" onSubmit={loadOlder} className="load-older">
           <input type="hidden" name="show" value={Math.min(MAX_SHOWN, prompts.filter((prompt) => prompt.id > view.olderThan!).length + loaded.pageSize)} />
@@ -471,167 +476,214 @@ interface CardsProps {
   onSelect: (id: number, on: boolean) => void;
 }
 
-function PromptCards({ prompts, line, progress, csrfToken, alike, selected, onSelect }: CardsProps) {
-  const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
-  const lineLength = Object.keys(line).length;
+/**
+ * The list with alike pending prompts side by side: each group where its newest member would be,
+ * so the host compares them at a glance, keeps the best and denies the others in one tap.
+ */
+function alikeTogether(prompts: Prompt[], alike: Map<string, number[]>): Array<Prompt | Prompt[]> {
+  const groups = new Map<string, Prompt[]>();
+  const entries: Array<Prompt | Prompt[]> = [];
+  for (const prompt of prompts) {
+    const key = prompt.status === "pending" ? alikeKey(prompt.prompt) : null;
+    if (key === null || !alike.has(key)) {
+      entries.push(prompt);
+      continue;
+    }
+    const group = groups.get(key);
+    if (group) group.push(prompt);
+    else {
+      groups.set(key, [prompt]);
+      entries.push(groups.get(key)!);
+    }
+  }
+  return entries.map((entry) => (Array.isArray(entry) && entry.length === 1 ? entry[0]! : entry));
+}
+
+function PromptCards({ prompts, ...props }: CardsProps) {
   return (
     <ol className="prompt-cards">
-      {prompts.map((prompt) => {
-        const idField = <input type="hidden" name="id" value={prompt.id} />;
-        const twins = prompt.status === "pending" ? alike.get(alikeKey(prompt.prompt)) : undefined;
-        return (
-          <li
-            key={prompt.id}
-            data-prompt-id={prompt.id}
-            tabIndex={0}
-            aria-label={`Prompt #${prompt.id} by ${prompt.author.name}`}
-            className={["prompt-card", prompt.flaggedBy && "flagged", selected.has(prompt.id) && "selected"].filter(Boolean).join(" ")}
-          >
-            <div className="card-head">
-              <label className="select">
-                <input type="checkbox" name="ids" value={prompt.id} form="batch" checked={selected.has(prompt.id)} onChange={(event) => onSelect(prompt.id, event.target.checked)} aria-label={`Select #${prompt.id}`} />
-                {`#${prompt.id}`}
-              </label>
-              <ColourChip colour={prompt.author} />
-              <Form method="post" className="mute">
-                {csrf}
-                <input type="hidden" name="visitorId" value={prompt.author.id} />
-                <button type="submit" name="intent" value={prompt.author.muted ? "unmute" : "mute"} className="link-button">
-                  {prompt.author.muted ? "Unmute" : "Mute"}
-                </button>
-              </Form>
-              <StatusBadge status={prompt.revealedAt && !prompt.hidden ? "revealed" : prompt.status} />
-              {prompt.hidden && <span className="badge badge-hidden">Hidden from the show</span>}
-            </div>
-            {prompt.status === "generating" && progress[prompt.id] && <ProgressBar progress={progress[prompt.id]!} />}
-            {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
-            <p className="prompt-text">{prompt.prompt}</p>
-            {prompt.negativePrompt && <p className="hint prompt-text">Not: {prompt.negativePrompt}</p>}
-            {prompt.original && (
-              <p className="hint prompt-text original">
-                {`Edited. The guest wrote: ${prompt.original.prompt}`}
-                {prompt.original.negativePrompt && ` (not: ${prompt.original.negativePrompt})`}
-              </p>
-            )}
-            <p className="hint">
-              {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} withSeconds />
-              {line[prompt.id] !== undefined && (
-                <>
-                  {" · "}
-                  <span className="line-place">{`#${line[prompt.id]} in line`}</span>
-                </>
-              )}
+      {alikeTogether(prompts, props.alike).map((entry) =>
+        Array.isArray(entry) ? (
+          <li key={`alike-${entry[0]!.id}`} className="alike-group" aria-label={`${entry.length} alike prompts`}>
+            <p className="alike-head">
+              <span className="badge">{`${entry.length} alike`}</span> Keep the best one; deny the others as duplicates.
             </p>
-            {prompt.denyReason && <p className="hint prompt-text">{`Reason given: ${prompt.denyReason}`}</p>}
-            {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
-            {prompt.notice && <p className="flag">{prompt.notice}</p>}
-            {twins && (
-              <Form method="post" className="alike">
-                {csrf}
-                {idField}
-                <span className="badge">{`${twins.length} alike`}</span>
-                <button type="submit" name="intent" value="deny-alike" className="secondary">
-                  {`Deny the other ${twins.length - 1} as duplicates`}
-                </button>
-              </Form>
-            )}
-            <div className="card-actions">
-              {(prompt.status === "pending" || prompt.status === "denied") && (
-                <Form method="post">
-                  {csrf}
-                  {idField}
-                  <button type="submit" name="intent" value="approve">
-                    Approve
-                  </button>
-                </Form>
-              )}
-              {prompt.status === "pending" && (
-                <details className="deny">
-                  <summary role="button" className="button secondary">
-                    Deny
-                  </summary>
-                  <Form method="post" className="reasons" onSubmit={backToCard}>
-                    {csrf}
-                    {idField}
-                    <input type="hidden" name="intent" value="deny" />
-                    <label>
-                      Reason the guest will read
-                      <input name="reason" maxLength={DENY_REASON_MAX} placeholder="Your own words (optional)" />
-                    </label>
-                    <button type="submit">Deny with this reason</button>
-                    {DENY_TEMPLATES.map((template) => (
-                      <button key={template} type="submit" name="template" value={template} className="secondary">
-                        {template}
-                      </button>
-                    ))}
-                  </Form>
-                </details>
-              )}
-              {prompt.status === "pending" && (
-                <details className="edit">
-                  <summary role="button" className="button secondary">
-                    Edit
-                  </summary>
-                  <Form method="post" className="editor" onSubmit={backToCard}>
-                    {csrf}
-                    {idField}
-                    <label>
-                      Prompt
-                      <textarea name="prompt" defaultValue={prompt.prompt} rows={3} required />
-                    </label>
-                    <label>
-                      Negative prompt
-                      <textarea name="negativePrompt" defaultValue={prompt.negativePrompt} rows={2} />
-                    </label>
-                    <button type="submit" name="intent" value="edit">
-                      Save the edit
-                    </button>
-                  </Form>
-                </details>
-              )}
-              {(prompt.status === "failed" || line[prompt.id] !== undefined || prompt.status === "done" || CANCELLABLE.includes(prompt.status)) && (
-                <Form method="post" className="more">
-                  {csrf}
-                  {idField}
-                  {prompt.status === "failed" && (
-                    <button type="submit" name="intent" value="retry">
-                      Retry
-                    </button>
-                  )}
-                  {line[prompt.id] !== undefined && (
-                    <>
-                      <button type="submit" name="intent" value="pin" className="secondary" disabled={line[prompt.id] === 1}>
-                        Pin to front
-                      </button>
-                      <button type="submit" name="intent" value="move-up" className="secondary" aria-label={`Move #${prompt.id} up in line`} disabled={line[prompt.id] === 1}>
-                        ↑
-                      </button>
-                      <button type="submit" name="intent" value="move-down" className="secondary" aria-label={`Move #${prompt.id} down in line`} disabled={line[prompt.id] === lineLength}>
-                        ↓
-                      </button>
-                    </>
-                  )}
-                  {prompt.status === "done" && (
-                    <button type="submit" name="intent" value={prompt.hidden ? "unhide" : "hide"} className="secondary">
-                      {prompt.hidden ? "Show in the reveal" : "Hide from the show"}
-                    </button>
-                  )}
-                  {CANCELLABLE.includes(prompt.status) && (
-                    <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel #${prompt.id}`}>
-                      Cancel
-                    </button>
-                  )}
-                </Form>
-              )}
-              {prompt.imageUrl && (
-                <a href={prompt.imageUrl} target="_blank" rel="noreferrer" className="peek">
-                  Peek
-                </a>
-              )}
-            </div>
+            <ol className="prompt-cards">
+              {entry.map((prompt) => (
+                <PromptCard key={prompt.id} prompt={prompt} {...props} />
+              ))}
+            </ol>
           </li>
-        );
-      })}
+        ) : (
+          <PromptCard key={entry.id} prompt={entry} {...props} />
+        ),
+      )}
     </ol>
+  );
+}
+
+function PromptCard({ prompt, line, progress, csrfToken, alike, selected, onSelect }: Omit<CardsProps, "prompts"> & { prompt: Prompt }) {
+  const csrf = <input type="hidden" name="_csrf" value={csrfToken} />;
+  const lineLength = Object.keys(line).length;
+  const idField = <input type="hidden" name="id" value={prompt.id} />;
+  const twins = prompt.status === "pending" ? alike.get(alikeKey(prompt.prompt)) : undefined;
+  return (
+    <li
+      key={prompt.id}
+      data-prompt-id={prompt.id}
+      tabIndex={0}
+      aria-label={`Prompt #${prompt.id} by ${prompt.author.name}`}
+      className={["prompt-card", prompt.flaggedBy && "flagged", selected.has(prompt.id) && "selected"].filter(Boolean).join(" ")}
+    >
+      <div className="card-head">
+        <label className="select">
+          <input
+            type="checkbox"
+            name="ids"
+            value={prompt.id}
+            form="batch"
+            checked={selected.has(prompt.id)}
+            onChange={(event) => onSelect(prompt.id, event.target.checked)}
+            aria-label={`Select #${prompt.id}`}
+          />
+          {`#${prompt.id}`}
+        </label>
+        <ColourChip colour={prompt.author} />
+        <Form method="post" className="mute">
+          {csrf}
+          <input type="hidden" name="visitorId" value={prompt.author.id} />
+          <button type="submit" name="intent" value={prompt.author.muted ? "unmute" : "mute"} className="link-button">
+            {prompt.author.muted ? "Unmute" : "Mute"}
+          </button>
+        </Form>
+        <StatusBadge status={prompt.revealedAt && !prompt.hidden ? "revealed" : prompt.status} />
+        {prompt.hidden && <span className="badge badge-hidden">Hidden from the show</span>}
+      </div>
+      {prompt.status === "generating" && <ProgressBar progress={progress[prompt.id] ?? null} />}
+      {prompt.flaggedBy && <p className="flag">{`Matches the blocklist: ${prompt.flaggedBy}`}</p>}
+      <p className="prompt-text">{prompt.prompt}</p>
+      {prompt.negativePrompt && <p className="hint prompt-text">Not: {prompt.negativePrompt}</p>}
+      {prompt.original && (
+        <p className="hint prompt-text original">
+          {`Edited. The guest wrote: ${prompt.original.prompt}`}
+          {prompt.original.negativePrompt && ` (not: ${prompt.original.negativePrompt})`}
+        </p>
+      )}
+      <p className="hint">
+        {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} withSeconds />
+        {line[prompt.id] !== undefined && (
+          <>
+            {" · "}
+            <span className="line-place">{`#${line[prompt.id]} in line`}</span>
+          </>
+        )}
+      </p>
+      {prompt.denyReason && <p className="hint prompt-text">{`Reason given: ${prompt.denyReason}`}</p>}
+      {prompt.failureReason && <p className="error">{prompt.failureReason}</p>}
+      {prompt.notice && <p className="flag">{prompt.notice}</p>}
+      {twins && (
+        <Form method="post" className="alike">
+          {csrf}
+          {idField}
+          <button type="submit" name="intent" value="deny-alike" className="secondary">
+            {`Deny the other ${twins.length - 1} as duplicates`}
+          </button>
+        </Form>
+      )}
+      <div className="card-actions">
+        {(prompt.status === "pending" || prompt.status === "denied") && (
+          <Form method="post">
+            {csrf}
+            {idField}
+            <button type="submit" name="intent" value="approve">
+              Approve
+            </button>
+          </Form>
+        )}
+        {prompt.status === "pending" && (
+          <details className="deny">
+            <summary role="button" className="button secondary">
+              Deny
+            </summary>
+            <Form method="post" className="reasons" onSubmit={backToCard}>
+              {csrf}
+              {idField}
+              <input type="hidden" name="intent" value="deny" />
+              <label>
+                Reason the guest will read
+                <input name="reason" maxLength={DENY_REASON_MAX} placeholder="Your own words (optional)" />
+              </label>
+              <button type="submit">Deny with this reason</button>
+              {DENY_TEMPLATES.map((template) => (
+                <button key={template} type="submit" name="template" value={template} className="secondary">
+                  {template}
+                </button>
+              ))}
+            </Form>
+          </details>
+        )}
+        {prompt.status === "pending" && (
+          <details className="edit">
+            <summary role="button" className="button secondary">
+              Edit
+            </summary>
+            <Form method="post" className="editor" onSubmit={backToCard}>
+              {csrf}
+              {idField}
+              <label>
+                Prompt
+                <textarea name="prompt" defaultValue={prompt.prompt} rows={3} required />
+              </label>
+              <label>
+                Negative prompt
+                <textarea name="negativePrompt" defaultValue={prompt.negativePrompt} rows={2} />
+              </label>
+              <button type="submit" name="intent" value="edit">
+                Save the edit
+              </button>
+            </Form>
+          </details>
+        )}
+        {(prompt.status === "failed" || line[prompt.id] !== undefined || prompt.status === "done" || CANCELLABLE.includes(prompt.status)) && (
+          <Form method="post" className="more">
+            {csrf}
+            {idField}
+            {prompt.status === "failed" && (
+              <button type="submit" name="intent" value="retry">
+                Retry
+              </button>
+            )}
+            {line[prompt.id] !== undefined && (
+              <>
+                <button type="submit" name="intent" value="pin" className="secondary" disabled={line[prompt.id] === 1}>
+                  Pin to front
+                </button>
+                <button type="submit" name="intent" value="move-up" className="secondary" aria-label={`Move #${prompt.id} up in line`} disabled={line[prompt.id] === 1}>
+                  ↑
+                </button>
+                <button type="submit" name="intent" value="move-down" className="secondary" aria-label={`Move #${prompt.id} down in line`} disabled={line[prompt.id] === lineLength}>
+                  ↓
+                </button>
+              </>
+            )}
+            {prompt.status === "done" && (
+              <button type="submit" name="intent" value={prompt.hidden ? "unhide" : "hide"} className="secondary">
+                {prompt.hidden ? "Show in the reveal" : "Hide from the show"}
+              </button>
+            )}
+            {CANCELLABLE.includes(prompt.status) && (
+              <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel #${prompt.id}`}>
+                Cancel
+              </button>
+            )}
+          </Form>
+        )}
+        {prompt.imageUrl && (
+          <a href={prompt.imageUrl} target="_blank" rel="noreferrer" className="peek">
+            Peek
+          </a>
+        )}
+      </div>
+    </li>
   );
 }

@@ -2,7 +2,7 @@
  * The presenter (issue 8 §5): runs the show from a phone or a laptop while the projector shows
  * /show/<code>. Every button is a form (it works without JavaScript); with it, ← → and space
  * move, and the page follows the show live, whoever moved it. Only the image put on screen is
- * revealed (server/domain/show.ts).
+ * revealed (server/domain/show.ts); the one on screen can be hidden from here at once.
  */
 import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
@@ -37,6 +37,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (intent in MOVES) await context.trpc.show[MOVES[intent as keyof typeof MOVES]]();
     else if (intent === "mode") await context.trpc.show.setMode({ mode: String(form.get("mode")) as "order" }); // any text: the procedure refuses what is not a mode
     else if (intent === "auto") await context.trpc.show.setAutoAdvance({ seconds: Number(form.get("seconds") || 0) });
+    else if (intent === "hide") await context.trpc.admin.hide({ id: Number(form.get("id")), hidden: true });
     else return data({ message: `Unknown action ${intent}.` }, { status: 400 });
     return { message: null };
   } catch (error) {
@@ -78,9 +79,10 @@ export default function Presenter() {
     return () => window.removeEventListener("keydown", onKey);
   }, [fetcher, csrfToken]);
 
-  const move = (intent: string, label: string, className = "") => (
+  const move = (intent: string, label: string, className = "", id?: number) => (
     <fetcher.Form method="post" className="presenter-move">
       <input type="hidden" name="_csrf" value={csrfToken} />
+      {id !== undefined && <input type="hidden" name="id" value={id} />}
       <button type="submit" name="intent" value={intent} className={className}>
         {label}
       </button>
@@ -123,6 +125,8 @@ export default function Presenter() {
           </>
         )}
       </div>
+      {/* Something on the projector that should not be: off the screen at once, and out of the gallery. Below the moves, away from a thumb reaching for Next. */}
+      {show.phase === "image" && show.slide && <div className="presenter-row presenter-hide">{move("hide", "Hide this image from the show", "secondary", show.slide.id)}</div>}
       {message && (
         <p className="error" role="alert">
           {message}

@@ -14,6 +14,13 @@ export const DENY_TEMPLATES = ["Not suitable for this event", "Please describe a
 export const DENY_REASON_MAX = 200;
 
 /**
+ * How long a decision may be taken back (the server's rule; the page's toast leaves sooner, so
+ * a tap on Undo as it goes still arrives in time). After that an approval may already be an
+ * image on its way, and a denial has been read: the host decides afresh instead.
+ */
+export const UNDO_SECONDS = 15;
+
+/**
  * Prompts that mean the same for a generator read as one: case, accents' composition,
  * punctuation and spacing ignored. "A Cat!" and "a  cat" are alike; "a cat" and "cats" are not.
  */

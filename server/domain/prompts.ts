@@ -12,7 +12,7 @@ import { DomainError } from "./errors";
 import type { Blocklist } from "./blocklist";
 import { UNFINISHED } from "./jobs";
 import { newJobPlace } from "./line";
-import { alikeKey } from "./moderation";
+import { alikeKey, UNDO_SECONDS } from "./moderation";
 import type { ChangeNotes } from "./live-events";
 import type { PromptInput } from "./prompt-input";
 import { createRateLimiter, describeWait } from "./rate-limit";
@@ -272,6 +272,17 @@ export function createPromptService(
     /** Prompts for the admin, newest first. */
     listAll: (query: ModeratedQuery = {}): ModeratedPrompt[] => listModerated(query),
 
+    /** Every colour that has sent a prompt, by name: the admin's colour filter offers them all, not only those on the page. */
+    authors(): Array<ModeratedPrompt["author"]> {
+      return db
+        .select({ id: visitors.id, hex: visitors.hex, muted: visitors.muted })
+        .from(visitors)
+        .where(sql`exists (select 1 from ${prompts} where ${prompts.visitorId} = ${visitors.id})`)
+        .all()
+        .map((row) => ({ id: row.id, name: colourFor(row.id).name, ...swatchOf(row.hex), muted: row.muted }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    },
+
     /** One prompt as the admin sees it; null when it does not exist (any more). */
     moderatedById: (id: number): ModeratedPrompt | null => listModerated({ id })[0] ?? null,
 
@@ -361,15 +372,25 @@ export function createPromptService(
     },
 
     /**
-     * Takes a decision back: a denied prompt is pending again; an approved one too, but only while
-     * its job waits in line (no generator has leased it), else it is refused: the image is on its way.
-     * Returns what was undone.
+     * Takes a decision back within UNDO_SECONDS of it: a denied prompt is pending again; an
+     * approved one too, but only while its job waits in line (no generator has leased it), else it
+     * is refused: the image is on its way. Returns what was undone.
      */
     undo(id: number): "approve" | "deny" {
       return db.transaction(
         (tx) => {
           const row = get(id);
+          const tooLate = () => {
+            // No time on record (a decision from before decisions were timed): nothing to go by, so too late.
+            if (!row.decidedAt || now() - row.decidedAt.getTime() > UNDO_SECONDS * 1000) {
+              throw new DomainError(
+                "INVALID_TRANSITION",
+                `Too late to undo: a decision can be taken back for ${UNDO_SECONDS} s. Prompt #${id} stays ${row.status}${row.status === "denied" ? "; you can still approve it" : ""}.`,
+              );
+            }
+          };
           if (row.status === "denied") {
+            tooLate();
             tx.update(prompts).set({ status: "pending", denyReason: null, decidedAt: null }).where(eq(prompts.id, id)).run();
             changes.promptChanged(id);
             return "deny";
@@ -378,6 +399,7 @@ export function createPromptService(
           if (!job || job.state !== "queued" || job.leaseGeneratorId !== null) {
             throw new DomainError("INVALID_TRANSITION", `Prompt #${id} is ${row.status === "approved" ? "already with a generator" : row.status}; only a denial, or an approval still waiting in line, can be undone.`);
           }
+          tooLate();
           tx.update(prompts).set({ status: "pending", jobId: null, decidedAt: null }).where(eq(prompts.id, id)).run();
           tx.delete(jobs).where(eq(jobs.id, job.id)).run();
           changes.promptChanged(id);

@@ -129,19 +129,42 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
   const columns = { id: prompts.id, visitorId: prompts.visitorId, prompt: prompts.prompt, width: prompts.width, height: prompts.height, hex: visitors.hex };
   const slideOf = (row: Row): Slide => ({ id: row.id, prompt: row.prompt, width: row.width, height: row.height, author: { name: colourFor(row.visitorId).name, ...swatchOf(row.hex) } });
 
-  /** The show's images: those shown (still there: "end the event" deletes them), then the unseen in the mode's order. */
+  /**
+   * The show's images: those shown and still there ("end the event" deletes them; a moderator
+   * may hide one, even while it is on screen), then the unseen in the mode's order.
+   */
   function sequence(record: ShowRecord): { shown: Row[]; unseen: Row[] } {
-    const finished = (where: SQL) => db.select(columns).from(prompts).innerJoin(visitors, eq(visitors.id, prompts.visitorId)).where(and(eq(prompts.status, "done"), where)).orderBy(prompts.id).all();
+    const finished = (where: SQL) =>
+      db
+        .select(columns)
+        .from(prompts)
+        .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
+        .where(and(eq(prompts.status, "done"), eq(prompts.hidden, false), where))
+        .orderBy(prompts.id)
+        .all();
     const shownRows = new Map((record.shown.length ? finished(inArray(prompts.id, record.shown)) : []).map((row) => [row.id, row]));
     const shown = record.shown.flatMap((id) => shownRows.get(id) ?? []);
-    // A moderator may hide a finished image from the show before it is on screen.
-    const unseen = finished(and(isNull(prompts.revealedAt), eq(prompts.hidden, false))!);
+    const unseen = finished(isNull(prompts.revealedAt));
     return { shown, unseen: orderUnseen(unseen, { mode: record.mode, seed: record.seed, shown }) };
+  }
+
+  /**
+   * Where the show stands in `shown` (-1: before the first image). An image that left the show
+   * while on screen (hidden, deleted) gives way to the last one still there that was shown
+   * before it, so the screen drops it at once and Next and Previous go on from there.
+   */
+  function currentIndex(record: ShowRecord, shown: Row[]): number {
+    const there = new Map(shown.map((row, index) => [row.id, index]));
+    for (let i = record.currentId === null ? -1 : record.shown.indexOf(record.currentId); i >= 0; i--) {
+      const index = there.get(record.shown[i]!);
+      if (index !== undefined) return index;
+    }
+    return -1;
   }
 
   function viewOf(record: ShowRecord): PresenterView {
     const { shown, unseen } = sequence(record);
-    const index = record.currentId === null ? -1 : shown.findIndex((row) => row.id === record.currentId);
+    const index = currentIndex(record, shown);
     const phase = record.startedAt === null ? "waiting" : record.ended ? "end" : index >= 0 ? "image" : "title";
     const upNext = phase === "end" ? unseen[0] : (shown[index + 1] ?? unseen[0]);
     return {
@@ -186,7 +209,7 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
   function next(record: ShowRecord): number | void {
     requireStarted(record);
     const { shown, unseen } = sequence(record);
-    const index = record.ended ? shown.length - 1 : shown.findIndex((row) => row.id === record.currentId);
+    const index = record.ended ? shown.length - 1 : currentIndex(record, shown);
     if (shown[index + 1]) {
       record.currentId = shown[index + 1]!.id;
       record.ended = false;
@@ -233,10 +256,11 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
       return view;
     },
 
-    /** Whether the holder of `code` may load this image: one shown in this show, while the link is open. */
+    /** Whether the holder of `code` may load this image: one shown in this show and not hidden since, while the link is open. */
     mayShowImage(code: string, promptId: number): boolean {
       const record = read();
-      return codeMatches(record, code) && record.shown.includes(promptId);
+      if (!codeMatches(record, code) || !record.shown.includes(promptId)) return false;
+      return db.select({ hidden: prompts.hidden }).from(prompts).where(eq(prompts.id, promptId)).get()?.hidden === false;
     },
 
     /** A new show: the title card, nothing shown; what was revealed before stays out of it. The link and settings stay. */
@@ -251,9 +275,10 @@ export function createShow(db: Db, { changes, now = Date.now }: { changes: { pro
     previous: (): PresenterView =>
       update((record) => {
         requireStarted(record);
-        const index = record.ended ? record.shown.length : record.shown.indexOf(record.currentId ?? -1);
+        const { shown } = sequence(record);
+        const index = record.ended ? shown.length : currentIndex(record, shown);
         if (index <= 0) return;
-        record.currentId = record.shown[index - 1]!;
+        record.currentId = shown[index - 1]!.id;
         record.ended = false;
       }),
 

@@ -18,6 +18,7 @@ const PAGES: Array<{ path: string | (() => string); as: "guest" | "admin" }> = [
   { path: "/", as: "guest" },
   { path: `/recover/${"A".repeat(43)}`, as: "guest" },
   { path: "/admin/login", as: "guest" },
+  { path: "/admin/link?token=not-a-real-token", as: "guest" },
   { path: "/admin", as: "admin" },
   { path: "/admin/generators", as: "admin" },
   { path: "/admin/account", as: "admin" },
@@ -25,9 +26,11 @@ const PAGES: Array<{ path: string | (() => string); as: "guest" | "admin" }> = [
   { path: "/admin/audit", as: "admin" },
   { path: "/admin/tokens", as: "admin" },
   { path: "/admin/reveal", as: "admin" },
+  { path: "/admin/end-event", as: "admin" },
   { path: "/gallery", as: "guest" },
   { path: "/show", as: "guest" },
   { path: () => `/show/${showCode}`, as: "guest" },
+  { path: "/no-such-page", as: "guest" },
 ];
 const VIEWPORTS = [
   { name: "phone", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -53,6 +56,10 @@ beforeAll(async () => {
   }
   await admin.mutate("admin.markRevealed", { id: 1 });
   await guest.mutate("prompt.submit", { prompt: "a city of kites, waiting for approval" });
+  // Alike to it, from another guest: the admin page shows them as a group.
+  const another = new TestClient(server.url, { userAgent: "axe guest 2" });
+  await another.page("/");
+  await another.mutate("prompt.submit", { prompt: "A city of kites: waiting for approval!" });
   // The show running, its audience link open, the second image on screen.
   showCode = (await admin.mutate("show.openLink")).body.result.data.code;
   await admin.mutate("show.start");
@@ -89,7 +96,8 @@ test.each(VIEWPORTS)("every page has no serious or critical axe violation on a $
     const path = typeof pathOf === "function" ? pathOf() : pathOf;
     const page = await contexts[as].newPage();
     const response = await page.goto(`${server.url}${path}`, { waitUntil: "load" });
-    expect(response?.status(), path).toBeLessThan(path.startsWith("/recover/") ? 500 : 400);
+    // A recovery link that is not one, and an address that is no page, answer with their error pages.
+    expect(response?.status(), path).toBeLessThan(path.startsWith("/recover/") || path === "/no-such-page" ? 500 : 400);
     const violations = await serious(page);
     if (violations.length) found[path] = violations;
     await page.close();

@@ -1,8 +1,13 @@
 /**
- * The gallery on a phone, in a real Chromium: revealed images in one column that fits the
- * screen, long prompts and long words included, images loaded lazily.
+ * After the show in a real Chromium: the gallery on a phone (revealed images in one column that
+ * fits the screen, long prompts and long words included, images loaded lazily), and the export
+ * the admin downloads from the admin page, opened with Info-ZIP's unzip.
  */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import type { Browser } from "playwright-core";
+import { ensureProgram } from "../helpers/debian";
 import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
@@ -73,5 +78,58 @@ test("at 390 px the gallery is one column of revealed images with their colour a
 
   await saveScreenshot(page, "gallery-phone");
   expect(cspViolations).toEqual([]);
+  await context.close();
+});
+
+test("the admin downloads the export from the admin page: the zip holds the revealed image and its metadata, prompt, colour, size, seed, sampler, steps, cfg, generator and timings, in JSON and CSV", async () => {
+  const unzip = await ensureProgram("unzip", ["unzip"]);
+  const run = promisify(execFile);
+  const admin = new TestClient(server.url, { userAgent: "export admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  const guest = new TestClient(server.url, { userAgent: "export guest" });
+  await guest.page("/");
+  const { id } = (await guest.mutate("prompt.submit", { prompt: "a paper crane for the export", negativePrompt: "blurry", width: 256, height: 128 })).body.result.data;
+  await admin.mutate("admin.approve", { id });
+  await waitFor(`image ${id}`, () => server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+  await admin.mutate("admin.markRevealed", { id });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e export", acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/admin/login`);
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(/\/admin$/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: /^Revealed images \(\d+\)$/ }).click()]);
+  const file = path.join(server.dataDir, "export-from-browser.zip");
+  await download.saveAs(file);
+  expect(download.suggestedFilename()).toMatch(/\.zip$/);
+
+  const listed = (await run(unzip, ["-Z1", file])).stdout.split("\n").filter(Boolean);
+  const imageFile = `images/promptgate-${id}-a-paper-crane-for-the-export.png`;
+  expect(listed).toEqual(expect.arrayContaining(["metadata.json", "metadata.csv", imageFile]));
+  const png = (await run(unzip, ["-p", file, imageFile], { encoding: "buffer" })).stdout as unknown as Buffer;
+  expect(png.subarray(1, 4).toString()).toBe("PNG");
+  const records = JSON.parse((await run(unzip, ["-p", file, "metadata.json"])).stdout) as Array<Record<string, unknown>>;
+  const record = records.find((entry) => entry.id === id);
+  expect(record).toMatchObject({
+    file: imageFile,
+    prompt: "a paper crane for the export",
+    negativePrompt: "blurry",
+    colour: expect.any(String),
+    width: 256,
+    height: 128,
+    seed: expect.any(Number),
+    generator: expect.any(String),
+    queuedMs: expect.any(Number),
+    generationMs: expect.any(Number),
+    submittedAt: expect.any(String),
+    approvedAt: expect.any(String),
+    finishedAt: expect.any(String),
+    revealedAt: expect.any(String),
+  });
+  expect(Object.keys(record!)).toEqual(expect.arrayContaining(["sampler", "steps", "cfgScale", "backend"]));
+  const csvHeader = (await run(unzip, ["-p", file, "metadata.csv"])).stdout.split("\r\n")[0];
+  // With a byte-order mark, so a spreadsheet reads it as UTF-8.
+  expect(csvHeader).toBe("\ufeffid,file,prompt,negative_prompt,colour,colour_hex,width,height,seed,sampler,steps,cfg_scale,generator,backend,queued_ms,generation_ms,submitted_at,approved_at,finished_at,revealed_at");
   await context.close();
 });

@@ -1,19 +1,24 @@
 /**
  * Moderation at party speed in a real Chromium (issue 8 §4, §8): the admin page on a 390×844
  * phone (nothing sideways, thumb-sized Approve and Deny on screen), a deny reason the guest sees
- * live in another browser, undo, and moderation from a laptop's keyboard.
+ * live in another browser, undo, moderation from a laptop's keyboard, alike prompts grouped, a
+ * blocklisted prompt highlighted, and Cancel with JavaScript off.
  */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchBrowser, saveScreenshot } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
 
 let browser: Browser;
 let server: TestServer;
 const contexts: BrowserContext[] = [];
 beforeAll(async () => {
+  const dataDir = makeDataDir();
+  writeFileSync(path.join(dataDir, "blocklist.txt"), "gore\n");
   // No generator: approvals wait in line, so they can be undone and the warning shows.
-  server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  server = await startTestServer({ DATA_DIR: dataDir, BLOCKLIST_FILE: path.join(dataDir, "blocklist.txt"), LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -164,4 +169,80 @@ test("on a laptop, j / k move between prompts, a approves, x selects, shift+a ap
   expect((await sender.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === k5).prompt).toBe("keys five, edited");
   await admin.keyboard.press("k");
   expect(await focused()).toBe(k4);
+});
+
+test("alike prompts sit together under one heading wherever they were sent in the queue, a new alike one joins them live, and one tap keeps one and denies the others", async () => {
+  const [fox, owl, cat] = [new TestClient(server.url, { userAgent: "alike fox" }), new TestClient(server.url, { userAgent: "alike owl" }), new TestClient(server.url, { userAgent: "alike cat" })];
+  for (const guest of [fox, owl, cat]) await guest.page("/");
+  const first = await send(fox, "A red fox in the snow!");
+  const between = await send(owl, "an owl at midnight");
+  const second = await send(cat, "a red fox in the   snow");
+  const admin = await adminPage("alike admin", false);
+  const group = admin.locator(".alike-group");
+  await group.locator(".alike-head", { hasText: "2 alike" }).waitFor();
+  const order = () => admin.locator(".prompt-card").evaluateAll((cards) => cards.map((card) => Number(card.getAttribute("data-prompt-id"))));
+  const grouped = () => group.locator(".prompt-card").evaluateAll((cards) => cards.map((card) => Number(card.getAttribute("data-prompt-id"))));
+  // Newest first, the pair where the newer one stands: the owl comes after both foxes.
+  expect(await grouped()).toEqual([second, first]);
+  const before = await order();
+  expect(before.indexOf(first)).toBe(before.indexOf(second) + 1);
+  expect(before.indexOf(between)).toBeGreaterThan(before.indexOf(first));
+
+  const third = await send(owl, "a RED fox, in the snow");
+  await group.locator(".alike-head", { hasText: "3 alike" }).waitFor();
+  expect(await grouped()).toEqual([third, second, first]);
+
+  await admin.locator(`.prompt-card[data-prompt-id="${second}"]`).getByRole("button", { name: "Deny the other 2 as duplicates" }).click();
+  await statusIs(admin, first, "denied");
+  await statusIs(admin, third, "denied");
+  expect(await status(admin, second)).toBe("pending");
+  // One left pending: no group any more.
+  await group.waitFor({ state: "detached" });
+  expect((await fox.query("prompt.mine")).body.result.data.find((prompt: { id: number }) => prompt.id === first).denyReason).toBe("Duplicate");
+});
+
+test("without JavaScript the admin's Cancel calls off a waiting prompt and one in line: the page comes back with both cancelled and the guest sees it", async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: PHONE, userAgent: "Mozilla/5.0 promptgate-e2e moderation no-js admin" });
+  contexts.push(context);
+  const admin = await context.newPage();
+  await admin.goto(`${server.url}/admin/login`);
+  await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/admin$/);
+  // Remix's inline script never ran: every click below is a plain form post and a new page.
+  expect(await admin.evaluate(() => "__remixContext" in window)).toBe(false);
+
+  const guest = new TestClient(server.url, { userAgent: "moderation no-js guest" });
+  await guest.page("/");
+  const [waiting, inLine] = [await send(guest, "cancel me while I wait"), await send(guest, "cancel me in line")];
+  await admin.goto(`${server.url}/admin`);
+  await admin.locator(`.prompt-card[data-prompt-id="${inLine}"]`).getByRole("button", { name: "Approve", exact: true }).click();
+  await statusIs(admin, inLine, "approved");
+
+  for (const id of [waiting, inLine]) {
+    await admin.locator(`.prompt-card[data-prompt-id="${id}"]`).getByRole("button", { name: `Cancel #${id}` }).click();
+    await statusIs(admin, id, "cancelled");
+  }
+  const mine = (await guest.query("prompt.mine")).body.result.data as Array<{ id: number; status: string }>;
+  expect(mine.filter((prompt) => [waiting, inLine].includes(prompt.id)).map((prompt) => prompt.status)).toEqual(["cancelled", "cancelled"]);
+  expect(server.services.db.$client.prepare("SELECT state FROM jobs WHERE prompt_id = ?").all(inLine)).toEqual([{ state: "cancelled" }]);
+  // Nothing left to cancel on either card.
+  expect(await admin.locator(`.prompt-card[data-prompt-id="${waiting}"]`).getByRole("button", { name: `Cancel #${waiting}` }).count()).toBe(0);
+});
+
+test("a prompt matching the blocklist stands out: a thick coloured edge and the entry it matched, unlike its neighbours", async () => {
+  const sender = new TestClient(server.url, { userAgent: "moderation blocklist sender" });
+  await sender.page("/");
+  const [plain, flagged] = [await send(sender, "a calm meadow"), await send(sender, "a scene full of GORE")];
+  const admin = await adminPage("blocklist admin", true);
+  const card = admin.locator(`.prompt-card[data-prompt-id="${flagged}"]`);
+  await card.locator(".flag", { hasText: "Matches the blocklist: gore" }).waitFor();
+  const edge = (id: number) =>
+    admin.locator(`.prompt-card[data-prompt-id="${id}"]`).evaluate((element) => {
+      const style = getComputedStyle(element);
+      return { width: style.borderLeftWidth, colour: style.borderLeftColor };
+    });
+  expect(await edge(flagged)).toEqual({ width: "6px", colour: "rgb(255, 179, 102)" });
+  expect((await edge(plain)).width).toBe("1px");
+  expect(await admin.locator(`.prompt-card[data-prompt-id="${plain}"] .flag`).count()).toBe(0);
 });

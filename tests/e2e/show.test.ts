@@ -2,7 +2,8 @@
  * The show in a real Chromium, as at a party: the host runs it from a phone (390×844), the
  * projector (1920×1080) opens the audience link and follows live. Checks that only images put
  * on screen are revealed, that a square image fills the TV's height, that long prompts and long
- * words stay on screen, and the contrast of every text as the page computes it.
+ * words stay on screen, the contrast of every text as the page computes it, and that an image
+ * hidden while on screen leaves it at once.
  */
 import type { Browser, Page } from "playwright-core";
 import { launchBrowser, saveScreenshot } from "../helpers/browser";
@@ -23,6 +24,7 @@ afterAll(async () => {
 
 const TV = { width: 1920, height: 1080 };
 const PHONE = { width: 390, height: 844 };
+const OLD_PROJECTOR = { width: 1024, height: 768 };
 
 /**
  * Elements whose box leaves the screen `size` (measured against it: a mobile viewport widens
@@ -77,7 +79,7 @@ const renderedHeight = (page: Page) =>
 
 const revealed = () => (server.services.db.$client.prepare("SELECT id FROM prompts WHERE revealed_at IS NOT NULL ORDER BY id").all() as Array<{ id: number }>).map((row) => row.id);
 
-test("the projector follows the host's phone live, only the image shown is revealed, a square image fills the TV's height, long prompts and words stay on screen, and every text meets AA contrast", async () => {
+test("the projector follows the host's phone live, only the image shown is revealed, a square image fills the TV's height, long prompts and words stay on screen, every text meets AA contrast, and an image hidden from the phone leaves every screen at once", async () => {
   const admin = new TestClient(server.url, { userAgent: "show e2e admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   const prompts = ["a lighthouse at dusk, oil painting", "a fox in the snow, ".repeat(60).slice(0, 1000), `a long word: ${"Lighthouse".repeat(30)}`];
@@ -137,6 +139,12 @@ test("the projector follows the host's phone live, only the image shown is revea
   await expect(tv.locator(".show-prompt").textContent()).resolves.toBe(prompts[1]);
   expect(await outside(tv, TV)).toEqual([]);
   expect(await renderedHeight(tv)).toBeGreaterThanOrEqual(0.8 * TV.height);
+  // An older projector, 1024×768: the 1,000-character prompt stays on its screen too.
+  const projector = await (await browser.newContext({ viewport: OLD_PROJECTOR })).newPage();
+  await projector.goto(`${server.url}/show/${code}`);
+  await projector.locator(".show-meta", { hasText: "2 / 3" }).waitFor();
+  expect(await outside(projector, OLD_PROJECTOR)).toEqual([]);
+  await projector.context().close();
   expect(await outside(phone, PHONE, { scrolls: true })).toEqual([]);
   await expectReadable(phone);
   await saveScreenshot(phone, "show-presenter-phone");
@@ -168,6 +176,14 @@ test("the projector follows the host's phone live, only the image shown is revea
   await small.locator(".show-prompt", { hasText: "a long word" }).waitFor();
   expect(await outside(small, PHONE)).toEqual([]);
   await expectReadable(small);
+
+  // Something on screen that should not be: the host hides it from the phone, and every screen drops it at once.
+  await phone.getByRole("button", { name: "Hide this image from the show" }).click();
+  for (const screen of [tv, small]) await screen.locator(".show-meta", { hasText: "2 / 2" }).waitFor();
+  await expect(tv.locator(".show-prompt").textContent()).resolves.toBe(prompts[1]);
+  expect(await tv.locator(`img[src$="/${ids[2]}.png"]`).count()).toBe(0);
+  expect((await admin.fetch(`/show/${code}/images/${ids[2]}.png`)).status).toBe(404);
+  expect(server.services.db.$client.prepare("SELECT hidden FROM prompts WHERE id = ?").get(ids[2])).toEqual({ hidden: 1 });
   await small.context().close();
 
   await tvContext.close();

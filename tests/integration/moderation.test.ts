@@ -117,6 +117,26 @@ test("undo puts a denied prompt back to pending, and an approved one whose job s
   expect(audited("mod", "prompt.undo-deny", `prompt ${id}`).n).toBe(1);
 });
 
+test("undo is refused with a clear message once its window has passed, for a denial and an approval alike, and changes nothing", async () => {
+  const author = await guest("late undo");
+  const [denied, approved] = [await send(author, "deny me, then wait"), await send(author, "approve me, then wait")];
+  await moderator.mutate("admin.deny", { id: denied, reason: "Duplicate" });
+  await moderator.mutate("admin.approve", { id: approved });
+  const jobId = row(approved).jobId;
+  // The decisions were taken a moment longer ago than the window (UNDO_SECONDS = 15).
+  server.services.db.$client.prepare("UPDATE prompts SET decided_at = decided_at - 15100 WHERE id IN (?, ?)").run(denied, approved);
+
+  const lateDeny = await moderator.mutate("admin.undo", { id: denied });
+  expect(lateDeny.status).toBe(409);
+  expect(lateDeny.body.error.data.userMessage).toBe(`Too late to undo: a decision can be taken back for 15 s. Prompt #${denied} stays denied; you can still approve it.`);
+  const lateApprove = await moderator.postForm("/admin?index", { intent: "undo", id: String(approved) });
+  expect(lateApprove.status).toBe(409);
+  expect(lateApprove.html).toContain(`Too late to undo: a decision can be taken back for 15 s. Prompt #${approved} stays approved.`);
+  expect(row(denied)).toEqual({ status: "denied", jobId: null, denyReason: "Duplicate" });
+  expect(row(approved)).toEqual({ status: "approved", jobId, denyReason: null });
+  expect(server.services.db.$client.prepare("SELECT count(*) AS n FROM audit_log WHERE action LIKE 'prompt.undo-%' AND target IN (?, ?)").get(`prompt ${denied}`, `prompt ${approved}`)).toEqual({ n: 0 });
+});
+
 test("approving with no generator online warns that approved prompts will wait", async () => {
   const id = await send(await guest("warn"), "approve me into the void");
   const answer = await moderator.mutate("admin.approve", { id });
@@ -157,7 +177,7 @@ test("alike prompts from different colours are grouped, and one action denies th
   expect(audited("mod", "prompt.deny", "2 prompts").n).toBe(1);
 });
 
-test("the list filters by status and colour from the query string, without JavaScript", async () => {
+test("the list filters by status and colour from the query string, without JavaScript, offering every colour that sent a prompt", async () => {
   const red = await guest("filter red");
   const blue = await guest("filter blue");
   const [redPending, redDenied, bluePending] = [await send(red, "filter red pending"), await send(red, "filter red denied"), await send(blue, "filter blue pending")];
@@ -173,6 +193,10 @@ test("the list filters by status and colour from the query string, without JavaS
   expect(reds.sort()).toEqual([redPending, redDenied].sort());
   expect(shownIds((await admin.page(`/admin?colour=${visitorId}&status=pending`)).html)).toEqual([redPending]);
   expect(shownIds((await admin.page("/admin?status=nonsense")).html)).toContain(bluePending);
+  // The colour filter offers every colour that sent a prompt, not only those on the page loaded.
+  const onePrompt = await admin.page("/admin?show=1");
+  expect(shownIds(onePrompt.html)).toEqual([bluePending]);
+  expect(onePrompt.html).toContain(`<option value="${visitorId}">${(await moderated(redPending)).author.name}</option>`);
   // The API filters the same way.
   expect((await admin.query("admin.dashboard", { visitorId, status: "pending" })).body.result.data.prompts.map((prompt: { id: number }) => prompt.id)).toEqual([redPending]);
   expect((await admin.query("admin.dashboard", { status: "nonsense" })).status).toBe(400);

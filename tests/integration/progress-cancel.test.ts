@@ -69,7 +69,7 @@ async function stream(client: TestClient, procedure: string) {
   return opened;
 }
 
-test("the author hears step n of m while their picture is made, at most two reports a second, and no other guest hears any of it", async () => {
+test("the author hears step n of m while their picture is made, at most two reports a second, and no other guest hears any of it; the admin's page loads with the latest step", async () => {
   sdA.setDelay(3000);
   cleanups.push(() => sdA.setDelay(0));
   await generator("progress-a", sdA);
@@ -81,6 +81,8 @@ test("the author hears step n of m while their picture is made, at most two repo
   const id = await submit(author, "a slow lighthouse");
   const approvedAt = Date.now();
   await approve(id);
+  // A page loaded meanwhile starts from the latest step, not from nothing.
+  await waitFor("the admin's snapshot to carry the step", async () => (await admin.query("admin.dashboard")).body.result.data.progress[id]?.steps === 30);
   await waitFor("the picture to be done", () => statusOf(id) === "done", 20_000);
   const runSeconds = (Date.now() - approvedAt) / 1000;
 

@@ -168,6 +168,31 @@ test("the audience link is closed until opened; its code opens the view and the 
   expect((await projector.page(`/show/${rotated}`)).status).toBe(404);
 });
 
+test("an image hidden while it is on screen leaves the projector at once: the audience sees the one shown before it, its address answers 404, and the show goes on from there", async () => {
+  const { server, admin } = await serverWithAdmin();
+  const teal = await guest(server, "teal");
+  const [first, second, third] = [await generated(server, admin, teal, "first"), await generated(server, admin, teal, "second"), await generated(server, admin, teal, "third")];
+  const { code } = await present(admin, "openLink");
+  await present(admin, "start");
+  await present(admin, "next");
+  await present(admin, "next");
+  const projector = new TestClient(server.url, { userAgent: "show hide projector" });
+  const stream = await SseStream.open(projector, "show.onAudience", { input: { code } });
+  expect((await projector.fetch(`/show/${code}/images/${second}.png`)).status).toBe(200);
+
+  expect((await admin.mutate("admin.hide", { id: second, hidden: true })).status).toBe(200);
+  const after = await stream.waitForData("the hidden image to leave the screen", (data) => data.type === "show" && data.show.slide?.id !== second);
+  expect(after.show).toMatchObject({ phase: "image", slide: { id: first }, position: 1, total: 2, shownImages: 1 });
+  expect((await projector.fetch(`/show/${code}/images/${second}.png`)).status).toBe(404);
+  expect(await present(admin, "next")).toMatchObject({ phase: "image", slide: { id: third }, position: 2, total: 2 });
+  expect(await present(admin, "previous")).toMatchObject({ slide: { id: first } });
+  expect(revealedIds(server)).toEqual([first, second, third]);
+  // Shown again once unhidden, in its place.
+  expect((await admin.mutate("admin.hide", { id: second, hidden: false })).status).toBe(200);
+  expect(await present(admin, "next")).toMatchObject({ slide: { id: second }, position: 2, total: 3 });
+  stream.close();
+});
+
 test("auto-advance moves the show on by itself, image by image, and stops at the end card", async () => {
   const { server, admin } = await serverWithAdmin();
   const teal = await guest(server, "teal");

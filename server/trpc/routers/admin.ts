@@ -158,18 +158,26 @@ export const adminRouter = router({
    * The newest prompts (`limit`, one page by default) and every prompt held apart, with the
    * moderation overview, and the live cursor to follow changes from (read first: ADR 012).
    */
-  dashboard: readProcedure.input(PageSchema.optional()).query(({ ctx, input }) => ({
-    liveCursor: ctx.services.live.headId(),
-    pageSize: PROMPT_PAGE,
-    ...olderPrompts(ctx, input ?? { limit: PROMPT_PAGE }),
-    held: ctx.services.prompts.listAll({ onlyHeld: true }),
-    counts: ctx.services.prompts.counts(),
-    generators: ctx.services.link.generators(),
-    /** Place in line (1 = next) of each approved prompt no generator has yet, by prompt id. */
-    line: ctx.services.line.places(),
-    /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
-    externalBroker: ctx.services.brokerAccess.externalUrl,
-  })),
+  dashboard: readProcedure.input(PageSchema.optional()).query(({ ctx, input }) => {
+    const page = olderPrompts(ctx, input ?? { limit: PROMPT_PAGE });
+    const held = ctx.services.prompts.listAll({ onlyHeld: true });
+    return {
+      liveCursor: ctx.services.live.headId(),
+      pageSize: PROMPT_PAGE,
+      ...page,
+      held,
+      /** How far each listed prompt being made is, so a reloaded page shows the step at once (later ones come live). */
+      progress: Object.fromEntries([...page.prompts, ...held].filter((prompt) => prompt.status === "generating").map((prompt) => [prompt.id, ctx.services.progress.of(prompt.id)] as const)),
+      /** Every colour that has sent a prompt, for the colour filter. */
+      colours: ctx.services.prompts.authors(),
+      counts: ctx.services.prompts.counts(),
+      generators: ctx.services.link.generators(),
+      /** Place in line (1 = next) of each approved prompt no generator has yet, by prompt id. */
+      line: ctx.services.line.places(),
+      /** Set when generators connect to an external broker (ADR 009) rather than the embedded one. */
+      externalBroker: ctx.services.brokerAccess.externalUrl,
+    };
+  }),
 
   /** The page of prompts older than `before`, newest first. */
   olderPrompts: readProcedure
@@ -240,7 +248,7 @@ export const adminRouter = router({
     return { ok: true as const };
   }),
 
-  /** Takes back a denial, or an approval whose job no generator has leased yet: the prompt is pending again. */
+  /** Takes back, within UNDO_SECONDS, a denial, or an approval whose job no generator has leased yet: the prompt is pending again. */
   undo: moderateProcedure.input(PromptIdSchema).mutation(({ ctx, input }) => {
     const undone = ctx.services.prompts.undo(input.id);
     if (undone === "approve") ctx.services.live.lineChanged();
