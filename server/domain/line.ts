@@ -156,35 +156,69 @@ export function createLine(db: Db, rules: FairRules) {
    * remember to tell the line; a rolled-back write is read back as it is, unchanged.
    */
   const entries = new Map<string, LineEntry>();
+  /** The entries with a generator: few, read for every order (the colour cap counts them). */
+  const withGenerators = new Map<string, LineEntry & { generatorId: string }>();
+  /**
+   * The jobs in line (no lease), kept sorted by tag: fairOrder's sorts then find their input in
+   * order already, which V8's sort (TimSort) goes through in one linear pass.
+   */
+  let byTag: WaitingJob[] = [];
   const changed = new Set<string>();
   db.$client.function(TOUCHED, (jobId: unknown) => {
     if (typeof jobId === "string") changed.add(jobId);
     return null;
   });
   db.$client.exec(LINE_TRIGGERS);
-  const keep = ({ isCurrent, ...entry }: LineEntry & { isCurrent: number }) => entries.set(entry.jobId, entry);
-  for (const row of statements.all.all()) keep(row);
+
+  const tagOrder = (a: WaitingJob, b: WaitingJob) => a.finish - b.finish || a.seq - b.seq;
+  function keep({ isCurrent, generatorId, state, startedAt, ...job }: LineEntry & { isCurrent: number }): WaitingJob | null {
+    const entry = { ...job, generatorId, state, startedAt };
+    entries.set(job.jobId, entry);
+    if (generatorId === null) return job;
+    withGenerators.set(job.jobId, { ...entry, generatorId });
+    return null;
+  }
+  byTag = statements.all
+    .all()
+    .map(keep)
+    .filter((job) => job !== null)
+    .sort(tagOrder);
 
   /** Reads the changed jobs again. Inside a transaction they stay marked: it may yet roll back. */
   function refresh() {
     if (!changed.size) return;
     const ids = [...changed];
     if (!db.$client.inTransaction) changed.clear();
-    for (const id of ids) entries.delete(id);
+    let leftLine = false;
+    for (const id of ids) {
+      if (entries.get(id)?.generatorId === null) leftLine = true;
+      entries.delete(id);
+      withGenerators.delete(id);
+    }
+    if (leftLine) byTag = byTag.filter((job) => entries.has(job.jobId));
     for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
-      if (row.isCurrent && UNFINISHED.includes(row.state)) keep(row);
+      if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
+      const job = keep(row);
+      if (!job) continue;
+      // Binary search for its place by tag: one splice, not a sort.
+      let low = 0;
+      let high = byTag.length;
+      while (low < high) {
+        const middle = (low + high) >> 1;
+        if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
+        else high = middle;
+      }
+      byTag.splice(low, 0, job);
     }
   }
 
-  const waiting = (): WaitingJob[] => {
+  const waiting = (): readonly WaitingJob[] => {
     refresh();
-    const line: WaitingJob[] = [];
-    for (const { generatorId, state, startedAt, ...job } of entries.values()) if (generatorId === null) line.push(job);
-    return line;
+    return byTag;
   };
   const leased = () => {
     refresh();
-    return [...entries.values()].filter((entry): entry is LineEntry & { generatorId: string } => entry.generatorId !== null);
+    return [...withGenerators.values()];
   };
   const turn = () => turnOf(db);
 
