@@ -401,6 +401,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
           },
           { behavior: "immediate" },
         );
+        // Committed: a copy arriving from here on is answered "already-stored", after the same WAL fsync.
         storing.delete(job.id);
         // A result that lost the race keeps no file behind.
         if (stored.outcome !== "stored") await unlink(finalPath).catch(() => undefined);
