@@ -237,7 +237,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       .map((generator) => ({
         generatorId: generator.generatorId,
         local: generator.local,
-        freeSlots: generator.concurrency! - jobService.leasesOf(generator.generatorId).length,
+        freeSlots: generator.concurrency! - jobService.busyWith(generator.generatorId),
         maxPixels: generator.maxPixels!,
         secondsPerMegapixel: generator.secondsPerMegapixel,
         failing: generator.failuresInARow >= FAILING_AFTER && Date.now() - generator.lastFailureAt < FAILING_FOR_MS,
@@ -249,7 +249,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
   async function dispatchOnce() {
     const online = candidates();
     if (!online.length) return;
-    const granted: Array<{ generatorId: string; jobId: string }> = [];
+    const planned: Array<{ generatorId: string; jobId: string }> = [];
     // Enough of the line to fill every free slot even past jobs nobody can make.
     const line = jobService.queued(Math.max(100, online.reduce((sum, generator) => sum + Math.max(0, generator.freeSlots), 0) * 4));
     for (const job of line) {
@@ -266,11 +266,14 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
         if (online.every((generator) => generator.freeSlots <= 0)) break;
         continue;
       }
-      if (!jobService.grantLease(job.jobId, choice.generatorId)) continue;
-      cancelled.get(choice.generatorId)?.delete(job.jobId);
       online.find((generator) => generator.generatorId === choice.generatorId)!.freeSlots--;
-      granted.push({ generatorId: choice.generatorId, jobId: job.jobId });
+      planned.push({ generatorId: choice.generatorId, jobId: job.jobId });
     }
+    // One transaction for the whole pass. The line was read in this same synchronous stretch, so
+    // every grant normally holds; a job that left the line meanwhile frees its slot for one more pass.
+    const granted = jobService.grantLeases(planned);
+    if (granted.length < planned.length) again = true;
+    for (const { generatorId, jobId } of granted) cancelled.get(generatorId)?.delete(jobId);
     const messages = new Map(jobService.messagesFor(granted.map((grant) => grant.jobId)).map((message) => [message.jobId, message]));
     for (const { generatorId, jobId } of granted) {
       // A lost publish (the generator just dropped) is recovered by the lease: it expires, or the
@@ -296,14 +299,12 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     running = (async () => {
       do {
         again = false;
-        await dispatchOnce();
+        await dispatchOnce().catch((error) => log.error(`dispatch failed: ${(error as Error).stack ?? error}`));
       } while (again);
-    })()
-      .catch((error) => log.error(`dispatch failed: ${(error as Error).stack ?? error}`))
-      .finally(() => {
-        running = null;
-        options.onChange();
-      });
+      // In the same microtask as the last look at `again`: a call in between would be lost.
+      running = null;
+      options.onChange();
+    })();
     return running;
   }
 
@@ -327,7 +328,7 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     }
     for (const jobId of listed) {
       const holder = jobService.holderOf(jobId);
-      if (holder === null && !dropped?.has(jobId) && jobService.grantLease(jobId, generatorId)) continue;
+      if (holder === null && !dropped?.has(jobId) && jobService.grantLeases([{ jobId, generatorId }]).length) continue;
       if (holder === generatorId) continue;
       void cancel(generatorId, jobId, holder === undefined ? "the job is finished or unknown" : holder === null ? "the job was taken back" : "the job went to another generator");
     }
@@ -493,7 +494,10 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       return;
     }
     const value = result.value;
-    const { outcome, reason } = await jobService.storeResult(value, generatorId);
+    const storing = jobService.storeResult(value, generatorId);
+    // The generator's slot is free once its result is here: its next job goes out while this one is written.
+    void dispatch();
+    const { outcome, reason } = await storing;
     if (outcome === "stored" || outcome === "already-stored") {
       // After the commit: until it hears this, the generator keeps the result and sends it again.
       void publish(topics.control(generatorId), { control: { schemaVersion: SCHEMA_VERSION, command: "stored", jobId: value.jobId } }).catch((error) =>

@@ -21,6 +21,8 @@ export function openDb(file: string): Db {
   const sqlite = new Database(file);
   // WAL: readers never block the writer; busy_timeout covers a second process (e.g. a backup) holding a lock.
   sqlite.pragma("journal_mode = WAL");
+  // NORMAL: a commit reaches the WAL but is not fsynced. What must survive a power loss before it is
+  // acknowledged (a stored result, server/domain/jobs.ts) fsyncs the WAL itself, off the event loop.
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");

@@ -242,7 +242,14 @@ export const jobs = sqliteTable(
     /** The admin pinned or moved it: its place among pinned jobs, smallest first. */
     pinRank: integer("pin_rank"),
   },
-  (table) => [index("jobs_state").on(table.state), index("jobs_prompt").on(table.promptId), index("jobs_lease").on(table.leaseGeneratorId)],
+  (table) => [
+    index("jobs_state").on(table.state),
+    index("jobs_prompt").on(table.promptId),
+    index("jobs_lease").on(table.leaseGeneratorId),
+    // Every approval reads the line's virtual time and largest tag (server/domain/line.ts newJobPlace).
+    index("jobs_fair_start").on(table.state, table.fairStart),
+    index("jobs_fair_finish").on(table.fairFinish),
+  ],
 );
 
 /** A generated image: the PNG lives in DATA_DIR/images/, its metadata here (the original's sidecar). */

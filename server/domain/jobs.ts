@@ -5,7 +5,7 @@
  * lease holder's status and result count.
  */
 import { mkdirSync } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, unlink } from "node:fs/promises";
 import path from "node:path";
 import { and, asc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
@@ -13,6 +13,7 @@ import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
 import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
 import { countTurn, type Line } from "./line";
+import { createGroupSync } from "./group-sync";
 import type { ChangeNotes } from "./live-events";
 
 /** A job in one of these states is in line or with a generator. */
@@ -51,6 +52,8 @@ export interface JobServiceOptions {
 export function createJobService(db: Db, imageDir: string, { leaseMs, line, changes, onLeaseEnded, now = Date.now }: JobServiceOptions) {
   // Owner-only: images are secret until the reveal.
   mkdirSync(imageDir, { recursive: true, mode: 0o700 });
+  const syncImageDir = createGroupSync(imageDir);
+  const syncWal = createGroupSync(`${db.$client.name}-wal`);
   /** Job ids whose image is being written right now. */
   const storing = new Set<string>();
   const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
@@ -63,9 +66,28 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
       .from(jobs)
       .where(and(eq(jobs.leaseGeneratorId, sql.placeholder("generatorId")), inArray(jobs.state, UNFINISHED), sql`coalesce(${jobs.lastPublishedAt}, 0) < ${sql.placeholder("sentBeforeMs")}`))
       .prepare(),
+    // Any number of ids as one bound JSON array: no IN list to build, no limit on bound variables.
+    jobMessages: db
+      .select({ job: jobs, prompt: prompts, hex: visitors.hex })
+      .from(jobs)
+      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
+      .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
+      .where(sql`${jobs.id} IN (SELECT value FROM json_each(${sql.placeholder("ids")}))`)
+      .prepare(),
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     imageMakerOf: db.select({ generatorId: images.generatorId }).from(images).where(eq(images.jobId, sql.placeholder("jobId"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
+    grantLease: db
+      .update(jobs)
+      .set({
+        leaseGeneratorId: sql`${sql.placeholder("generatorId")}`,
+        leaseExpiresAt: sql`${sql.placeholder("expiresAt")}`,
+        blockedReason: null,
+        publishCount: sql`${jobs.publishCount} + 1`,
+        lastPublishedAt: sql`${sql.placeholder("publishedAt")}`,
+      })
+      .where(and(eq(jobs.id, sql.placeholder("id")), inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
+      .prepare(),
     extendLease: db.update(jobs).set({ leaseExpiresAt: sql`${sql.placeholder("expiresAt")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markAccepted: db.update(jobs).set({ state: "accepted", generatorId: sql`${sql.placeholder("generatorId")}` }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     markStarted: db.update(jobs).set({ state: "started", generatorId: sql`${sql.placeholder("generatorId")}`, startedAt: nowMs }).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
@@ -100,31 +122,18 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
   };
 
   function jobMessages(jobIds: string[]): JobMessage[] {
-    const messages: JobMessage[] = [];
-    // Chunks: one IN list must stay under SQLite's limit of bound variables.
-    for (let start = 0; start < jobIds.length; start += 500) {
-      const rows = db
-        .select({ job: jobs, prompt: prompts, hex: visitors.hex })
-        .from(jobs)
-        .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-        .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
-        .where(inArray(jobs.id, jobIds.slice(start, start + 500)))
-        .all();
-      for (const { job, prompt, hex } of rows) {
-        messages.push({
-          schemaVersion: SCHEMA_VERSION,
-          jobId: job.id,
-          prompt: prompt.prompt,
-          negativePrompt: prompt.negativePrompt,
-          width: prompt.width,
-          height: prompt.height,
-          authorColour: hex,
-          approvedAt: (prompt.decidedAt ?? job.createdAt).toISOString(),
-          leaseMs,
-        });
-      }
-    }
-    return messages;
+    if (!jobIds.length) return [];
+    return statements.jobMessages.all({ ids: JSON.stringify(jobIds) }).map(({ job, prompt, hex }) => ({
+      schemaVersion: SCHEMA_VERSION,
+      jobId: job.id,
+      prompt: prompt.prompt,
+      negativePrompt: prompt.negativePrompt,
+      width: prompt.width,
+      height: prompt.height,
+      authorColour: hex,
+      approvedAt: (prompt.decidedAt ?? job.createdAt).toISOString(),
+      leaseMs,
+    }));
   }
 
   const leaseEnd = () => new Date(now() + leaseMs);
@@ -168,26 +177,17 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
     queued: (limit: number): QueuedJob[] => line.order().slice(0, limit),
 
     /**
-     * Leases a job in line to `generatorId`: a compare-and-set, so a job is never leased twice.
-     * Returns false when the job is no longer in line.
+     * Leases jobs in line to generators, all in one transaction: each a compare-and-set, so a job
+     * is never leased twice. Returns the grants made; a job no longer in line is left out.
      */
-    grantLease(jobId: string, generatorId: string): boolean {
+    grantLeases<T extends { jobId: string; generatorId: string }>(grants: T[]): T[] {
+      if (!grants.length) return [];
       return db.transaction(
         () => {
-          const granted =
-            db
-              .update(jobs)
-          .set({
-            leaseGeneratorId: generatorId,
-            leaseExpiresAt: leaseEnd(),
-            blockedReason: null,
-            publishCount: sql`${jobs.publishCount} + 1`,
-            lastPublishedAt: new Date(now()),
-          })
-              .where(and(eq(jobs.id, jobId), inArray(jobs.state, UNFINISHED), isNull(jobs.leaseGeneratorId)))
-              .run().changes === 1;
-          if (granted) countTurn(db);
-          return granted;
+          const at = now();
+          const made = grants.filter(({ jobId, generatorId }) => statements.grantLease.run({ id: jobId, generatorId, expiresAt: at + leaseMs, publishedAt: at }).changes === 1);
+          countTurn(db, made.length);
+          return made;
         },
         { behavior: "immediate" },
       );
@@ -205,6 +205,14 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
      */
     leasesOf(generatorId: string, sentBefore?: Date): Array<{ jobId: string; promptId: number }> {
       return statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore?.getTime() ?? Number.MAX_SAFE_INTEGER });
+    },
+
+    /**
+     * How many of its jobs `generatorId` still works on: its leases, less those whose result is
+     * being stored (the generator is done with them, so it may start its next job meanwhile).
+     */
+    busyWith(generatorId: string): number {
+      return statements.leasesOf.all({ generatorId, sentBeforeMs: Number.MAX_SAFE_INTEGER }).filter((lease) => !storing.has(lease.jobId)).length;
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */
@@ -318,16 +326,23 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
     },
 
     /**
-     * Stores a result: the PNG is written and fsynced off the main thread, then renamed into
-     * place, before the row that points to it is committed, so a crash leaves at worst an orphan
-     * file, never a row without its image. A second result for a job is ignored, also while
-     * the first is still being written (`storing`).
+     * Stores a result: the PNG is written and fsynced (with its directory) off the main thread
+     * before the row that points to it is committed, and the commit is fsynced before this
+     * resolves "stored", so a crash leaves at worst an orphan file, never a row without its
+     * image, and an image acknowledged to its generator survives a power loss. The fsyncs are
+     * shared by the results stored at the same time (group-sync.ts). A second result for a job
+     * is ignored, also while the first is still being written (`storing`).
      */
     async storeResult(result: ResultMessage, fromGeneratorId: string): Promise<{ outcome: ResultOutcome; reason?: string }> {
       const job = statements.jobById.get({ id: result.jobId });
       if (!job) return { outcome: "unknown-job" };
       if (storing.has(job.id)) return { outcome: "storing" };
-      if (job.state === "done") return { outcome: statements.imageMakerOf.get({ jobId: job.id })?.generatorId === fromGeneratorId ? "already-stored" : "duplicate" };
+      if (job.state === "done") {
+        if (statements.imageMakerOf.get({ jobId: job.id })?.generatorId !== fromGeneratorId) return { outcome: "duplicate" };
+        // Committed, but maybe not yet on disk: "stored" waits for the WAL as the first answer did.
+        await syncWal();
+        return { outcome: "already-stored" };
+      }
       if (job.state === "cancelled") return { outcome: "cancelled" };
       const prompt = statements.promptById.get({ id: job.promptId })!;
       if (prompt.jobId !== job.id) return { outcome: "stale" };
@@ -348,21 +363,15 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
       try {
         const fileName = `${prompt.id}-${job.id}.png`;
         const finalPath = path.join(imageDir, fileName);
-        const temporaryPath = `${finalPath}.tmp`;
-        const file = await open(temporaryPath, "w", 0o600);
+        // Written in place, not renamed: no row points at the file before it is on disk, so a
+        // crash leaves at worst an orphan (retention removes those), and its data and its name in
+        // the directory are synced at once instead of one after the other.
+        const file = await open(finalPath, "w", 0o600);
         try {
           await file.writeFile(png);
-          await file.sync();
+          await Promise.all([file.sync(), syncImageDir()]);
         } finally {
           await file.close();
-        }
-        await rename(temporaryPath, finalPath);
-        // The rename itself must survive a power loss before a row may point at the file.
-        const directory = await open(imageDir, "r");
-        try {
-          await directory.sync();
-        } finally {
-          await directory.close();
         }
 
         const stored = db.transaction(
@@ -392,8 +401,13 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
           },
           { behavior: "immediate" },
         );
+        // Committed: a copy arriving from here on is answered "already-stored", after the same WAL fsync.
+        storing.delete(job.id);
         // A result that lost the race keeps no file behind.
         if (stored.outcome !== "stored") await unlink(finalPath).catch(() => undefined);
+        // The commit is in the WAL (synchronous = NORMAL: not yet on disk); only once it is
+        // may the generator hear "stored" and forget its copy.
+        else await syncWal();
         return stored;
       } finally {
         storing.delete(job.id);

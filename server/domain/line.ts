@@ -4,7 +4,7 @@
  * rules themselves are in fair-turns.ts; everything they need is stored, so a restart keeps
  * the order.
  */
-import { and, eq, inArray, isNotNull, isNull, max, min, sql } from "drizzle-orm";
+import { and, eq, inArray, max, min, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { jobs, prompts, settings, type JobState } from "../db/schema";
 import { DomainError } from "./errors";
@@ -42,26 +42,46 @@ export interface Standing {
   etaSeconds: number | null;
 }
 
-const turnOf = (db: Db) => Number(db.select({ value: settings.value }).from(settings).where(eq(settings.key, TURN_KEY)).get()?.value ?? 0);
+/** Prepared once per database: approvals and leases run these for every job. */
+function prepareStatements(db: Db) {
+  return {
+    turn: db.select({ value: settings.value }).from(settings).where(eq(settings.key, TURN_KEY)).prepare(),
+    countTurns: db
+      .insert(settings)
+      .values({ key: TURN_KEY, value: sql`${sql.placeholder("leases")}` })
+      .onConflictDoUpdate({ target: settings.key, set: { value: sql`CAST(${settings.value} AS INTEGER) + ${sql.placeholder("leases")}` } })
+      .prepare(),
+    // Indexed (jobs_fair_start, jobs_fair_finish): an approval costs the same at 10 or 100,000 jobs.
+    unfinishedStart: db.select({ start: min(jobs.fairStart) }).from(jobs).where(inArray(jobs.state, UNFINISHED)).prepare(),
+    largestFinish: db.select({ finish: max(jobs.fairFinish) }).from(jobs).prepare(),
+    colourFinish: db
+      .select({ finish: max(jobs.fairFinish) })
+      .from(jobs)
+      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
+      .where(eq(prompts.visitorId, sql.placeholder("visitorId")))
+      .prepare(),
+  };
+}
+const prepared = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
+function statementsOf(db: Db) {
+  let statements = prepared.get(db);
+  if (!statements) prepared.set(db, (statements = prepareStatements(db)));
+  return statements;
+}
 
-/** A lease was granted: one more turn. Call inside the transaction that grants it. */
-export function countTurn(db: Db): void {
-  db.insert(settings)
-    .values({ key: TURN_KEY, value: "1" })
-    .onConflictDoUpdate({ target: settings.key, set: { value: sql`CAST(${settings.value} AS INTEGER) + 1` } })
-    .run();
+const turnOf = (db: Db) => Number(statementsOf(db).turn.get()?.value ?? 0);
+
+/** Leases were granted: as many more turns. Call inside the transaction that grants them. */
+export function countTurn(db: Db, leases = 1): void {
+  if (leases > 0) statementsOf(db).countTurns.run({ leases });
 }
 
 /** The fair-turn columns of a job approved now for `visitorId`. Call inside the approving transaction. */
 export function newJobPlace(db: Db, visitorId: number, size: { width: number; height: number }) {
-  const unfinished = db.select({ start: min(jobs.fairStart) }).from(jobs).where(inArray(jobs.state, UNFINISHED)).get()?.start ?? null;
-  const largest = db.select({ finish: max(jobs.fairFinish) }).from(jobs).get()?.finish ?? null;
-  const colour = db
-    .select({ finish: max(jobs.fairFinish) })
-    .from(jobs)
-    .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-    .where(eq(prompts.visitorId, visitorId))
-    .get()?.finish;
+  const statements = statementsOf(db);
+  const unfinished = statements.unfinishedStart.get()?.start ?? null;
+  const largest = statements.largestFinish.get()?.finish ?? null;
+  const colour = statements.colourFinish.get({ visitorId })?.finish;
   const tags = tagsFor(costOf(size), virtualTimeOf(unfinished === null ? [] : [unfinished], largest), colour ?? null);
   return { fairStart: tags.start, fairFinish: tags.finish, approvedTurn: turnOf(db) };
 }
@@ -76,46 +96,131 @@ function ownStandings(all: Map<number, Standing & { visitorId: number }>, visito
   return own;
 }
 
+/** A current, unfinished job as the line keeps it: in line (no lease) or with a generator. */
+interface LineEntry extends WaitingJob {
+  generatorId: string | null;
+  state: JobState;
+  startedAt: Date | null;
+}
+
+/** The SQL function the line's triggers call; one line per database connection. */
+const TOUCHED = "promptgate_line_touched";
+
+/**
+ * Every column the line reads: a write to any of them marks the job for a fresh read. Lease
+ * extensions, publish counts and blocked notes, written for every heartbeat and status, do not.
+ */
+const LINE_TRIGGERS = `
+  CREATE TEMP TRIGGER IF NOT EXISTS line_job_inserted AFTER INSERT ON main.jobs BEGIN SELECT ${TOUCHED}(NEW.id); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS line_job_updated
+    AFTER UPDATE OF prompt_id, state, lease_generator_id, started_at, failed_on, fair_finish, approved_turn, pin_rank ON main.jobs
+    BEGIN SELECT ${TOUCHED}(NEW.id); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS line_job_deleted AFTER DELETE ON main.jobs BEGIN SELECT ${TOUCHED}(OLD.id); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS line_prompt_updated AFTER UPDATE OF job_id, visitor_id, width, height ON main.prompts
+    BEGIN SELECT ${TOUCHED}(OLD.job_id); SELECT ${TOUCHED}(NEW.job_id); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS line_prompt_deleted AFTER DELETE ON main.prompts BEGIN SELECT ${TOUCHED}(OLD.job_id); END;
+`;
+
 export function createLine(db: Db, rules: FairRules) {
-  // Prepared once: dispatch reads the whole line after every result.
-  const statements = {
-    waiting: db
-      .select({
-        jobId: jobs.id,
-        promptId: jobs.promptId,
-        visitorId: prompts.visitorId,
-        width: prompts.width,
-        height: prompts.height,
-        failedOn: jobs.failedOn,
-        finish: jobs.fairFinish,
-        seq: sql<number>`${jobs}.rowid`,
-        approvedTurn: jobs.approvedTurn,
-        pinRank: jobs.pinRank,
-      })
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .where(and(current, isNull(jobs.leaseGeneratorId)))
-      .prepare(),
-    leased: db
-      .select({
-        jobId: jobs.id,
-        promptId: jobs.promptId,
-        visitorId: prompts.visitorId,
-        width: prompts.width,
-        height: prompts.height,
-        generatorId: jobs.leaseGeneratorId,
-        state: jobs.state,
-        startedAt: jobs.startedAt,
-      })
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .where(and(current, isNotNull(jobs.leaseGeneratorId)))
-      .prepare(),
-    turn: db.select({ value: settings.value }).from(settings).where(eq(settings.key, TURN_KEY)).prepare(),
+  const columns = {
+    jobId: jobs.id,
+    promptId: jobs.promptId,
+    visitorId: prompts.visitorId,
+    width: prompts.width,
+    height: prompts.height,
+    failedOn: jobs.failedOn,
+    finish: jobs.fairFinish,
+    seq: sql<number>`${jobs}.rowid`,
+    approvedTurn: jobs.approvedTurn,
+    pinRank: jobs.pinRank,
+    generatorId: jobs.leaseGeneratorId,
+    state: jobs.state,
+    startedAt: jobs.startedAt,
+    isCurrent: sql<number>`${prompts.jobId} = ${jobs.id}`,
   };
-  const waiting = (): WaitingJob[] => statements.waiting.all();
-  const leased = () => statements.leased.all();
-  const turn = () => Number(statements.turn.get()?.value ?? 0);
+  const statements = {
+    all: db.select(columns).from(jobs).innerJoin(prompts, eq(prompts.id, jobs.promptId)).where(current).prepare(),
+    // Any number of ids in one bound JSON array: no IN list to build, no limit on variables.
+    some: db
+      .select(columns)
+      .from(jobs)
+      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
+      .where(sql`${jobs.id} IN (SELECT value FROM json_each(${sql.placeholder("ids")}))`)
+      .prepare(),
+  };
+
+  /**
+   * The line in memory (ADR 010, addendum): every current unfinished job, read in full once here
+   * and then only the jobs that changed. Whatever writes a job or its prompt, in any service or
+   * test, in the same statement marks it changed through a temporary trigger, so nothing has to
+   * remember to tell the line; a rolled-back write is read back as it is, unchanged.
+   */
+  const entries = new Map<string, LineEntry>();
+  /** The entries with a generator: few, read for every order (the colour cap counts them). */
+  const withGenerators = new Map<string, LineEntry & { generatorId: string }>();
+  /**
+   * The jobs in line (no lease), kept sorted by tag: fairOrder's sorts then find their input in
+   * order already, which V8's sort (TimSort) goes through in one linear pass.
+   */
+  let byTag: WaitingJob[] = [];
+  const changed = new Set<string>();
+  db.$client.function(TOUCHED, (jobId: unknown) => {
+    if (typeof jobId === "string") changed.add(jobId);
+    return null;
+  });
+  db.$client.exec(LINE_TRIGGERS);
+
+  const tagOrder = (a: WaitingJob, b: WaitingJob) => a.finish - b.finish || a.seq - b.seq;
+  function keep({ isCurrent, generatorId, state, startedAt, ...job }: LineEntry & { isCurrent: number }): WaitingJob | null {
+    const entry = { ...job, generatorId, state, startedAt };
+    entries.set(job.jobId, entry);
+    if (generatorId === null) return job;
+    withGenerators.set(job.jobId, { ...entry, generatorId });
+    return null;
+  }
+  byTag = statements.all
+    .all()
+    .map(keep)
+    .filter((job) => job !== null)
+    .sort(tagOrder);
+
+  /** Reads the changed jobs again. Inside a transaction they stay marked: it may yet roll back. */
+  function refresh() {
+    if (!changed.size) return;
+    const ids = [...changed];
+    if (!db.$client.inTransaction) changed.clear();
+    let leftLine = false;
+    for (const id of ids) {
+      if (entries.get(id)?.generatorId === null) leftLine = true;
+      entries.delete(id);
+      withGenerators.delete(id);
+    }
+    if (leftLine) byTag = byTag.filter((job) => entries.has(job.jobId));
+    for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
+      if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
+      const job = keep(row);
+      if (!job) continue;
+      // Binary search for its place by tag: one splice, not a sort.
+      let low = 0;
+      let high = byTag.length;
+      while (low < high) {
+        const middle = (low + high) >> 1;
+        if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
+        else high = middle;
+      }
+      byTag.splice(low, 0, job);
+    }
+  }
+
+  const waiting = (): readonly WaitingJob[] => {
+    refresh();
+    return byTag;
+  };
+  const leased = () => {
+    refresh();
+    return [...withGenerators.values()];
+  };
+  const turn = () => turnOf(db);
 
   function order(held = leased()): WaitingJob[] {
     const leasedPerColour = new Map<number, number>();
@@ -171,6 +276,8 @@ export function createLine(db: Db, rules: FairRules) {
     return all;
   }
   let memo: { seq: number; all: ReturnType<typeof standings> } | null = null;
+  let placesMemo: { seq: number; places: Record<number, number> } | null = null;
+  const places = (): Record<number, number> => Object.fromEntries(order().map((job, index) => [job.promptId, index + 1]));
 
   return {
     /** The jobs in line, in the order they go to generators. */
@@ -192,8 +299,12 @@ export function createLine(db: Db, rules: FairRules) {
     },
 
     /** Place in line of every waiting prompt, for the admin. */
-    places(): Record<number, number> {
-      return Object.fromEntries(order().map((job, index) => [job.promptId, index + 1]));
+    places,
+
+    /** The same at live event `seq`, worked out once per event however many admin pages follow it (shared: read only). */
+    placesAt(seq: number): Readonly<Record<number, number>> {
+      if (placesMemo?.seq !== seq) placesMemo = { seq, places: places() };
+      return placesMemo.places;
     },
 
     /** Where each of a visitor's approved, unfinished prompts stands, by prompt id. */

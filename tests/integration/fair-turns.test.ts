@@ -3,7 +3,10 @@
  * generator against the A1111 emulator: the order images are finished in, the admin's pins,
  * aging, and each guest's place in line and estimated wait.
  */
+import path from "node:path";
 import { startGenerator } from "../../generator/generator";
+import { openDb } from "../../server/db/client";
+import { createLine } from "../../server/domain/line";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
@@ -192,4 +195,43 @@ test("a guest sees each approved prompt's place in line and wait; places fall as
   sd.setDelay(0);
   await allFinished(ids);
   expect((await mine(author)).every((prompt) => prompt.status === "done" && prompt.line === null)).toBe(true);
+});
+
+test("the line kept in memory follows every write to a job or its prompt, whoever makes it, and none that was rolled back", async () => {
+  // A second connection reads the line afresh from the database, as a restart would.
+  const reader = openDb(path.join(server.dataDir, "promptgate.db"));
+  cleanups.push(() => reader.$client.close());
+  const afresh = () => createLine(reader, { colourCap: 2, agingTurns: AGING_TURNS }).order().map((job) => job.jobId);
+  const kept = () => server.services.line.order().map((job) => job.jobId);
+  const author = await guest();
+  const ids: number[] = [];
+  for (let i = 0; i < 4; i++) ids.push(await submit(author, `kept in memory ${i}`));
+  for (const id of ids) await approve(id);
+  const [first, second, third, fourth] = ids.map((id) => all<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id)[0]!.jobId);
+  expect(kept()).toEqual(expect.arrayContaining([first, second, third, fourth]));
+  expect(kept().indexOf(fourth!)).toBeGreaterThan(kept().indexOf(second!));
+  expect(kept()).toEqual(afresh());
+
+  // Plain SQL, as no service of the line's writes it: one pinned ahead, one failed out of line.
+  const sqlite = server.services.db.$client;
+  sqlite.prepare("UPDATE jobs SET pin_rank = -1 WHERE id = ?").run(fourth);
+  sqlite.prepare("UPDATE jobs SET state = 'failed' WHERE id = ?").run(first);
+  expect(kept()[0]).toBe(fourth);
+  expect(kept()).not.toContain(first);
+  expect(kept()).toEqual(afresh());
+
+  // Inside a transaction the line shows what it wrote; once rolled back, what is committed.
+  const rolledBack = sqlite.transaction(() => {
+    sqlite.prepare("UPDATE jobs SET lease_generator_id = 'nobody' WHERE id = ?").run(second);
+    expect(kept()).not.toContain(second);
+    throw new Error("rolled back");
+  });
+  expect(rolledBack).toThrow("rolled back");
+  expect(kept()).toContain(second);
+  expect(kept()).toEqual(afresh());
+
+  // The guest cancels one: it leaves the line.
+  expect((await author.mutate("prompt.cancel", { id: ids[2] })).status).toBe(200);
+  expect(kept()).not.toContain(third);
+  expect(kept()).toEqual(afresh());
 });

@@ -277,7 +277,7 @@ describe("the server killed with SIGKILL", () => {
   /**
    * The rest of that window, after the broker's acknowledgement: Aedes acknowledges a QoS 1
    * publish before its subscribers (the server's link) have it. To hold the server inside
-   * storeResult without a hook, a FIFO waits where it writes the image's temporary file: opening
+   * storeResult without a hook, a FIFO waits where it writes the image file: opening
    * a FIFO for writing blocks until someone reads it. Killed there, the server loses the result;
    * the generator, which lets go of a job only on the server's "stored", lists the job when it
    * reconnects and sends the result again, which the restarted server stores. One SD call.
@@ -287,7 +287,7 @@ describe("the server killed with SIGKILL", () => {
     const sd = await emulator();
     const id = await server.approve("acknowledged, then the crash");
     const jobId = jobOf(server, id);
-    const fifo = path.join(server.dataDir, "images", `${id}-${jobId}.png.tmp`);
+    const fifo = path.join(server.dataDir, "images", `${id}-${jobId}.png`);
     execFileSync("mkfifo", [fifo]);
     const generator = await server.generator("acked", sd);
     await waitFor("the generator to have its result acknowledged", () => generator.output().includes(`job ${jobId} done in`));

@@ -174,7 +174,7 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   // result is on its way, crossing the cancel); the next heartbeat, 10 s away, would cancel it.
   const { jobId } = server.services.db.$client.prepare("SELECT job_id AS jobId FROM prompts WHERE id = ?").get(id) as { jobId: string };
   expect(server.services.jobs.release(jobId, "told-off")).toBe(true);
-  expect(server.services.jobs.grantLease(jobId, "another-generator")).toBe(true);
+  expect(server.services.jobs.grantLeases([{ jobId, generatorId: "another-generator" }])).toHaveLength(1);
   await waitFor("the generator to log the refusal of its result", () =>
     log.lines.includes(`warn the server refused what this generator sent on ${topics.result("told-off", jobId)}: ${"the lease on this job is not yours (it ran out, or the job went to another generator)"}`),
   );

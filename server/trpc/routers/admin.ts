@@ -198,7 +198,7 @@ export const adminRouter = router({
         // The show's presenter follows it on its own stream (show.onPresenter).
         if (event.kind === "show") return null;
         if (event.kind === "generators") return { type: "generators", generators: ctx.services.link.generators() };
-        if (event.kind === "line") return { type: "line", places: ctx.services.line.places() };
+        if (event.kind === "line") return { type: "line", places: ctx.services.line.placesAt(event.seq) };
         if (event.kind === "progress") return { type: "progress", id: event.promptId, progress: ctx.services.progress.of(event.promptId) };
         return { type: "prompt", id: event.promptId, prompt: ctx.services.prompts.moderatedById(event.promptId), counts: ctx.services.prompts.counts() };
       },
