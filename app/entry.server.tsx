@@ -29,6 +29,10 @@ export default function handleRequest(
   const nonce = loadContext.cspNonce;
   return new Promise<Response>((resolve, reject) => {
     let failed = false;
+    // Cleared as soon as the render is whole: a pending timer would keep every rendered page
+    // (tree, data, buffers) alive for seconds, and at hundreds of pages a second the collector
+    // then copies them over and over.
+    const timer = setTimeout(() => abort(), RENDER_TIMEOUT_MS + 1000);
     const { pipe, abort } = renderToPipeableStream(
       <NonceContext.Provider value={nonce}>
         <RemixServer context={remixContext} url={request.url} abortDelay={RENDER_TIMEOUT_MS} nonce={nonce} />
@@ -36,18 +40,21 @@ export default function handleRequest(
       {
         nonce,
         onAllReady() {
+          clearTimeout(timer);
           const body = new PassThrough();
           responseHeaders.set("Content-Type", "text/html; charset=utf-8");
           resolve(new Response(createReadableStreamFromReadable(body), { headers: responseHeaders, status: failed ? 500 : responseStatusCode }));
           pipe(body);
         },
-        onShellError: reject,
+        onShellError(error) {
+          clearTimeout(timer);
+          reject(error);
+        },
         onError(error) {
           failed = true;
           loadContext.reportError(error, `rendering ${new URL(request.url).pathname}`);
         },
       },
     );
-    setTimeout(abort, RENDER_TIMEOUT_MS + 1000);
   });
 }
