@@ -7,7 +7,7 @@ import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 const SITE_PASSWORD = "party at the lake";
 let server: TestServer;
@@ -121,9 +121,14 @@ describe("rotating the session keys", () => {
     await rotate();
     expect(keys().map((key) => key.retiresAt === null)).toEqual([false, true]);
 
-    // The old pass opens the site, and comes back signed by the new key.
-    const again = await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${oldPass}` } });
-    expect(again.status).toBe(200);
+    // The old pass opens the site, and comes back signed by the new key once the server has read
+    // the file (within a second: server/secrets.ts).
+    const withOldPass = () => fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${oldPass}` } });
+    const again = await waitFor("the old pass signed again with the new key", async () => {
+      const response = await withOldPass();
+      expect(response.status).toBe(200);
+      return response.headers.getSetCookie().some((line) => line.startsWith("pg_site=")) ? response : null;
+    });
     const renewed = again.headers.getSetCookie().find((line) => line.startsWith("pg_site="))!;
     const newPass = /^pg_site=([^;]+)/.exec(renewed)![1]!;
     expect(newPass).not.toBe(oldPass);
@@ -139,7 +144,7 @@ describe("rotating the session keys", () => {
     // Retirement: the old key's date passes (the server re-reads the file).
     const [oldKey, newKey] = keys();
     writeFileSync(secretsFile(), JSON.stringify({ ...JSON.parse(readFileSync(secretsFile(), "utf8")), sessionKeys: [{ ...oldKey, retiresAt: new Date(Date.now() - 1000).toISOString() }, newKey] }));
-    expect((await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${oldPass}` } })).status).toBe(303);
+    await waitFor("the old key to be refused", async () => (await withOldPass()).status === 303);
     expect((await fetch(`${server.url}/`, { redirect: "manual", headers: { cookie: `pg_site=${newPass}` } })).status).toBe(200);
     const refusedForm = await friend.mutate("visitor.declineOffer", undefined, { "x-csrf-token": oldCsrf });
     expect(refusedForm.status).toBe(403);
