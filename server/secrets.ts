@@ -13,7 +13,7 @@
  * process rotated: the file stores when each key was added, not when it retires. A cookie
  * verified by an older key is signed again with the newest, so nobody who comes back within
  * that time is logged out. The running server re-reads the file when it changes: a rotation by
- * the command line takes effect at the next request.
+ * the command line takes effect within a second.
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
@@ -88,7 +88,13 @@ const liveKeys = (keys: SessionKey[], at: number, lifetimeMs: number) =>
     return !successor || Date.parse(successor.addedAt) + lifetimeMs > at;
   });
 
-/** A ring over the file's session keys, re-read whenever the file changes (a rotation from the command line). */
+/** How long the ring trusts what it last read of the file: a rotation takes effect within this. */
+export const KEY_FILE_CHECK_MS = 1000;
+
+/**
+ * A ring over the file's session keys, re-read within a second of the file changing (a rotation
+ * from the command line).
+ */
 function fileKeyRing(file: string, initial: SessionKey[], lifetimeMs: number, now: () => number): KeyRing {
   let keys = initial;
   // Every write is a rename, so a new inode tells a new file even within one mtime tick.
@@ -97,15 +103,22 @@ function fileKeyRing(file: string, initial: SessionKey[], lifetimeMs: number, no
     return stat ? `${stat.ino}:${stat.mtimeMs}` : null;
   };
   let seen = version();
+  let checkedAt = now();
+  let live: SessionKey[] | null = null;
   const fresh = () => {
-    // One stat per signature: microseconds, and a rotation needs no restart and no signal.
+    // Every page signs a CSRF token: a stat (and a pass over the keys) per signature was a
+    // measurable share of a page, and a rotation needs no restart and no signal either way.
+    const at = now();
+    if (live && at - checkedAt < KEY_FILE_CHECK_MS) return live;
+    checkedAt = at;
     const current = version();
     if (current !== null && current !== seen) {
       seen = current;
       const stored = readStored(file);
       if (stored?.sessionKeys) keys = stored.sessionKeys;
     }
-    return liveKeys(keys, now(), lifetimeMs).reverse();
+    live = liveKeys(keys, at, lifetimeMs).reverse();
+    return live;
   };
   return {
     // The newest key never retires, so there is always one to sign with.

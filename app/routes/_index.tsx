@@ -24,11 +24,7 @@ export { passOnHeaders as headers } from "../lib/headers";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   try {
-    const me = await context.trpc.visitor.me();
-    // Before the snapshot: the live stream resumes from here (ADR 012).
-    const liveCursor = await context.trpc.prompt.liveCursor();
-    const prompts = await context.trpc.prompt.mine();
-    return { me, prompts, liveCursor, csrfToken: context.csrfToken };
+    return { ...(await context.trpc.visitor.page()), csrfToken: context.csrfToken };
   } catch (error) {
     throwAsResponse(error);
   }

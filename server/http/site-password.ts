@@ -34,6 +34,7 @@ export const SITE_LOGIN_PATH = "/site-login";
  */
 const GUEST_PROCEDURES = new Set([
   "visitor.me",
+  "visitor.page",
   "visitor.declineOffer",
   "visitor.recover",
   "visitor.linkTarget",

@@ -249,6 +249,16 @@ function rssMiB(child: Child) {
   return { now: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024, anon: kib("RssAnon") / 1024, file: kib("RssFile") / 1024 };
 }
 
+/**
+ * CPU time (user + system) a child has used, in ms (/proc counts in USER_HZ ticks, 100 a
+ * second on Linux). Per request it hardly moves with other load on the machine, where
+ * requests per second halve: the web bench reports both.
+ */
+function cpuMs(child: Child): number {
+  const fields = readFileSync(`/proc/${child.process.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 const peaks = { server: 0, generator: 0 };
 
 /**
@@ -437,27 +447,36 @@ async function webBench() {
   const cookie = [...visitor.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
   const idle = rssMiB(run.server);
 
-  const load = async (url: string, headers: Record<string, string> = {}) => {
+  const load = async (child: Child, url: string, headers: Record<string, string> = {}) => {
+    const cpuBefore = cpuMs(child);
     const result = await autocannon({ url, connections: 16, duration: 10, headers });
     if (result.non2xx || result.errors) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
-    return result;
+    return { ...result, cpuPerRequest: (cpuMs(child) - cpuBefore) / result.requests.total };
   };
   const rates = { baseline: [] as number[], promptgate: [] as number[] };
   const p99 = { baseline: [] as number[], promptgate: [] as number[] };
+  const cpu = { baseline: [] as number[], promptgate: [] as number[] };
   for (let round = 0; round < 2; round++) {
-    const bare = await load(baselineUrl);
-    const ours = await load(`${run.url}/`, { cookie });
+    const bare = await load(baseline, baselineUrl);
+    const ours = await load(run.server, `${run.url}/`, { cookie });
     rates.baseline.push(bare.requests.average);
     rates.promptgate.push(ours.requests.average);
     p99.baseline.push(bare.latency.p99);
     p99.promptgate.push(ours.latency.p99);
+    cpu.baseline.push(bare.cpuPerRequest);
+    cpu.promptgate.push(ours.cpuPerRequest);
   }
   const [bare, ours] = [median(rates.baseline), median(rates.promptgate)];
-  report("bare Remix page (baseline), GET /", `${bare.toFixed(0)} req/s`, `(p99 ${ms(median(p99.baseline))}; ${rates.baseline.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`);
+  const [bareCpu, ourCpu] = [median(cpu.baseline), median(cpu.promptgate)];
+  report(
+    "bare Remix page (baseline), GET /",
+    `${bare.toFixed(0)} req/s`,
+    `(p99 ${ms(median(p99.baseline))}; CPU ${ms(bareCpu)} per request; ${rates.baseline.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`,
+  );
   report(
     "promptgate GET /, returning visitor with 10 prompts",
     `${ours.toFixed(0)} req/s`,
-    `(${((ours / bare) * 100).toFixed(0)}% of the baseline, target ≥ 70%; p99 ${ms(median(p99.promptgate))}; ${rates.promptgate.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`,
+    `(${((ours / bare) * 100).toFixed(0)}% of the baseline, target ≥ 70%; p99 ${ms(median(p99.promptgate))}; CPU ${ms(ourCpu)} per request, the baseline's is ${((bareCpu / ourCpu) * 100).toFixed(0)}% of it; ${rates.promptgate.map((rate) => rate.toFixed(0)).join(" / ")} over the runs)`,
   );
   const loaded = rssMiB(run.server);
   const bareRss = rssMiB(baseline);

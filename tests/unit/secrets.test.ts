@@ -1,6 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { loadSecrets, rotateFingerprintSecret, rotateSessionKeys } from "../../server/secrets";
+import { KEY_FILE_CHECK_MS, loadSecrets, rotateFingerprintSecret, rotateSessionKeys } from "../../server/secrets";
 import { StartupError } from "../../server/startup-error";
 import { makeDataDir, removeDataDir } from "../helpers/server";
 
@@ -48,12 +48,14 @@ test("secrets given by the environment win and are not written", () => {
   expect(readFileSync(path.join(dir, "secrets.json"), "utf8")).not.toContain("t".repeat(40));
 });
 
-test("a rotation signs with the new key, verifies with both until the old one retires, then drops it", () => {
+test("a rotation signs with the new key within a second, verifies with both until the old one retires, then drops it", () => {
   const dir = dataDir();
   let now = Date.parse("2026-01-01T00:00:00Z");
   const ring = loadSecrets(dir, { sessionLifetimeMs: HOUR }, () => now).sessionKeys;
   const first = ring.current();
   expect(rotateSessionKeys(dir, HOUR, now)).toEqual({ retiring: 1, removed: 0, retiresAt: new Date(now + HOUR) });
+  expect(ring.current()).toBe(first);
+  now += KEY_FILE_CHECK_MS;
   const second = ring.current();
   expect(second).not.toBe(first);
   expect(ring.verifying()).toEqual([second, first]);

@@ -37,6 +37,14 @@ export async function cancelPrompt(services: Services, id: number, by: { visitor
   return { interrupted: holder };
 }
 
+/** A visitor's own prompts, newest first, each with its place in line and progress. */
+export function ownPromptsInLine(services: Services, visitorId: number): OwnPromptInLine[] {
+  const own = services.prompts.listOwn(visitorId);
+  // Working out the line reads every waiting job: only for a visitor with a prompt in it.
+  const standings = own.some(isInLine) ? services.line.standingsOf(visitorId, services.link.generators()) : new Map<number, Standing>();
+  return own.map((prompt) => ({ ...prompt, line: standings.get(prompt.id) ?? null, progress: progressOf(services, prompt) }));
+}
+
 export const promptRouter = router({
   submit: visitorProcedure.input(PromptInputSchema).mutation(({ ctx, input }) => ctx.services.prompts.submit(ctx.visitor.id, input)),
 
@@ -44,12 +52,7 @@ export const promptRouter = router({
    * The caller's own prompts with their status; image URLs only after the reveal. An approved,
    * unfinished one carries its place in line and estimated wait (`line`).
    */
-  mine: visitorProcedure.query(({ ctx }): OwnPromptInLine[] => {
-    const own = ctx.services.prompts.listOwn(ctx.visitor.id);
-    // Working out the line reads every waiting job: only for a visitor with a prompt in it.
-    const standings = own.some(isInLine) ? ctx.services.line.standingsOf(ctx.visitor.id, ctx.services.link.generators()) : new Map<number, Standing>();
-    return own.map((prompt) => ({ ...prompt, line: standings.get(prompt.id) ?? null, progress: progressOf(ctx.services, prompt) }));
-  }),
+  mine: visitorProcedure.query(({ ctx }) => ownPromptsInLine(ctx.services, ctx.visitor.id)),
 
   /** Calls off one of the caller's own prompts while it waits for the host or in line (not once it is being made). */
   cancel: visitorProcedure.input(z.object({ id: z.coerce.number().int().positive() })).mutation(async ({ ctx, input }) => {

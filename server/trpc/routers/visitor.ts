@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { recoveryLinkHash, recoveryLinkPath, type RecoveryProof } from "../../domain/recovery";
+import type { VisitorState } from "../../domain/visitors";
+import type { RequestContext } from "../../http/request-context";
 import { publicProcedure, router, visitorProcedure } from "../init";
+import { ownPromptsInLine } from "./prompt";
 
 /** A recovery link's secret: 32 bytes in base64url. */
 const LinkSecretSchema = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/, { message: "This is not a recovery link." }) });
@@ -15,16 +18,32 @@ function recoveryView(publicOrigin: string, proof: RecoveryProof) {
   };
 }
 
+/** Who the caller is, the colour they were offered, and their recovery code and link. */
+function meOf(ctx: RequestContext & VisitorState) {
+  return {
+    colour: ctx.visitor.colour,
+    offer: ctx.offer?.colour ?? null,
+    recovery: recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
+  };
+}
+
 export const visitorRouter = router({
   /**
    * Who am I: the caller's identity (created on a first visit), an open "are you Teal?" offer,
    * and the code and link that let them take their colour to another browser.
    */
-  me: visitorProcedure.query(({ ctx }) => ({
-    colour: ctx.visitor.colour,
-    offer: ctx.offer?.colour ?? null,
-    recovery: recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
-  })),
+  me: visitorProcedure.query(({ ctx }) => meOf(ctx)),
+
+  /**
+   * The visitor's own page in one call (one pass through the middleware, one visitor lookup):
+   * `me`, where live updates start, and `prompt.mine`.
+   */
+  page: visitorProcedure.query(({ ctx }) => {
+    const me = meOf(ctx);
+    // Before the snapshot: the live stream resumes from here (ADR 012).
+    const liveCursor = ctx.services.live.headId();
+    return { me, liveCursor, prompts: ownPromptsInLine(ctx.services, ctx.visitor.id) };
+  }),
 
   /** "I'm new": the offer is withdrawn and its fingerprint never offers anyone again. */
   declineOffer: publicProcedure.mutation(({ ctx }) => {
