@@ -71,11 +71,14 @@ async function expectReadable(page: Page) {
 }
 
 /** Rendered size of an `object-fit: contain` image: the box scaled to the picture's shape. */
-const renderedHeight = (page: Page) =>
-  page.locator(".show-stage img").evaluate((img: HTMLImageElement) => {
+/** The height the image on stage is drawn at, once it has loaded. */
+const renderedHeight = async (page: Page) => {
+  await page.waitForFunction(() => ((document.querySelector(".show-stage img") as HTMLImageElement | null)?.naturalWidth ?? 0) > 0);
+  return page.locator(".show-stage img").evaluate((img: HTMLImageElement) => {
     const box = img.getBoundingClientRect();
     return img.naturalHeight * Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
   });
+};
 
 const revealed = () => (server.services.db.$client.prepare("SELECT id FROM prompts WHERE revealed_at IS NOT NULL ORDER BY id").all() as Array<{ id: number }>).map((row) => row.id);
 

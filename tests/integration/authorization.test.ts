@@ -35,6 +35,7 @@ const OPEN = [
   "show.audience",
   "show.onAudience",
   "visitor.me",
+  "visitor.page",
   "visitor.declineOffer",
   "visitor.recover",
   "visitor.linkTarget",
