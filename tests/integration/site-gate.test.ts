@@ -67,11 +67,18 @@ describe("SITE_PASSWORD", () => {
     expect((await friend.page("/")).status).toBe(200);
   });
 
-  test("an address off the site is never where the form sends a browser", async () => {
+  test("an address off the site is never where the form sends a browser, however its dots are written", async () => {
     const client = new TestClient(server.url, { userAgent: "open redirect" });
     await client.page("/site-login");
     const result = await client.postForm("/site-login", { password: SITE_PASSWORD, next: "//evil.example/" });
     expect([result.status, result.location]).toEqual([303, "/"]);
+    for (const next of ["/..//evil.example/x", "/.//evil.example", "/%2e%2e//evil.example"]) {
+      const stranger = new TestClient(server.url, { userAgent: `open redirect ${next}` });
+      await stranger.page("/site-login");
+      expect((await stranger.postForm("/site-login", { password: SITE_PASSWORD, next })).location, next).toBe("/");
+      // With the pass already given, the form forwards at once: still to this site.
+      expect((await stranger.fetch(`/site-login?next=${encodeURIComponent(next)}`)).headers.get("location"), next).toBe("/");
+    }
   });
 
   test("a forged or expired pass cookie opens nothing", async () => {
