@@ -137,6 +137,21 @@ test("a live stream opened with a token ends at its next event once the token is
   stream.close();
 });
 
+test("a submit token's own stream ends at its next event once the token is revoked, and tells nothing more", async () => {
+  const bot = await createToken("stream-bot", ["submit"]);
+  const first = (await bot.mutate("prompt.submit", { prompt: "a bot's first prompt" })).body.result.data.id;
+  const second = (await bot.mutate("prompt.submit", { prompt: "a bot's second prompt" })).body.result.data.id;
+  const stream = await SseStream.open(bot, "prompt.onChange", { input: { lastEventId: (await bot.query("prompt.liveCursor")).body.result.data } });
+  expect((await admin.mutate("admin.deny", { id: first, reason: "seen by the bot" })).status).toBe(200);
+  await stream.waitForData("the first denial", (data) => data.type === "prompt" && data.id === first && data.prompt?.status === "denied");
+  expect((await admin.mutate("access.revokeToken", { name: "stream-bot" })).status).toBe(200);
+  expect((await admin.mutate("admin.deny", { id: second, reason: "after the revoke" })).status).toBe(200);
+  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
+  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+  expect(stream.data.some((data) => data.type === "prompt" && data.id === second)).toBe(false);
+  stream.close();
+});
+
 test("hostile token strings and headers are refused clearly, and a bearer request never rides on cookies", async () => {
   const reader = await createToken("with-cookies", ["read"]);
   const headers = [
