@@ -197,7 +197,10 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       refuseForProxy();
       return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
     },
-    replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
+    replaceRecovery(visitorId) {
+      refuseForToken();
+      services.visitors.replaceRecovery(visitorId, visitorToken);
+    },
     // Asked afresh each time: a live stream re-checks through here, and an admin may have removed the identity meanwhile.
     account: () => proxyStaff(services, proxyIdentity) ?? services.adminSessions.live(adminToken),
     apiToken,
