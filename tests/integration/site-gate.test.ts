@@ -198,7 +198,11 @@ describe("GUEST_MODE=submit", () => {
     const mine = await guest.query("prompt.mine");
     expect(mine.body.result.data.map((prompt: { prompt: string }) => prompt.prompt)).toEqual(["a lighthouse in fog"]);
 
-    for (const path of ["/gallery", "/admin", "/admin/login"]) expect((await guest.fetch(path)).headers.get("location")).toMatch(/^\/site-login\?next=/);
+    for (const path of ["/gallery", "/admin", "/admin/login", "/gallery.data", "/admin.data"]) expect((await guest.fetch(path)).headers.get("location"), path).toMatch(/^\/site-login\?next=/);
+    // The visitor page's and a recovery link's own data requests (Remix single fetch) are a guest's.
+    expect((await guest.fetch("/_root.data")).status).toBe(200);
+    const { link } = (await guest.query("visitor.me")).body.result.data.recovery;
+    expect((await guest.fetch(`${new URL(link).pathname}.data`)).status).toBe(200);
     expect((await guest.query("gallery.page")).status).toBe(401);
     expect((await guest.query("admin.dashboard")).status).toBe(401);
     // A batch is let in only if every call in it is a guest's.
