@@ -117,10 +117,10 @@ test("a login link that is unknown, used or expired is refused with 401 and in t
 
 test("without TRUSTED_PROXIES nobody can be added by a sign-in identity: the page offers no such form and the API says why", async () => {
   expect((await admin.page("/admin/people")).html).not.toContain('value="add-identity"');
-  const refused = await admin.mutate("access.addIdentity", { identity: "frank@example.org", role: "moderator" });
+  const refused = await admin.mutate("access.addIdentity", { kind: "email", identity: "frank@example.org", role: "moderator" });
   expect(refused.status).toBe(412);
   expect(refused.body.error.data.userMessage).toBe("Nobody signs in through a proxy here: set TRUSTED_PROXIES to your sign-in proxy's address first.");
-  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).not.toContain("proxy:frank@example.org");
+  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).not.toContain("proxy:email:frank@example.org");
 });
 
 test("every moderation and admin action and every login attempt is in the audit log with its actor", async () => {
