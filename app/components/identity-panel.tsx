@@ -9,7 +9,8 @@ import { ColourChip } from "./colour-chip";
 type Colour = { name: string; hex: string; text: string };
 
 export interface IdentityPanelProps {
-  me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string; qrVersion: string } };
+  /** `recovery` is null for an API token's colour: a script's, with no browser to take it to. */
+  me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string; qrVersion: string } | null };
   /** The visitor page's last action result; the panel shows what concerns identity. */
   result?: { kind: string; intent?: string; message?: string; colour?: Colour; recovery?: IdentityPanelProps["me"]["recovery"] };
   csrfToken: string;
@@ -66,31 +67,35 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
         </p>
       )}
 
-      <p className="hint recovery-line">
-        Your recovery code: <strong className="recovery-code">{recovery.code}</strong> — it brings your colour back if this browser forgets it.
-      </p>
-      <details className="recovery">
-        <summary>Use my colour on another device</summary>
-        <p className="hint">Open this link (or scan the code) on the other device. Anyone with it can be {me.colour.name}: keep it to yourself.</p>
-        <p>
-          <a href={recovery.link} className="recovery-link">
-            {recovery.link}
-          </a>
-        </p>
-        <img src={`/me/recovery-qr.svg?v=${recovery.qrVersion}`} alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
-        <Form method="post">
-          {csrf}
-          <button type="submit" name="intent" value="renew-recovery" className="secondary">
-            Make a new code and link
-          </button>
-        </Form>
-        <FormMessage message={errorFor("renew-recovery")} />
-        {result?.kind === "renewed" && (
-          <p className="success" role="status">
-            New code and link made; the old ones no longer work, and other browsers using your colour are signed out.
+      {recovery && (
+        <>
+          <p className="hint recovery-line">
+            Your recovery code: <strong className="recovery-code">{recovery.code}</strong> — it brings your colour back if this browser forgets it.
           </p>
-        )}
-      </details>
+          <details className="recovery">
+            <summary>Use my colour on another device</summary>
+            <p className="hint">Open this link (or scan the code) on the other device. Anyone with it can be {me.colour.name}: keep it to yourself.</p>
+            <p>
+              <a href={recovery.link} className="recovery-link">
+                {recovery.link}
+              </a>
+            </p>
+            <img src={`/me/recovery-qr.svg?v=${recovery.qrVersion}`} alt={`QR code of ${me.colour.name}'s link`} className="recovery-qr" width={180} height={180} loading="lazy" />
+            <Form method="post">
+              {csrf}
+              <button type="submit" name="intent" value="renew-recovery" className="secondary">
+                Make a new code and link
+              </button>
+            </Form>
+            <FormMessage message={errorFor("renew-recovery")} />
+            {result?.kind === "renewed" && (
+              <p className="success" role="status">
+                New code and link made; the old ones no longer work, and other browsers using your colour are signed out.
+              </p>
+            )}
+          </details>
+        </>
+      )}
       {!offer && (
         <details className="recovery" open={!!errorFor("recover")}>
           <summary>Been here before? Get your colour back</summary>

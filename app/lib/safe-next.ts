@@ -12,7 +12,10 @@ export function safeNext(value: unknown, fallback = AFTER_LOGIN): string {
   const base = "http://promptgate.invalid";
   try {
     const url = new URL(value, base);
-    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : fallback;
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    // Checked again after parsing: dot segments collapse (`/..//evil`, `/%2e%2e//evil` -> `//evil`),
+    // and a browser reads the result's leading `//` as another host.
+    return url.origin === base && !path.startsWith("//") ? path : fallback;
   } catch {
     return fallback;
   }

@@ -24,7 +24,9 @@ export async function action({ request, context }: ActionFunctionArgs) {
     }
     if (intent === "add-identity") {
       const role = form.get("role") === "admin" ? "admin" : "moderator";
-      const added = await context.trpc.access.addIdentity({ identity: String(form.get("identity") ?? ""), role });
+      const kind = form.get("kind");
+      if (kind !== "email" && kind !== "user") return data({ message: "Say whether it is an email or a user name.", done: false }, { status: 400 });
+      const added = await context.trpc.access.addIdentity({ kind, identity: String(form.get("identity") ?? ""), role });
       return { message: `${added.name} is now ${role === "admin" ? "an admin" : "a moderator"} when signed in through your proxy.`, done: true };
     }
     if (intent === "remove") {
@@ -75,7 +77,14 @@ export default function AdminPeople() {
         <Form method="post" className="login-form">
           {csrf}
           <label>
-            Someone who signs in through your proxy: their user name or email
+            Someone who signs in through your proxy: their
+            <select name="kind" defaultValue="email">
+              <option value="email">Email (any case)</option>
+              <option value="user">User name (exactly)</option>
+            </select>
+          </label>
+          <label>
+            Email or user name, as your proxy sends it
             <input type="text" name="identity" required maxLength={200} autoComplete="off" />
           </label>
           <label>

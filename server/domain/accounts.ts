@@ -120,31 +120,39 @@ const NO_PASSWORD = "!signed in through a trusted proxy";
 const PROXY_PREFIX = "proxy:";
 const RANK: Record<AccountRole, number> = { moderator: 1, admin: 2 };
 
+/** Which header an admin-given identity is matched against: X-Forwarded-User or X-Forwarded-Email. */
+export const PROXY_IDENTITY_KINDS = ["user", "email"] as const;
+export type ProxyIdentityKind = (typeof PROXY_IDENTITY_KINDS)[number];
+
 /**
- * An identity as a trusted proxy sends it (X-Forwarded-User or -Email), for an admin to give a
- * role to. Compared without case: identity providers treat emails and user names so.
+ * An identity as a trusted proxy sends it, for an admin to give a role to. User names and emails
+ * are apart (`proxy:user:…`, `proxy:email:…`): otherwise someone free to pick their user name
+ * could pick another person's email and get that person's role. Emails compare without case,
+ * as mail does; user names exactly, as the identity provider issues them.
  */
 export const ProxyIdentitySchema = z
   .string()
   .trim()
   .min(1, { message: "Give the person's user name or email, as your sign-in proxy sends it." })
   .max(200, { message: "An identity has at most 200 characters." })
-  .regex(/^[^\s,\u0000-\u001f\u007f]+$/, { message: "An identity has no spaces, commas or control characters." })
-  .transform((identity) => identity.toLowerCase());
+  .regex(/^[^\s,\u0000-\u001f\u007f]+$/, { message: "An identity has no spaces, commas or control characters." });
+
+/** The account name of a proxy person by one of their headers: the same for a group's account and an admin's grant. */
+const proxyAccountName = (kind: ProxyIdentityKind, value: string) => `${PROXY_PREFIX}${kind}:${kind === "email" ? value.toLowerCase() : value}`;
 
 /**
- * Gives the person a trusted proxy signs in as `identity` (their user name or email) a role
- * without any group: the account `proxy:<identity>`, until an admin removes it. A group may still
- * raise the role on a request; nothing lowers it.
+ * Gives the person a trusted proxy signs in with `identity` as their user name or email (`kind`)
+ * a role without any group: the account `proxy:<kind>:<identity>`, until an admin removes it. A
+ * group may still raise the role on a request; nothing lowers it.
  */
-export function grantProxyRole(db: Db, identity: string, role: AccountRole): Account {
+export function grantProxyRole(db: Db, kind: ProxyIdentityKind, identity: string, role: AccountRole): Account {
   const parsed = ProxyIdentitySchema.safeParse(identity);
   if (!parsed.success) throw new DomainError("INVALID_NAME", parsed.error.issues[0]!.message);
-  const name = `${PROXY_PREFIX}${parsed.data}`;
+  const name = proxyAccountName(kind, parsed.data);
   return db.transaction(
     (tx) => {
       const existing = tx.select({ id: accounts.id, proxyGrant: accounts.proxyGrant }).from(accounts).where(eq(accounts.name, name)).get();
-      if (existing?.proxyGrant) throw new DomainError("ACCOUNT_EXISTS", `${parsed.data} already has a role: remove it first to give another.`);
+      if (existing?.proxyGrant) throw new DomainError("ACCOUNT_EXISTS", `${name} already has a role: remove it first to give another.`);
       // Someone their groups made staff already has this account: from now on the admin's word holds.
       if (existing) return tx.update(accounts).set({ role, proxyGrant: true }).where(eq(accounts.id, existing.id)).returning(PUBLIC_COLUMNS).get()!;
       return tx.insert(accounts).values({ name, role, passwordHash: NO_PASSWORD, proxyGrant: true }).returning(PUBLIC_COLUMNS).get();
@@ -155,7 +163,7 @@ export function grantProxyRole(db: Db, identity: string, role: AccountRole): Acc
 
 /** What a trusted proxy says about a person (server/http/trusted-proxy.ts), as far as accounts care. */
 export interface ProxyPerson {
-  subject: string;
+  user: string | null;
   email: string | null;
   /** From ADMIN_GROUPS and MODERATOR_GROUPS. */
   groupRole: AccountRole | null;
@@ -163,22 +171,24 @@ export interface ProxyPerson {
 
 /**
  * The staff account of a person a trusted proxy vouches for, else null. An identity an admin
- * added (by user name or email) comes first, its role raised by a group if that gives more.
- * Otherwise an admin or moderator group makes `proxy:<subject>` on first sight, its role
- * following the groups. Says whether it was created or its role changed, for the audit log.
+ * added (their user name or their email) comes first, its role raised by a group if that gives
+ * more. Otherwise an admin or moderator group makes `proxy:user:<user>` (or, with no user,
+ * `proxy:email:<email>`) on first sight, its role following the groups. Says whether it was
+ * created or its role changed, for the audit log.
  */
-export function proxyAccount(db: Db, { subject, email, groupRole }: ProxyPerson): { account: Account; change: "created" | "role" | null } | null {
+export function proxyAccount(db: Db, { user, email, groupRole }: ProxyPerson): { account: Account; change: "created" | "role" | null } | null {
+  const names = [user === null ? null : proxyAccountName("user", user), email === null ? null : proxyAccountName("email", email)].filter((name) => name !== null);
+  if (!names.length) return null;
   // Every request of a proxy user asks: plain reads, and a write only when something changes.
-  const added = [...new Set([subject, email].filter((id) => id !== null).map((id) => `${PROXY_PREFIX}${id.toLowerCase()}`))];
   const granted = db
     .select(PUBLIC_COLUMNS)
     .from(accounts)
-    .where(and(inArray(accounts.name, added), eq(accounts.proxyGrant, true)))
+    .where(and(inArray(accounts.name, names), eq(accounts.proxyGrant, true)))
     .orderBy(asc(accounts.id))
     .get();
   if (granted) return { account: groupRole && RANK[groupRole] > RANK[granted.role] ? { ...granted, role: groupRole } : granted, change: null };
   if (!groupRole) return null;
-  const name = `${PROXY_PREFIX}${subject}`;
+  const name = names[0]!;
   const known = findAccount(db, name);
   if (known?.role === groupRole) return { account: known, change: null };
   return db.transaction(

@@ -9,7 +9,7 @@
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../db/client";
-import { API_TOKEN_SCOPES, apiTokens, type ApiTokenScope } from "../db/schema";
+import { API_TOKEN_SCOPES, apiTokens, visitors, type ApiTokenScope } from "../db/schema";
 import { checkAccountName } from "./accounts";
 import { DomainError } from "./errors";
 import { hashSecretToken, newSecretToken } from "./secret-tokens";
@@ -61,9 +61,18 @@ export function listApiTokens(db: Db): ApiTokenListing[] {
 }
 
 export function revokeApiToken(db: Db, name: string): void {
-  if (db.delete(apiTokens).where(eq(apiTokens.name, name)).run().changes === 0) {
-    throw new DomainError("TOKEN_NOT_FOUND", `There is no token named "${name.slice(0, 80)}".`);
-  }
+  db.transaction(
+    (tx) => {
+      const revoked = tx.delete(apiTokens).where(eq(apiTokens.name, name)).returning({ visitorId: apiTokens.visitorId }).get();
+      if (!revoked) throw new DomainError("TOKEN_NOT_FOUND", `There is no token named "${name.slice(0, 80)}".`);
+      // The colour stays with its prompts, but nobody may become it: no code or link opens it
+      // any more, even one a database from before tokens lost their recovery proof still holds.
+      if (revoked.visitorId !== null) {
+        tx.update(visitors).set({ recoverySalt: null, recoveryCodeHash: null, recoveryLinkHash: null }).where(eq(visitors.id, revoked.visitorId)).run();
+      }
+    },
+    { behavior: "immediate" },
+  );
 }
 
 /** Whether the token is still there (not revoked): streams opened with it ask on every event. */

@@ -110,14 +110,15 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
   }
 
   /** Inserts a visitor with the next id and the first free swatch. Call inside a transaction. */
-  function insertVisitor(tx: Queryable): VisitorRow {
+  /** `recovery: false` for a colour no browser may become (an API token's): no code or link exists for it. */
+  function insertVisitor(tx: Queryable, { recovery = true } = {}): VisitorRow {
     const id = (tx.select({ last: max(visitors.id) }).from(visitors).get()?.last ?? 0) + 1;
     for (const hex of swatchCandidates(colourFor(id).hex)) {
       const taken = tx.select({ id: visitors.id }).from(visitors).where(eq(visitors.hex, hex)).get();
       if (taken) continue;
       return tx
         .insert(visitors)
-        .values({ id, hex, lastSeenAt: new Date(now()), ...recoveryColumns(id) })
+        .values({ id, hex, lastSeenAt: new Date(now()), ...(recovery ? recoveryColumns(id) : {}) })
         .returning()
         .get();
     }
@@ -202,7 +203,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
   return {
     /** A new visitor with no browser behind it: the colour an API token with the `submit` scope sends as. */
     createDetached(): Visitor {
-      return db.transaction((tx) => toVisitor(insertVisitor(tx)), { behavior: "immediate" });
+      return db.transaction((tx) => toVisitor(insertVisitor(tx, { recovery: false })), { behavior: "immediate" });
     },
 
     /**

@@ -11,6 +11,7 @@
  * wanted (nginx passes it as X-Original-URI, since its config cannot percent-encode) as `next`.
  */
 import type { Request, Response } from "express";
+import { safeNext } from "../../app/lib/safe-next";
 import type { Db } from "../db/client";
 import type { AdminSessions } from "../domain/admin-sessions";
 import { readBearer } from "./bearer";
@@ -35,8 +36,7 @@ export function authVerify(db: Db, sessions: AdminSessions, proxyTrust: ProxyTru
 }
 
 export function loginRedirect(req: Request, res: Response): void {
-  const original = req.headers["x-original-uri"];
-  // The login page checks `next` again (app/lib/safe-next.ts): this header is only a hint.
-  const next = typeof original === "string" && original.startsWith("/") && !original.startsWith("//") ? `?next=${encodeURIComponent(original)}` : "";
-  res.redirect(302, `/admin/login${next}`);
+  // The login page checks `next` again: this header is only a hint.
+  const next = safeNext(req.headers["x-original-uri"], "");
+  res.redirect(302, next ? `/admin/login?next=${encodeURIComponent(next)}` : "/admin/login");
 }

@@ -9,7 +9,8 @@ import { qrCodeSvg } from "./qr-svg";
 import type { RequestContext } from "./request-context";
 
 export function serveRecoveryQr(context: RequestContext, res: Response): void {
-  const visitor = context.identity.cookieVisitor();
+  // An API token's colour has no recovery link (server/trpc/routers/visitor.ts).
+  const visitor = context.identity.apiToken ? null : context.identity.cookieVisitor();
   if (!visitor) {
     res.status(404).type("text/plain").send("No identity in this browser.");
     return;

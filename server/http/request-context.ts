@@ -6,7 +6,7 @@
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
 import type { AdminSessions, SessionAccount } from "../domain/admin-sessions";
-import type { ApiToken } from "../domain/api-tokens";
+import { isApiTokenLive, type ApiToken } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
 import type { Gallery } from "../domain/gallery";
 import type { JobService } from "../domain/jobs";
@@ -62,7 +62,10 @@ export interface Services {
 export interface RequestIdentity {
   /** The visitor of this request, by cookie, else a new one (sets the cookie), with any open offer. */
   visitor(): Promise<VisitorState>;
-  /** The visitor of the session cookie only: never hashes, never creates. */
+  /**
+   * The visitor of the session cookie (or of a `submit` token, while it is not revoked) only:
+   * never hashes, never creates. Asked afresh each time, so a live stream can re-check.
+   */
   cookieVisitor(): Visitor | null;
   /** "I'm new": withdraws the open offer. */
   declineOffer(): void;
@@ -173,7 +176,9 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     },
     cookieVisitor: () =>
       apiToken?.scopes.includes("submit")
-        ? services.visitors.byId(apiToken.visitorId)
+        ? isApiTokenLive(services.db, apiToken.id)
+          ? services.visitors.byId(apiToken.visitorId)
+          : null
         : proxyIdentity
           ? services.visitors.forProxyIdentity(proxyIdentity.subject)
           : (services.visitors.bySession(visitorToken)?.visitor ?? null),
@@ -192,7 +197,10 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       refuseForProxy();
       return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
     },
-    replaceRecovery: (visitorId) => services.visitors.replaceRecovery(visitorId, visitorToken),
+    replaceRecovery(visitorId) {
+      refuseForToken();
+      services.visitors.replaceRecovery(visitorId, visitorToken);
+    },
     // Asked afresh each time: a live stream re-checks through here, and an admin may have removed the identity meanwhile.
     account: () => proxyStaff(services, proxyIdentity) ?? services.adminSessions.live(adminToken),
     apiToken,

@@ -47,7 +47,10 @@ const GUEST_PROCEDURES = new Set([
 ]);
 
 function guestMayUse(path: string): boolean {
-  if (path === "/" || path === "/me/recovery-qr.svg" || /^\/recover\/[^/]+$/.test(path) || /^\/images\/\d+\.png$/.test(path)) return true;
+  // The visitor page and a recovery link, each also as Remix's data request (single fetch:
+  // `/_root.data` is `/`'s), which a page with JavaScript makes for its form and reloads; and
+  // Remix's route manifest (lazy route discovery), the compiled assets' table of contents.
+  if (path === "/" || path === "/_root.data" || path === "/__manifest" || path === "/me/recovery-qr.svg" || /^\/recover\/[^/]+?(\.data)?$/.test(path) || /^\/images\/\d+\.png$/.test(path)) return true;
   // A batch ("/api/trpc/a,b") only if every procedure in it is allowed.
   const procedures = /^\/api\/trpc\/([^/]+)$/.exec(path)?.[1];
   return procedures !== undefined && procedures.split(",").every((name) => GUEST_PROCEDURES.has(name));

@@ -15,9 +15,13 @@ import { parseIp } from "../domain/fingerprint";
 
 /** What a trusted proxy says about the person behind a request. */
 export interface ProxyIdentity {
-  /** Stable: X-Forwarded-User, else X-Forwarded-Email. */
+  /**
+   * Stable, the person's colour: `user:<X-Forwarded-User>`, else `email:<X-Forwarded-Email>` in
+   * lower case. Apart, so a user name chosen equal to someone's email is not that someone.
+   */
   subject: string;
-  /** X-Forwarded-Email: an admin may give a role to a person by it (server/domain/accounts.ts). */
+  /** X-Forwarded-User and X-Forwarded-Email: an admin gives a role to a person by one of them (server/domain/accounts.ts). */
+  user: string | null;
   email: string | null;
   /** For people: X-Forwarded-Preferred-Username, else the email, else the subject. */
   displayName: string;
@@ -83,14 +87,14 @@ export function createProxyTrust({ proxies, adminGroups, moderatorGroups }: Prox
       if (!isTrusted(req.socket.remoteAddress)) return null;
       const user = headerValue(req, "x-forwarded-user");
       const email = headerValue(req, "x-forwarded-email");
-      const subject = user ?? email;
+      const subject = user !== null ? `user:${user}` : email !== null ? `email:${email.toLowerCase()}` : null;
       if (!subject) return null;
       const groups = (headerValue(req, "x-forwarded-groups") ?? "")
         .split(",")
         .map((group) => group.trim())
         .filter(Boolean);
       const groupRole = groups.some((group) => admins.has(group)) ? "admin" : groups.some((group) => moderators.has(group)) ? "moderator" : null;
-      return { subject, email, displayName: headerValue(req, "x-forwarded-preferred-username") ?? email ?? subject, groups, groupRole };
+      return { subject, user, email, displayName: headerValue(req, "x-forwarded-preferred-username") ?? email ?? user!, groups, groupRole };
     },
   };
 }

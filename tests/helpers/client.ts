@@ -7,6 +7,8 @@ export interface ClientOptions {
   acceptLanguage?: string;
   /** Sent as X-Forwarded-For (the server must run with TRUST_PROXY) to simulate another network. */
   forwardedFor?: string;
+  /** An undici dispatcher, e.g. one trusting a test nginx's self-signed certificate (tests/helpers/nginx.ts). */
+  dispatcher?: unknown;
 }
 
 export class TestClient {
@@ -42,7 +44,7 @@ export class TestClient {
   }
 
   async fetch(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
-    const response = await fetch(new URL(path, this.baseUrl), { redirect: "manual", ...init, headers: this.headers(init.headers) });
+    const response = await fetch(new URL(path, this.baseUrl), { redirect: "manual", dispatcher: this.options.dispatcher, ...init, headers: this.headers(init.headers) } as RequestInit);
     this.remember(response);
     return response;
   }

@@ -3,16 +3,22 @@
  * swapped for the test's: its own prefix, config, pid, temp and log files under a temp dir, in
  * the foreground on a free port. Installed first if missing (tests/helpers/debian.ts).
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
+import { Agent } from "undici";
 import { ensureProgram } from "./debian";
 import { freePort, ROOT } from "./processes";
 import { waitFor } from "./server";
 
+const run = promisify(execFile);
+
 export interface RunningNginx {
   url: string;
+  /** With `tls`: for fetch (and TestClient), trusting nginx's self-signed certificate. */
+  dispatcher: Agent | undefined;
   output(): string;
   close(): Promise<void>;
 }
@@ -27,10 +33,12 @@ export interface NginxOptions {
    * headers take the values of the client's X-Test-User, -Email, -Preferred-Username, -Groups.
    */
   testIdentity?: boolean;
+  /** Listens with TLS on a fresh self-signed certificate, as a site in production does: `$scheme` is https. */
+  tls?: boolean;
 }
 
 /** Starts nginx with the shipped config, in front of promptgate at `promptgatePort` and a protected upstream at `upstreamPort`. */
-export async function startNginx({ promptgatePort, upstreamPort, bindAddress, testIdentity }: NginxOptions): Promise<RunningNginx> {
+export async function startNginx({ promptgatePort, upstreamPort, bindAddress, testIdentity, tls }: NginxOptions): Promise<RunningNginx> {
   const binary = await ensureProgram("nginx", ["nginx"]);
   const prefix = mkdtempSync(path.join(tmpdir(), "promptgate-nginx-"));
   for (const dir of ["logs", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"]) mkdirSync(path.join(prefix, dir), { recursive: true });
@@ -52,6 +60,14 @@ export async function startNginx({ promptgatePort, upstreamPort, bindAddress, te
   if (bindAddress) {
     // Every connection nginx makes (pages, the verify and login subrequests) comes from there.
     site = site.replace(`listen 127.0.0.1:${port};`, `listen 127.0.0.1:${port};\n        proxy_bind ${bindAddress};`);
+  }
+  let ca: string | null = null;
+  if (tls) {
+    const openssl = await ensureProgram("openssl", ["openssl"]);
+    const [key, cert] = [path.join(prefix, "key.pem"), path.join(prefix, "cert.pem")];
+    await run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+    ca = readFileSync(cert, "utf8");
+    site = site.replace(`listen 127.0.0.1:${port};`, `listen 127.0.0.1:${port} ssl;\n    ssl_certificate ${cert};\n    ssl_certificate_key ${key};`);
   }
   writeFileSync(path.join(prefix, "site.conf"), site);
   writeFileSync(
@@ -91,7 +107,8 @@ export async function startNginx({ promptgatePort, upstreamPort, bindAddress, te
       return "";
     }
   };
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
   const close = async () => {
     process.off("exit", orphaned);
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -101,7 +118,7 @@ export async function startNginx({ promptgatePort, upstreamPort, bindAddress, te
   try {
     await waitFor(`nginx to listen on ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${output}${errorLog()}`);
-      return fetch(`${url}/healthz`).then(
+      return fetch(`${url}/healthz`, { dispatcher } as RequestInit).then(
         (response) => response.ok,
         () => false,
       );
@@ -110,5 +127,5 @@ export async function startNginx({ promptgatePort, upstreamPort, bindAddress, te
     await close();
     throw error;
   }
-  return { url, output: () => output + errorLog(), close };
+  return { url, dispatcher, output: () => output + errorLog(), close };
 }

@@ -117,10 +117,10 @@ test("a login link that is unknown, used or expired is refused with 401 and in t
 
 test("without TRUSTED_PROXIES nobody can be added by a sign-in identity: the page offers no such form and the API says why", async () => {
   expect((await admin.page("/admin/people")).html).not.toContain('value="add-identity"');
-  const refused = await admin.mutate("access.addIdentity", { identity: "frank@example.org", role: "moderator" });
+  const refused = await admin.mutate("access.addIdentity", { kind: "email", identity: "frank@example.org", role: "moderator" });
   expect(refused.status).toBe(412);
   expect(refused.body.error.data.userMessage).toBe("Nobody signs in through a proxy here: set TRUSTED_PROXIES to your sign-in proxy's address first.");
-  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).not.toContain("proxy:frank@example.org");
+  expect((await admin.query("access.accounts")).body.result.data.accounts.map((a: { name: string }) => a.name)).not.toContain("proxy:email:frank@example.org");
 });
 
 test("every moderation and admin action and every login attempt is in the audit log with its actor", async () => {
@@ -179,6 +179,16 @@ test("the login page returns to a same-site ?next= and never to another site", a
   const evil = new TestClient(server.url, { userAgent: "evil next" });
   await evil.page("/admin/login");
   expect((await evil.postForm("/admin/login", { password: ADMIN_PASSWORD, next: "//evil.example/" })).location).toBe("/admin");
+  // Dot segments that collapse into `//host`, in the form and in the already-logged-in redirect.
+  for (const next of ["/..//evil.example/x", "/.//evil.example", "/%2e%2e//evil.example"]) {
+    expect((await evil.fetch(`/admin/login?next=${encodeURIComponent(next)}`)).headers.get("location"), next).toBe("/admin");
+    const fresh = new TestClient(server.url, { userAgent: `evil next ${next}` });
+    await fresh.page("/admin/login");
+    expect((await fresh.postForm("/admin/login", { password: ADMIN_PASSWORD, next })).location, next).toBe("/admin");
+  }
+  // nginx's refused browser: the address it wanted reaches the login page only as a same-site `next`.
+  expect((await evil.fetch("/auth/login", { headers: { "x-original-uri": "/..//evil.example/v" } })).headers.get("location")).toBe("/admin/login");
+  expect((await evil.fetch("/auth/login", { headers: { "x-original-uri": "/sd/?a=1" } })).headers.get("location")).toBe("/admin/login?next=%2Fsd%2F%3Fa%3D1");
 });
 
 describe("npm run admin -- user", () => {

@@ -137,6 +137,44 @@ test("a live stream opened with a token ends at its next event once the token is
   stream.close();
 });
 
+test("a submit token's own stream ends at its next event once the token is revoked, and tells nothing more", async () => {
+  const bot = await createToken("stream-bot", ["submit"]);
+  const first = (await bot.mutate("prompt.submit", { prompt: "a bot's first prompt" })).body.result.data.id;
+  const second = (await bot.mutate("prompt.submit", { prompt: "a bot's second prompt" })).body.result.data.id;
+  const stream = await SseStream.open(bot, "prompt.onChange", { input: { lastEventId: (await bot.query("prompt.liveCursor")).body.result.data } });
+  expect((await admin.mutate("admin.deny", { id: first, reason: "seen by the bot" })).status).toBe(200);
+  await stream.waitForData("the first denial", (data) => data.type === "prompt" && data.id === first && data.prompt?.status === "denied");
+  expect((await admin.mutate("access.revokeToken", { name: "stream-bot" })).status).toBe(200);
+  expect((await admin.mutate("admin.deny", { id: second, reason: "after the revoke" })).status).toBe(200);
+  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
+  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+  expect(stream.data.some((data) => data.type === "prompt" && data.id === second)).toBe(false);
+  stream.close();
+});
+
+test("a token's colour has no recovery code or link, and one held from before opens nothing once the token is revoked", async () => {
+  const bot = await createToken("colour-bot", ["submit"]);
+  const own = (await bot.mutate("prompt.submit", { prompt: "a bot's private prompt" })).body.result.data.id;
+  const me = (await bot.query("visitor.me")).body.result.data;
+  expect(me.recovery).toBeNull();
+  const renew = await bot.mutate("visitor.renewRecovery");
+  expect([renew.status, renew.body.error.message]).toEqual([403, "An API token cannot log in, log out or recover a colour: it is not a browser session."]);
+  expect((await bot.fetch("/me/recovery-qr.svg")).status).toBe(404);
+
+  // What visitor.me handed a token before this was fixed: a working code and link for its colour.
+  const { visitorId } = server.services.db.$client.prepare("SELECT visitor_id AS visitorId FROM api_tokens WHERE name = 'colour-bot'").get() as { visitorId: number };
+  const earlier = server.services.visitors.recoveryProof(visitorId);
+  expect((await admin.mutate("access.revokeToken", { name: "colour-bot" })).status).toBe(200);
+
+  const taker = new TestClient(server.url, { userAgent: "colour taker" });
+  await taker.page("/");
+  const byLink = await taker.mutate("visitor.useLink", { secret: earlier.linkSecret });
+  expect([byLink.status, byLink.body.error.message]).toEqual([404, "This link does not work (any more): its owner may have made a new one."]);
+  expect((await taker.mutate("visitor.recover", { code: earlier.code, colourName: me.colour.name })).status).toBe(400);
+  expect((await taker.query("visitor.me")).body.result.data.colour.name).not.toBe(me.colour.name);
+  expect((await taker.query("prompt.mine")).body.result.data.map((prompt: { id: number }) => prompt.id)).not.toContain(own);
+});
+
 test("hostile token strings and headers are refused clearly, and a bearer request never rides on cookies", async () => {
   const reader = await createToken("with-cookies", ["read"]);
   const headers = [

@@ -15,15 +15,15 @@ let nginx: RunningNginx;
 const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ LOCAL_GENERATOR: "false" });
+  // nginx on loopback tells promptgate the scheme (the https test below).
+  server = await startTestServer({ LOCAL_GENERATOR: "false", TRUST_PROXY: "loopback" });
   upstream = createServer((req, res) => {
     seen.push({ url: req.url ?? "", headers: req.headers });
     res.setHeader("content-type", "text/plain");
     res.end(`upstream ${req.url}`);
   });
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  const address = upstream.address();
-  nginx = await startNginx({ promptgatePort: server.httpPort, upstreamPort: typeof address === "object" && address ? address.port : 0 });
+  nginx = await startNginx({ promptgatePort: server.httpPort, upstreamPort: upstreamPort() });
 });
 afterAll(async () => {
   await nginx?.close();
@@ -31,6 +31,11 @@ afterAll(async () => {
   await server?.close();
   removeDataDir(server.dataDir);
 });
+
+function upstreamPort(): number {
+  const address = upstream.address();
+  return typeof address === "object" && address ? address.port : 0;
+}
 
 async function token(name: string, scopes: string[]): Promise<string> {
   const admin = new TestClient(server.url, { userAgent: `token maker ${name}` });
@@ -142,6 +147,35 @@ describe("behind a real nginx", () => {
     expect(replayed.status).toBe(302);
     expect((await fetch(`${server.url}/auth/verify`, { headers: { cookie: `pg_admin=${session}` } })).status).toBe(401);
     expect(seen).toHaveLength(1);
+  });
+
+  test("over https a login session reaches the upstream through verify, and a bare-named cookie planted with its value does not", async () => {
+    const tls = await startNginx({ promptgatePort: server.httpPort, upstreamPort: upstreamPort(), tls: true });
+    try {
+      const browser = new TestClient(tls.url, { userAgent: "browser behind https nginx", dispatcher: tls.dispatcher });
+      const refused = await browser.fetch("/sd/over-https");
+      expect(refused.status, tls.output()).toBe(302);
+      await browser.page(refused.headers.get("location")!);
+      const loggedIn = await browser.postForm("/admin/login", { password: ADMIN_PASSWORD, next: "/sd/over-https" });
+      expect([loggedIn.status, loggedIn.location]).toEqual([302, "/sd/over-https"]);
+      const session = browser.cookies.get("__Host-pg_admin");
+      expect(session, [...browser.cookies.keys()].join()).toBeDefined();
+      expect(browser.cookies.has("pg_admin")).toBe(false);
+
+      const through = await browser.fetch("/sd/over-https");
+      expect(through.status, tls.output()).toBe(200);
+      expect(await through.text()).toBe("upstream /over-https");
+      expect(seen.at(-1)!.headers["x-promptgate-user"]).toBe("admin");
+
+      // A plain-http page of a sibling host can plant the bare name; over https it is never read.
+      const count = seen.length;
+      const planted = new TestClient(tls.url, { userAgent: "planted cookie", dispatcher: tls.dispatcher });
+      planted.cookies.set("pg_admin", session!);
+      expect((await planted.fetch("/sd/over-https")).status).toBe(302);
+      expect(seen).toHaveLength(count);
+    } finally {
+      await tls.close();
+    }
   });
 
   test("a script with a token reaches the upstream; once the token is revoked it gets 401", async () => {

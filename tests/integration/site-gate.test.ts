@@ -67,11 +67,18 @@ describe("SITE_PASSWORD", () => {
     expect((await friend.page("/")).status).toBe(200);
   });
 
-  test("an address off the site is never where the form sends a browser", async () => {
+  test("an address off the site is never where the form sends a browser, however its dots are written", async () => {
     const client = new TestClient(server.url, { userAgent: "open redirect" });
     await client.page("/site-login");
     const result = await client.postForm("/site-login", { password: SITE_PASSWORD, next: "//evil.example/" });
     expect([result.status, result.location]).toEqual([303, "/"]);
+    for (const next of ["/..//evil.example/x", "/.//evil.example", "/%2e%2e//evil.example"]) {
+      const stranger = new TestClient(server.url, { userAgent: `open redirect ${next}` });
+      await stranger.page("/site-login");
+      expect((await stranger.postForm("/site-login", { password: SITE_PASSWORD, next })).location, next).toBe("/");
+      // With the pass already given, the form forwards at once: still to this site.
+      expect((await stranger.fetch(`/site-login?next=${encodeURIComponent(next)}`)).headers.get("location"), next).toBe("/");
+    }
   });
 
   test("a forged or expired pass cookie opens nothing", async () => {
@@ -196,7 +203,11 @@ describe("GUEST_MODE=submit", () => {
     const mine = await guest.query("prompt.mine");
     expect(mine.body.result.data.map((prompt: { prompt: string }) => prompt.prompt)).toEqual(["a lighthouse in fog"]);
 
-    for (const path of ["/gallery", "/admin", "/admin/login"]) expect((await guest.fetch(path)).headers.get("location")).toMatch(/^\/site-login\?next=/);
+    for (const path of ["/gallery", "/admin", "/admin/login", "/gallery.data", "/admin.data"]) expect((await guest.fetch(path)).headers.get("location"), path).toMatch(/^\/site-login\?next=/);
+    // The visitor page's and a recovery link's own data requests (Remix single fetch) are a guest's.
+    expect((await guest.fetch("/_root.data")).status).toBe(200);
+    const { link } = (await guest.query("visitor.me")).body.result.data.recovery;
+    expect((await guest.fetch(`${new URL(link).pathname}.data`)).status).toBe(200);
     expect((await guest.query("gallery.page")).status).toBe(401);
     expect((await guest.query("admin.dashboard")).status).toBe(401);
     // A batch is let in only if every call in it is a guest's.

@@ -78,15 +78,15 @@ describe("identity headers", () => {
 
   test("a group grants admin only through the trusted proxy, audited, and /auth/verify names the person", async () => {
     const alice = signedIn("alice@example.org", "staff, pg-admins", { "x-test-preferred-username": "alice" });
-    expect((await trpc(nginx.url, "admin.me", alice)).json.result.data).toMatchObject({ name: "proxy:alice@example.org", role: "admin" });
+    expect((await trpc(nginx.url, "admin.me", alice)).json.result.data).toMatchObject({ name: "proxy:user:alice@example.org", role: "admin" });
     expect((await trpc(nginx.url, "access.accounts", alice)).status).toBe(200);
     const verify = await get(nginx.url, "/auth/verify", alice);
-    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:alice@example.org", "admin"]);
+    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:user:alice@example.org", "admin"]);
     const audit = server.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE action = 'login.proxy'").all();
-    expect(audit).toEqual([{ actor: "proxy:alice@example.org", action: "login.proxy", target: "alice" }]);
+    expect(audit).toEqual([{ actor: "proxy:user:alice@example.org", action: "login.proxy", target: "alice" }]);
 
     const bob = signedIn("bob", "night-shift");
-    expect((await trpc(nginx.url, "admin.me", bob)).json.result.data).toMatchObject({ name: "proxy:bob", role: "moderator" });
+    expect((await trpc(nginx.url, "admin.me", bob)).json.result.data).toMatchObject({ name: "proxy:user:bob", role: "moderator" });
     expect((await trpc(nginx.url, "admin.dashboard", bob)).status).toBe(200);
     expect((await trpc(nginx.url, "access.accounts", bob)).status).toBe(403);
 
@@ -96,7 +96,7 @@ describe("identity headers", () => {
 
   test("a proxy user named like the first admin does not become it", async () => {
     const me = (await trpc(nginx.url, "admin.me", signedIn("admin", "night-shift"))).json.result.data;
-    expect(me).toMatchObject({ name: "proxy:admin", role: "moderator" });
+    expect(me).toMatchObject({ name: "proxy:user:admin", role: "moderator" });
   });
 
   test("a signed-in person keeps one colour on every device, and nobody else has it", async () => {
@@ -151,14 +151,14 @@ describe("people an admin adds by their sign-in identity", () => {
   });
 
   test("an email added as a moderator is one only through the trusted proxy, with no group; removed, it loses the role and its live page ends", async () => {
-    const added = await admin.postForm("/admin/people", { intent: "add-identity", identity: " Frank@Example.org ", role: "moderator" });
-    expect(added.html).toContain("proxy:frank@example.org is now a moderator when signed in through your proxy.");
+    const added = await admin.postForm("/admin/people", { intent: "add-identity", kind: "email", identity: " Frank@Example.org ", role: "moderator" });
+    expect(added.html).toContain("proxy:email:frank@example.org is now a moderator when signed in through your proxy.");
     expect((await admin.page("/admin/people")).html).toContain("through the proxy, added here");
     // The proxy sends a user id and the email, in whatever case; no staff group.
     const frank = signedIn("f-7781", "staff", { "x-test-email": "FRANK@example.org" });
-    expect((await trpc(nginx.url, "admin.me", frank)).json.result.data).toMatchObject({ name: "proxy:frank@example.org", role: "moderator" });
+    expect((await trpc(nginx.url, "admin.me", frank)).json.result.data).toMatchObject({ name: "proxy:email:frank@example.org", role: "moderator" });
     const verify = await get(nginx.url, "/auth/verify", frank);
-    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:frank@example.org", "moderator"]);
+    expect([verify.status, verify.headers["x-promptgate-user"], verify.headers["x-promptgate-role"]]).toEqual([204, "proxy:email:frank@example.org", "moderator"]);
     expect((await trpc(nginx.url, "admin.dashboard", frank)).status).toBe(200);
     expect((await trpc(nginx.url, "access.accounts", frank)).status).toBe(403);
 
@@ -176,8 +176,8 @@ describe("people an admin adds by their sign-in identity", () => {
     const before = (await guest.mutate("prompt.submit", { prompt: "seen by frank" })).body.result.data.id;
     await stream.waitForData("frank's page to show the prompt", (data) => data.type === "prompt" && data.id === before);
 
-    const removed = await admin.postForm("/admin/people", { intent: "remove", name: "proxy:frank@example.org" });
-    expect(removed.html).toContain("proxy:frank@example.org is removed");
+    const removed = await admin.postForm("/admin/people", { intent: "remove", name: "proxy:email:frank@example.org" });
+    expect(removed.html).toContain("proxy:email:frank@example.org is removed");
     const after = (await guest.mutate("prompt.submit", { prompt: "never seen by frank" })).body.result.data.id;
     await waitFor("frank's live page to end", () => stream.messages.some((message) => message.event === "serialized-error"));
     expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
@@ -186,42 +186,65 @@ describe("people an admin adds by their sign-in identity", () => {
     expect((await trpc(nginx.url, "admin.me", frank)).json.result.data).toBeNull();
     expect((await get(nginx.url, "/auth/verify", frank)).status).toBe(401);
 
-    const audit = server.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE target = 'proxy:frank@example.org' ORDER BY id").all();
+    const audit = server.services.db.$client.prepare("SELECT actor, action, target FROM audit_log WHERE target = 'proxy:email:frank@example.org' ORDER BY id").all();
     expect(audit).toEqual([
-      { actor: "admin", action: "account.add", target: "proxy:frank@example.org" },
-      { actor: "admin", action: "account.remove", target: "proxy:frank@example.org" },
+      { actor: "admin", action: "account.add", target: "proxy:email:frank@example.org" },
+      { actor: "admin", action: "account.remove", target: "proxy:email:frank@example.org" },
     ]);
   });
 
   test("a user name added as an admin is one through the proxy and cannot remove itself; a group may raise an added moderator but not lower an added admin", async () => {
-    expect((await admin.mutate("access.addIdentity", { identity: "gina", role: "admin" })).status).toBe(200);
-    expect((await admin.mutate("access.addIdentity", { identity: "hank@example.org", role: "moderator" })).status).toBe(200);
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "gina", role: "admin" })).status).toBe(200);
+    expect((await admin.mutate("access.addIdentity", { kind: "email", identity: "hank@example.org", role: "moderator" })).status).toBe(200);
     expect((await trpc(nginx.url, "access.accounts", signedIn("gina", "night-shift"))).status).toBe(200);
     // An admin never removes their own account (nor locks themselves out by it).
     const gina = new TestClient(nginx.url, { userAgent: "gina" });
     await gina.page("/");
-    const own = await gina.mutate("access.removeAccount", { name: "proxy:gina" }, signedIn("gina"));
+    const own = await gina.mutate("access.removeAccount", { name: "proxy:user:gina" }, signedIn("gina"));
     expect([own.status, own.body.error.data.userMessage]).toEqual([409, "You cannot remove your own account: ask another admin."]);
-    expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "pg-admins", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ name: "proxy:hank@example.org", role: "admin" });
+    expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "pg-admins", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ name: "proxy:email:hank@example.org", role: "admin" });
     expect((await trpc(nginx.url, "admin.me", signedIn("h-1", "", { "x-test-email": "hank@example.org" }))).json.result.data).toMatchObject({ role: "moderator" });
     // Someone their group made staff already: the admin's word now holds, group or not.
-    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "night-shift"))).json.result.data).toMatchObject({ name: "proxy:ivy", role: "moderator" });
-    expect((await admin.mutate("access.addIdentity", { identity: "ivy", role: "admin" })).status).toBe(200);
-    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "staff"))).json.result.data).toMatchObject({ name: "proxy:ivy", role: "admin" });
+    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "night-shift"))).json.result.data).toMatchObject({ name: "proxy:user:ivy", role: "moderator" });
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "ivy", role: "admin" })).status).toBe(200);
+    expect((await trpc(nginx.url, "admin.me", signedIn("ivy", "staff"))).json.result.data).toMatchObject({ name: "proxy:user:ivy", role: "admin" });
+  });
+
+  test("a grant matches only the header it names: a user name chosen equal to someone's email gets neither their role nor their colour; user names match exactly, emails in any case", async () => {
+    expect((await admin.mutate("access.addIdentity", { kind: "email", identity: "boss@example.org", role: "admin" })).status).toBe(200);
+    const boss = signedIn("", "", { "x-test-email": "BOSS@example.org" });
+    expect((await trpc(nginx.url, "admin.me", boss)).json.result.data).toMatchObject({ name: "proxy:email:boss@example.org", role: "admin" });
+    // The impostor's identity provider let them pick the user name "boss@example.org".
+    const impostor = signedIn("boss@example.org", "", { "x-test-email": "mallory@example.org" });
+    expect((await trpc(nginx.url, "admin.me", impostor)).json.result.data).toBeNull();
+    expect((await get(nginx.url, "/auth/verify", impostor)).status).toBe(401);
+    // With a staff group of their own they are staff under their own name, never the boss's account.
+    expect((await trpc(nginx.url, "admin.me", { ...impostor, "x-test-groups": "night-shift" })).json.result.data).toMatchObject({ name: "proxy:user:boss@example.org", role: "moderator" });
+    expect((await trpc(nginx.url, "admin.me", boss)).json.result.data).toMatchObject({ name: "proxy:email:boss@example.org", role: "admin" });
+    const colour = async (headers: Record<string, string>) => (await trpc(nginx.url, "visitor.me", { ...headers, "user-agent": "one phone" })).json.result.data.colour.name;
+    expect(await colour(impostor)).not.toBe(await colour(boss));
+
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "Quinn", role: "moderator" })).status).toBe(200);
+    expect((await trpc(nginx.url, "admin.me", signedIn("Quinn"))).json.result.data).toMatchObject({ name: "proxy:user:Quinn", role: "moderator" });
+    expect((await trpc(nginx.url, "admin.me", signedIn("quinn"))).json.result.data).toBeNull();
+    // An email grant is not a user name: the same text in X-Forwarded-User opens nothing.
+    expect((await admin.mutate("access.addIdentity", { kind: "email", identity: "Rae", role: "moderator" })).status).toBe(200);
+    expect((await trpc(nginx.url, "admin.me", signedIn("Rae"))).json.result.data).toBeNull();
+    expect((await admin.mutate("access.addIdentity", { identity: "no-kind", role: "moderator" })).status).toBe(400);
   });
 
   test("a taken, blank or malformed identity is refused with a message and nothing is stored", async () => {
     const count = () => (server.services.db.$client.prepare("SELECT count(*) AS n FROM accounts").get() as { n: number }).n;
     const before = count();
-    expect((await admin.mutate("access.addIdentity", { identity: "jo@example.org", role: "moderator" })).status).toBe(200);
-    const taken = await admin.mutate("access.addIdentity", { identity: "JO@example.org", role: "admin" });
-    expect([taken.status, taken.body.error.data.userMessage]).toEqual([409, "jo@example.org already has a role: remove it first to give another."]);
+    expect((await admin.mutate("access.addIdentity", { kind: "email", identity: "jo@example.org", role: "moderator" })).status).toBe(200);
+    const taken = await admin.mutate("access.addIdentity", { kind: "email", identity: "JO@example.org", role: "admin" });
+    expect([taken.status, taken.body.error.data.userMessage]).toEqual([409, "proxy:email:jo@example.org already has a role: remove it first to give another."]);
     for (const identity of ["", "   ", "two words", "a,b", "tab\there", "x".repeat(201)]) {
-      const refused = await admin.mutate("access.addIdentity", { identity, role: "moderator" });
+      const refused = await admin.mutate("access.addIdentity", { kind: "user", identity, role: "moderator" });
       expect(refused.status).toBe(400);
       expect(refused.body.error.data.userMessage).toMatch(/identity|user name or email/);
     }
-    expect((await admin.mutate("access.addIdentity", { identity: "kim", role: "owner" })).status).toBe(400);
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "kim", role: "owner" })).status).toBe(400);
     expect(count()).toBe(before + 1);
   });
 });

@@ -29,3 +29,11 @@ test("anything that could leave the site, or is not a path, falls back to the mo
   expect(safeNext("https://evil.example/")).toBe(AFTER_LOGIN);
   expect(safeNext("/\t/evil.example")).toBe(AFTER_LOGIN);
 });
+
+test("dot segments that collapse into another host, plain or percent-encoded, fall back to the moderation page", () => {
+  for (const hostile of ["/..//evil.example", "/.//evil.example", "/%2e%2e//evil.example", "/%2E//evil.example", "/a/..//evil.example", "/.%2e//evil.example/x?y#z"]) {
+    expect(safeNext(hostile), hostile).toBe(AFTER_LOGIN);
+    expect(safeNext(hostile, "/"), hostile).toBe("/");
+  }
+  expect(safeNext("/sd/../admin")).toBe("/admin");
+});

@@ -1,7 +1,7 @@
 /** Who may do what: moderator accounts, API tokens, and the audit log. Admins only. */
 import { z } from "zod";
 import { ACCOUNT_ROLES } from "../../db/schema";
-import { addModerator, FIRST_ADMIN, grantProxyRole, listAccounts, PASSWORD_MAX, removeAccount } from "../../domain/accounts";
+import { addModerator, FIRST_ADMIN, grantProxyRole, listAccounts, PASSWORD_MAX, PROXY_IDENTITY_KINDS, removeAccount } from "../../domain/accounts";
 import { ApiTokenScopesSchema, createApiToken, listApiTokens, revokeApiToken } from "../../domain/api-tokens";
 import { listAudit } from "../../domain/audit";
 import { DomainError } from "../../domain/errors";
@@ -29,14 +29,15 @@ export const accessRouter = router({
   }),
 
   /**
-   * Gives a person a trusted proxy signs in (by user name or email) a role without a group:
-   * it holds only on requests through a TRUSTED_PROXIES proxy, until removed.
+   * Gives a person a trusted proxy signs in (by user name or by email: `kind` says which header
+   * it is matched against) a role without a group: it holds only on requests through a
+   * TRUSTED_PROXIES proxy, until removed.
    */
-  addIdentity: adminProcedure.input(z.object({ identity: z.string().max(1000), role: z.enum(ACCOUNT_ROLES) })).mutation(({ ctx, input }) => {
+  addIdentity: adminProcedure.input(z.object({ kind: z.enum(PROXY_IDENTITY_KINDS, { message: "Say whether it is a user name or an email." }), identity: z.string().max(1000), role: z.enum(ACCOUNT_ROLES) })).mutation(({ ctx, input }) => {
     if (!ctx.services.proxySignIn) {
       throw new DomainError("PROXY_SIGN_IN_OFF", "Nobody signs in through a proxy here: set TRUSTED_PROXIES to your sign-in proxy's address first.");
     }
-    const account = grantProxyRole(ctx.services.db, input.identity, input.role);
+    const account = grantProxyRole(ctx.services.db, input.kind, input.identity, input.role);
     audit(ctx, { action: "account.add", target: account.name, details: { role: account.role, by: "identity" } });
     return { name: account.name, role: account.role };
   }),

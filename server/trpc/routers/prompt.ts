@@ -73,6 +73,12 @@ export const promptRouter = router({
     if (!visitor) throw new TRPCError({ code: "UNAUTHORIZED", message: "Open the front page first: live updates follow your own prompts." });
     /** Whether the visitor had a prompt in line at the last line event: then they hear that it left. */
     let hadPlaces = false;
+    // Before anything of theirs is sent: a browser signed out meanwhile ("make a new code and
+    // link" elsewhere), or a script whose token was revoked, hears no more.
+    const assertStillTheirs = () => {
+      if (ctx.identity.cookieVisitor()?.id === visitor.id) return;
+      throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.identity.apiToken ? "This API token was revoked." : "This browser no longer uses this colour: reload the page." });
+    };
     return liveStream(ctx.services.live, {
       lastEventId: input?.lastEventId,
       signal,
@@ -83,11 +89,11 @@ export const promptRouter = router({
         if (event.kind === "line") {
           const own = standings();
           if (!own.size && !hadPlaces) return null;
+          assertStillTheirs();
           hadPlaces = own.size > 0;
           return { type: "line", standings: Object.fromEntries(own) };
         }
-        // A browser signed out meanwhile ("make a new code and link" elsewhere) hears no more.
-        if (ctx.identity.cookieVisitor()?.id !== visitor.id) throw new TRPCError({ code: "UNAUTHORIZED", message: "This browser no longer uses this colour: reload the page." });
+        assertStillTheirs();
         if (event.kind === "progress") return { type: "progress", id: event.promptId, progress: ctx.services.progress.of(event.promptId) };
         const prompt = ctx.services.prompts.ownById(visitor.id, event.promptId);
         return {

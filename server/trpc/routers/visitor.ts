@@ -23,14 +23,15 @@ function meOf(ctx: RequestContext & VisitorState) {
   return {
     colour: ctx.visitor.colour,
     offer: ctx.offer?.colour ?? null,
-    recovery: recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
+    recovery: ctx.identity.apiToken ? null : recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
   };
 }
 
 export const visitorRouter = router({
   /**
    * Who am I: the caller's identity (created on a first visit), an open "are you Teal?" offer,
-   * and the code and link that let them take their colour to another browser.
+   * and the code and link that let them take their colour to another browser. An API token's
+   * colour is a script's: no browser may become it, so it has no code or link.
    */
   me: visitorProcedure.query(({ ctx }) => meOf(ctx)),
 
