@@ -74,7 +74,7 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
           </p>
           <details className="recovery">
             <summary>Use my colour on another device</summary>
-            <p className="hint">Open this link (or scan the code) on the other device. Anyone with it can be {me.colour.name}: keep it to yourself.</p>
+            <p className="hint">{`Open this link (or scan the code) on the other device. Anyone with it can be ${me.colour.name}: keep it to yourself.`}</p>
             <p>
               <a href={recovery.link} className="recovery-link">
                 {recovery.link}

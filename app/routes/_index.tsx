@@ -195,7 +195,8 @@ export default function VisitorPage() {
               {SIZE_PRESETS.map((preset) => (
                 <label key={preset.id}>
                   <input type="radio" name="size" value={preset.id} defaultChecked={size === preset.id} />
-                  {preset.label} <span className="hint">{preset.width}×{preset.height}</span>
+                  {`${preset.label} `}
+                  <span className="hint">{`${preset.width}×${preset.height}`}</span>
                 </label>
               ))}
               <label>
@@ -256,6 +257,11 @@ export default function VisitorPage() {
             {result.message}
           </p>
         )}
+        {/* Every card's Cancel submits this one form (form=): one CSRF field per page, not one per card. */}
+        <Form method="post" id="cancel-form">
+          <input type="hidden" name="_csrf" value={csrfToken} />
+          <input type="hidden" name="intent" value="cancel" />
+        </Form>
         {prompts.length === 0 ? (
           <p className="hint">Nothing yet. Your prompts and their status will show up here.</p>
         ) : (
@@ -265,7 +271,8 @@ export default function VisitorPage() {
                 <div>
                   <p className="prompt-text">{prompt.prompt}</p>
                   <p className="hint">
-                    {prompt.width}×{prompt.height} · <LocalTime iso={prompt.createdAt} />
+                    {`${prompt.width}×${prompt.height} · `}
+                    <LocalTime iso={prompt.createdAt} />
                   </p>
                   {prompt.notice && <p className="flag">{prompt.notice}</p>}
                   {prompt.denyReason && <p className="deny-reason">{`Why: ${prompt.denyReason}`}</p>}
@@ -274,13 +281,9 @@ export default function VisitorPage() {
                 </div>
                 <StatusBadge status={prompt.imageUrl ? "revealed" : prompt.status} />
                 {(prompt.status === "pending" || prompt.status === "approved") && (
-                  <Form method="post" className="cancel">
-                    <input type="hidden" name="_csrf" value={csrfToken} />
-                    <input type="hidden" name="id" value={prompt.id} />
-                    <button type="submit" name="intent" value="cancel" className="secondary" aria-label={`Cancel “${prompt.prompt.slice(0, 40)}”`}>
-                      Cancel
-                    </button>
-                  </Form>
+                  <button type="submit" form="cancel-form" name="id" value={prompt.id} className="secondary cancel" aria-label={`Cancel “${prompt.prompt.slice(0, 40)}”`}>
+                    Cancel
+                  </button>
                 )}
                 {prompt.imageUrl && <img src={prompt.imageUrl} alt={prompt.prompt} className="own-image" />}
                 {prompt.imageUrl && (

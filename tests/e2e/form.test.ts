@@ -76,6 +76,19 @@ test("without JavaScript the size presets, Custom and More options still work", 
   expect(storedPrompt("a narrow canyon")).toBeUndefined();
 });
 
+test("without JavaScript a guest's Cancel calls off that one prompt and leaves the others waiting", async () => {
+  const page = await guestPage("no-js cancel", { javaScriptEnabled: false });
+  for (const prompt of ["a harbour at dusk, keep me", "a harbour at dawn, cancel me"]) {
+    await page.getByLabel("Prompt", { exact: true }).fill(prompt);
+    await page.getByRole("button", { name: "Send prompt" }).click();
+    await page.getByText("Sent! It is waiting").waitFor();
+  }
+  await page.locator(".own-prompts li", { hasText: "cancel me" }).getByRole("button", { name: "Cancel" }).click();
+  await page.locator(".own-prompts li", { hasText: "cancel me" }).locator('[data-status="cancelled"]').waitFor();
+  const status = (prompt: string) => (server.services.db.$client.prepare("SELECT status FROM prompts WHERE prompt = ?").get(prompt) as { status: string }).status;
+  expect([status("a harbour at dusk, keep me"), status("a harbour at dawn, cancel me")]).toEqual(["pending", "cancelled"]);
+});
+
 test("a submit while offline or answered 502 keeps the prompt, its size and options, says what to do, and goes through once the server is back", async () => {
   const page = await guestPage("offline");
   await page.getByLabel("Prompt", { exact: true }).fill("a city of kites");
