@@ -9,7 +9,10 @@ import { auditLog, images, prompts, visitors } from "../db/schema";
 import { colourFor } from "./colours";
 
 export const EXPORT_SCOPES = ["revealed", "finished"] as const;
-/** `revealed`: what the room has seen; `finished`: every image made, revealed or not. */
+/**
+ * `revealed`: what the room has seen and the host has not hidden since; `finished`: every image
+ * made, revealed or not, hidden ones flagged.
+ */
 export type ExportScope = (typeof EXPORT_SCOPES)[number];
 
 export interface ExportRecord {
@@ -34,6 +37,8 @@ export interface ExportRecord {
   approvedAt: string | null;
   finishedAt: string;
   revealedAt: string | null;
+  /** Kept out of the show and the gallery by the host. */
+  hidden: boolean;
 }
 
 /** An image row and where its PNG is, for the zip. */
@@ -67,7 +72,7 @@ export function exportItems(db: Db, scope: ExportScope): ExportItem[] {
     .from(prompts)
     .innerJoin(images, eq(images.promptId, prompts.id))
     .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
-    .where(and(eq(prompts.status, "done"), scope === "revealed" ? isNotNull(prompts.revealedAt) : undefined))
+    .where(and(eq(prompts.status, "done"), scope === "revealed" ? and(isNotNull(prompts.revealedAt), eq(prompts.hidden, false)) : undefined))
     .orderBy(asc(prompts.id))
     .all()
     .map(({ prompt, image, hex }) => {
@@ -96,6 +101,7 @@ export function exportItems(db: Db, scope: ExportScope): ExportItem[] {
           approvedAt: prompt.decidedAt?.toISOString() ?? null,
           finishedAt: image.createdAt.toISOString(),
           revealedAt: prompt.revealedAt?.toISOString() ?? null,
+          hidden: prompt.hidden,
         },
       };
     });
@@ -122,6 +128,7 @@ const CSV_COLUMNS: Array<[string, keyof ExportRecord]> = [
   ["approved_at", "approvedAt"],
   ["finished_at", "finishedAt"],
   ["revealed_at", "revealedAt"],
+  ["hidden", "hidden"],
 ];
 
 /**
@@ -129,15 +136,15 @@ const CSV_COLUMNS: Array<[string, keyof ExportRecord]> = [
  * that some strip first) gets a leading ' (OWASP's CSV injection advice): prompts are typed by
  * anonymous guests, the CSV is opened by the host.
  */
-export function csvCell(value: string | number | null): string {
+export function csvCell(value: string | number | boolean | null): string {
   if (value === null) return "";
-  if (typeof value === "number") return String(value);
+  if (typeof value !== "string") return String(value);
   const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /** A CSV file: a header row, CRLF line ends, and a byte-order mark so spreadsheets read UTF-8. */
-function csvFile(header: string[], rows: Array<Array<string | number | null>>): string {
+function csvFile(header: string[], rows: Array<Array<string | number | boolean | null>>): string {
   const lines = [header.join(","), ...rows.map((row) => row.map(csvCell).join(","))];
   return `\uFEFF${lines.join("\r\n")}\r\n`;
 }

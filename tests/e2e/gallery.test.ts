@@ -126,10 +126,11 @@ test("the admin downloads the export from the admin page: the zip holds the reve
     approvedAt: expect.any(String),
     finishedAt: expect.any(String),
     revealedAt: expect.any(String),
+    hidden: false,
   });
   expect(Object.keys(record!)).toEqual(expect.arrayContaining(["sampler", "steps", "cfgScale", "backend"]));
   const csvHeader = (await run(unzip, ["-p", file, "metadata.csv"])).stdout.split("\r\n")[0];
   // With a byte-order mark, so a spreadsheet reads it as UTF-8.
-  expect(csvHeader).toBe("\ufeffid,file,prompt,negative_prompt,colour,colour_hex,width,height,seed,sampler,steps,cfg_scale,generator,backend,queued_ms,generation_ms,submitted_at,approved_at,finished_at,revealed_at");
+  expect(csvHeader).toBe("\ufeffid,file,prompt,negative_prompt,colour,colour_hex,width,height,seed,sampler,steps,cfg_scale,generator,backend,queued_ms,generation_ms,submitted_at,approved_at,finished_at,revealed_at,hidden");
   await context.close();
 });

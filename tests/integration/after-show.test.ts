@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { TestClient } from "../helpers/client";
 import { ensureProgram } from "../helpers/debian";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import type { ExportRecord } from "../../server/domain/export";
 
 const run = promisify(execFile);
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -74,7 +75,7 @@ async function downloadZip(server: TestServer, client: TestClient, scope: string
   return { file, response };
 }
 
-test("the export zip holds the revealed images, byte for byte, with metadata.json and metadata.csv that match the database and the audit log; scope=finished adds the unrevealed ones", async () => {
+test("the export zip holds the revealed images, byte for byte, with metadata.json and metadata.csv that match the database and the audit log; scope=finished adds the unrevealed and the hidden ones, flagged", async () => {
   const unzip = await ensureProgram("unzip", ["unzip"]);
   const { server, admin } = await serverWithAdmin();
   const teal = await visitor(server, "teal");
@@ -83,9 +84,12 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
   const first = await generated(server, admin, teal, tricky, "-ugly, @blurry");
   const second = await generated(server, admin, other, "Ünïcödé fox: a/b\\c?*");
   const unrevealed = await generated(server, admin, teal, "still a secret");
+  const hidden = await generated(server, admin, other, "shown, then hidden by the host");
   await teal.mutate("prompt.submit", { prompt: "never approved" });
   await reveal(admin, first);
   await reveal(admin, second);
+  await reveal(admin, hidden);
+  expect((await admin.mutate("admin.hide", { id: hidden, hidden: true })).status).toBe(200);
 
   const { file, response } = await downloadZip(server, admin, "revealed");
   expect(response.headers.get("content-type")).toBe("application/zip");
@@ -100,7 +104,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
     server,
     `SELECT p.id, p.prompt, p.negative_prompt, p.created_at AS submitted_at, p.decided_at, p.revealed_at, v.hex,
        i.file_name, i.width, i.height, i.seed, i.parameters, i.generator_id, i.backend, i.queued_ms, i.generation_ms, i.created_at AS finished_at FROM prompts p JOIN images i ON i.prompt_id = p.id JOIN visitors v ON v.id = p.visitor_id
-     WHERE p.revealed_at IS NOT NULL ORDER BY p.id`,
+     WHERE p.revealed_at IS NOT NULL AND NOT p.hidden ORDER BY p.id`,
   );
   expect(metadata.map((record) => record.id)).toEqual([first, second]);
   for (const [i, record] of metadata.entries()) {
@@ -127,6 +131,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
       approvedAt: new Date(row.decided_at).toISOString(),
       finishedAt: new Date(row.finished_at).toISOString(),
       revealedAt: new Date(row.revealed_at).toISOString(),
+      hidden: false,
     });
     expect(typeof record.sampler).toBe("string");
     expect(await extract(record.file)).toEqual(readFileSync(path.join(server.dataDir, "images", row.file_name)));
@@ -141,7 +146,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
   // Quotes doubled inside a quoted cell, as RFC 4180 has it.
   expect(csvText).toContain('"\'=HYPERLINK(""http://evil.example""), with ""quotes""\nand a second line"');
   const csv = parseCsv(csvText.slice(1));
-  expect(csv[0]).toEqual(["id", "file", "prompt", "negative_prompt", "colour", "colour_hex", "width", "height", "seed", "sampler", "steps", "cfg_scale", "generator", "backend", "queued_ms", "generation_ms", "submitted_at", "approved_at", "finished_at", "revealed_at"]);
+  expect(csv[0]).toEqual(["id", "file", "prompt", "negative_prompt", "colour", "colour_hex", "width", "height", "seed", "sampler", "steps", "cfg_scale", "generator", "backend", "queued_ms", "generation_ms", "submitted_at", "approved_at", "finished_at", "revealed_at", "hidden"]);
   expect(csv).toHaveLength(3);
   const byHeader = csv.slice(1).map((cells) => Object.fromEntries(csv[0]!.map((header, i) => [header, cells[i]])));
   // A formula typed by a guest stays text in a spreadsheet: a leading ' before = + - @.
@@ -149,7 +154,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
   expect(byHeader[0]!.negative_prompt).toBe("'-ugly, @blurry");
   expect(byHeader[1]!.prompt).toBe("Ünïcödé fox: a/b\\c?*");
   for (const [i, record] of metadata.entries()) {
-    expect(byHeader[i]).toMatchObject({ id: String(record.id), seed: String(record.seed), sampler: record.sampler, steps: String(record.steps), file: record.file, revealed_at: record.revealedAt });
+    expect(byHeader[i]).toMatchObject({ id: String(record.id), seed: String(record.seed), sampler: record.sampler, steps: String(record.steps), file: record.file, revealed_at: record.revealedAt, hidden: "false" });
   }
 
   // The audit log goes with the images: every row, this export included, its details as JSON.
@@ -162,13 +167,16 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
 
   const finished = await downloadZip(server, admin, "finished");
   const finishedEntries = (await run(unzip, ["-Z1", finished.file])).stdout.trim().split("\n");
-  expect(finishedEntries).toEqual([...entries, `images/promptgate-${unrevealed}-still-a-secret.png`]);
+  expect(finishedEntries).toEqual([...entries, `images/promptgate-${unrevealed}-still-a-secret.png`, `images/promptgate-${hidden}-shown-then-hidden-by-the-host.png`]);
   const finishedMetadata = JSON.parse((await run(unzip, ["-p", finished.file, "metadata.json"])).stdout);
-  expect(finishedMetadata.map((record: { id: number; revealedAt: string | null }) => [record.id, record.revealedAt === null])).toEqual([
-    [first, false],
-    [second, false],
-    [unrevealed, true],
+  expect(finishedMetadata.map((record: ExportRecord) => [record.id, record.revealedAt === null, record.hidden])).toEqual([
+    [first, false, false],
+    [second, false, false],
+    [unrevealed, true, false],
+    [hidden, false, true],
   ]);
+  const finishedCsv = parseCsv((await run(unzip, ["-p", finished.file, "metadata.csv"])).stdout.slice(1));
+  expect(finishedCsv.slice(1).map((cells) => cells.at(-1))).toEqual(["false", "false", "false", "true"]);
 });
 
 test("only the admin gets the export: a visitor is sent to the login, and an unknown scope is refused with 400", async () => {
