@@ -152,6 +152,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const progress = createProgressBoard({ onChange: (promptId) => live.progressChanged(promptId) });
     cleanups.push(() => progress.close());
     const jobs = createJobService(db, imageDir, { leaseMs: config.leaseMs, line, changes: live, onLeaseEnded: (jobId) => progress.clear(jobId) });
+    cleanups.push(() => jobs.close());
     // Every lease held before this start gets one period for its generator to come back and say so.
     jobs.renewAllLeases();
     const services: Services = {

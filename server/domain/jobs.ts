@@ -340,7 +340,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
       if (job.state === "done") {
         if (statements.imageMakerOf.get({ jobId: job.id })?.generatorId !== fromGeneratorId) return { outcome: "duplicate" };
         // Committed, but maybe not yet on disk: "stored" waits for the WAL as the first answer did.
-        await syncWal();
+        await syncWal.sync();
         return { outcome: "already-stored" };
       }
       if (job.state === "cancelled") return { outcome: "cancelled" };
@@ -369,7 +369,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
         const file = await open(finalPath, "w", 0o600);
         try {
           await file.writeFile(png);
-          await Promise.all([file.sync(), syncImageDir()]);
+          await Promise.all([file.sync(), syncImageDir.sync()]);
         } finally {
           await file.close();
         }
@@ -407,11 +407,16 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
         if (stored.outcome !== "stored") await unlink(finalPath).catch(() => undefined);
         // The commit is in the WAL (synchronous = NORMAL: not yet on disk); only once it is
         // may the generator hear "stored" and forget its copy.
-        else await syncWal();
+        else await syncWal.sync();
         return stored;
       } finally {
         storing.delete(job.id);
       }
+    },
+
+    /** Lets go of the files it fsyncs, once the fsyncs asked for have run. */
+    async close(): Promise<void> {
+      await Promise.all([syncImageDir.close(), syncWal.close()]);
     },
 
     imagePath: (fileName: string) => path.join(imageDir, fileName),
