@@ -3,30 +3,18 @@
  * reveal, and the visitor's page follows along (status, then the image). Screenshots land in
  * tests/.artifacts/screenshots (and in docs/screenshots with UPDATE_SCREENSHOTS=1, for the README).
  */
-import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { launchBrowser, saveScreenshot } from "../helpers/browser";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import type { BrowserContextOptions, Page } from "playwright-core";
+import { saveScreenshot, withServerAndBrowser } from "../helpers/browser";
+import { ADMIN_PASSWORD } from "../helpers/server";
 
-let browser: Browser;
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
+const e2e = withServerAndBrowser();
 // The pages run under the server's Content-Security-Policy: a script it blocked would show here
 // (and hydration, which the tests below rely on, would be missing).
 const cspViolations: string[] = [];
 afterEach(() => expect(cspViolations.splice(0)).toEqual([]));
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  removeDataDir(server.dataDir);
-});
-
 
 async function newContext(options: BrowserContextOptions) {
-  const context = await browser.newContext(options);
+  const context = await e2e.browser.newContext(options);
   context.on("console", (message) => {
     if (/content security policy/i.test(message.text())) cspViolations.push(message.text());
   });
@@ -36,12 +24,12 @@ async function newContext(options: BrowserContextOptions) {
 async function visitorPage(userAgent: string, viewport = { width: 420, height: 860 }) {
   const context = await newContext({ userAgent, viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
-  await page.goto(server.url);
+  await page.goto(e2e.server.url);
   return page;
 }
 
 /** As if every visitor's browser had been closed an hour ago: no identity is in use. */
-const idleEveryone = () => server.services.db.$client.prepare("UPDATE visitors SET last_seen_at = last_seen_at - 3600000").run();
+const idleEveryone = () => e2e.server.services.db.$client.prepare("UPDATE visitors SET last_seen_at = last_seen_at - 3600000").run();
 
 async function submit(page: Page, prompt: string, size?: "Portrait" | "Landscape") {
   await page.getByLabel("Prompt", { exact: true }).fill(prompt);
@@ -73,7 +61,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
 
   const adminContext = await newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e admin" });
   const admin = await adminContext.newPage();
-  await admin.goto(`${server.url}/admin`);
+  await admin.goto(`${e2e.server.url}/admin`);
   await admin.waitForURL(/\/admin\/login$/);
   await admin.getByLabel("Password").fill("wrong password");
   await admin.getByRole("button", { name: "Log in" }).click();
@@ -95,7 +83,7 @@ test("visitor submits; admin approves and reveals; the visitor's page follows to
   await item.locator('.badge[data-status="done"]').waitFor({ timeout: 20_000 });
   expect(await item.locator("img").count()).toBe(0);
 
-  await admin.goto(`${server.url}/admin/reveal`);
+  await admin.goto(`${e2e.server.url}/admin/reveal`);
   await admin.getByRole("button", { name: "Start the show" }).click();
   await admin.getByRole("button", { name: "Next →" }).click();
   await admin.waitForFunction(() => (document.querySelector(".presenter-stage img") as HTMLImageElement | null)?.naturalWidth === 768);
@@ -150,11 +138,11 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
   await expect(lookalike.locator(".identity > p .chip").textContent()).resolves.toBe(ownerColour);
   await lookalike.getByText("the owner's secret castle").waitFor();
 
-  const laptop = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e laptop" });
+  const laptop = await e2e.browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e laptop" });
   const fresh = await laptop.newPage();
   await fresh.goto(link);
   await fresh.getByRole("button", { name: `Yes, I'm ${ownerColour}` }).click();
-  await fresh.waitForURL(`${server.url}/`);
+  await fresh.waitForURL(`${e2e.server.url}/`);
   await expect(fresh.locator(".identity > p .chip").textContent()).resolves.toBe(ownerColour);
   await fresh.getByText("the owner's secret castle").waitFor();
   await laptop.close();
@@ -174,7 +162,7 @@ test("a look-alike phone is offered recovery but needs the code; the link works 
 test("the admin adds a GPU generator, sees its token once with the command, and revokes it after confirming", async () => {
   const context = await newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e generators" });
   const admin = await context.newPage();
-  await admin.goto(`${server.url}/admin/login`);
+  await admin.goto(`${e2e.server.url}/admin/login`);
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -183,7 +171,7 @@ test("the admin adds a GPU generator, sees its token once with the command, and 
   await admin.getByLabel("New generator's name").fill("browser-box");
   await admin.getByRole("button", { name: "Add generator" }).click();
   const command = await admin.locator("pre").textContent();
-  expect(command).toMatch(new RegExp(`MQTT_URL=mqtt://<this host>:${server.mqttPort} GENERATOR_ID=browser-box MQTT_PASSWORD=[A-Za-z0-9_-]{43}`));
+  expect(command).toMatch(new RegExp(`MQTT_URL=mqtt://<this host>:${e2e.server.mqttPort} GENERATOR_ID=browser-box MQTT_PASSWORD=[A-Za-z0-9_-]{43}`));
   await admin.locator('tr[data-generator="browser-box"]').waitFor();
   await saveScreenshot(admin, "admin-generators");
   await admin.locator('tr[data-generator="browser-box"]').getByRole("link", { name: "Revoke" }).click();
@@ -192,14 +180,14 @@ test("the admin adds a GPU generator, sees its token once with the command, and 
   // The one status line that is not the (empty) live-updates line.
   await expect(admin.getByRole("status").and(admin.locator(":not(.live-status)")).textContent()).resolves.toBe("browser-box is revoked and disconnected.");
   await admin.locator('tr[data-generator="browser-box"]').waitFor({ state: "detached" });
-  expect(server.services.generators.list().map((g) => g.name)).not.toContain("browser-box");
+  expect(e2e.server.services.generators.list().map((g) => g.name)).not.toContain("browser-box");
   await context.close();
 });
 
 test("the admin's account page refuses a wrong current password in words and logs out everywhere", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e account" });
+  const context = await e2e.browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: "Mozilla/5.0 promptgate-e2e account" });
   const admin = await context.newPage();
-  await admin.goto(`${server.url}/admin/login`);
+  await admin.goto(`${e2e.server.url}/admin/login`);
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -212,7 +200,7 @@ test("the admin's account page refuses a wrong current password in words and log
   await expect(admin.getByRole("alert").textContent()).resolves.toBe("The current password is not right; nothing was changed.");
   await admin.getByRole("button", { name: "Log out everywhere" }).click();
   await admin.waitForURL(/\/admin\/login$/);
-  await admin.goto(`${server.url}/admin`);
+  await admin.goto(`${e2e.server.url}/admin`);
   await admin.waitForURL(/\/admin\/login$/);
   await context.close();
 });
@@ -220,7 +208,7 @@ test("the admin's account page refuses a wrong current password in words and log
 test("the admin adds a moderator and creates an API token in the browser; the token is shown once and the moderator sees no admin links", async () => {
   const context = await newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e access" });
   const admin = await context.newPage();
-  await admin.goto(`${server.url}/admin/login`);
+  await admin.goto(`${e2e.server.url}/admin/login`);
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -232,7 +220,7 @@ test("the admin adds a moderator and creates an API token in the browser; the to
   await admin.getByText("e2e-mod can now log in as a moderator.").waitFor();
   await admin.locator('tr[data-account="e2e-mod"]').waitFor();
 
-  await admin.goto(`${server.url}/admin/tokens`);
+  await admin.goto(`${e2e.server.url}/admin/tokens`);
   await admin.getByLabel("Token name").fill("e2e-bot");
   await admin.getByRole("checkbox", { name: /submit/ }).check();
   await admin.getByRole("checkbox", { name: /read every/ }).check();
@@ -246,7 +234,7 @@ test("the admin adds a moderator and creates an API token in the browser; the to
 
   const modContext = await newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e moderator" });
   const mod = await modContext.newPage();
-  await mod.goto(`${server.url}/admin/login`);
+  await mod.goto(`${e2e.server.url}/admin/login`);
   await mod.getByLabel("Name").fill("e2e-mod");
   await mod.getByLabel("Password").fill("moderator's secret");
   await mod.getByRole("button", { name: "Log in" }).click();

@@ -2,34 +2,23 @@
  * The guest form in a real Chromium (issue 8 §7): sizes by name, the negative prompt under
  * "More options", and a submit that cannot reach the server keeps what was typed.
  */
-import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { launchBrowser, saveScreenshot } from "../helpers/browser";
-import { removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import type { BrowserContextOptions, Page } from "playwright-core";
+import { saveScreenshot, withServerAndBrowser } from "../helpers/browser";
 
-let browser: Browser;
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  removeDataDir(server.dataDir);
-});
+const e2e = withServerAndBrowser();
 
 const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 };
 const UNREACHABLE = "Could not reach the server — your prompt is kept; try again in a moment.";
 
 async function guestPage(name: string, options: BrowserContextOptions = {}): Promise<Page> {
-  const context = await browser.newContext({ ...PHONE, userAgent: `Mozilla/5.0 promptgate-e2e form ${name}`, ...options });
+  const context = await e2e.browser.newContext({ ...PHONE, userAgent: `Mozilla/5.0 promptgate-e2e form ${name}`, ...options });
   const page = await context.newPage();
-  await page.goto(server.url);
+  await page.goto(e2e.server.url);
   return page;
 }
 
 const storedPrompt = (prompt: string) =>
-  server.services.db.$client.prepare("SELECT negative_prompt AS negativePrompt, width, height FROM prompts WHERE prompt = ?").get(prompt) as
+  e2e.server.services.db.$client.prepare("SELECT negative_prompt AS negativePrompt, width, height FROM prompts WHERE prompt = ?").get(prompt) as
     | { negativePrompt: string; width: number; height: number }
     | undefined;
 
@@ -85,7 +74,7 @@ test("without JavaScript a guest's Cancel calls off that one prompt and leaves t
   }
   await page.locator(".own-prompts li", { hasText: "cancel me" }).getByRole("button", { name: "Cancel" }).click();
   await page.locator(".own-prompts li", { hasText: "cancel me" }).locator('[data-status="cancelled"]').waitFor();
-  const status = (prompt: string) => (server.services.db.$client.prepare("SELECT status FROM prompts WHERE prompt = ?").get(prompt) as { status: string }).status;
+  const status = (prompt: string) => (e2e.server.services.db.$client.prepare("SELECT status FROM prompts WHERE prompt = ?").get(prompt) as { status: string }).status;
   expect([status("a harbour at dusk, keep me"), status("a harbour at dawn, cancel me")]).toEqual(["pending", "cancelled"]);
 });
 

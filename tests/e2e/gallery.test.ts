@@ -6,26 +6,15 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { Browser } from "playwright-core";
 import { ensureProgram } from "../helpers/debian";
-import { launchBrowser, saveScreenshot } from "../helpers/browser";
+import { saveScreenshot, withServerAndBrowser } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, waitFor } from "../helpers/server";
 
-let browser: Browser;
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  removeDataDir(server.dataDir);
-});
+const e2e = withServerAndBrowser();
 
 test("at 390 px the gallery is one column of revealed images with their colour and prompt, nothing sticks out sideways, and images load lazily", async () => {
-  const admin = new TestClient(server.url, { userAgent: "gallery admin" });
+  const admin = new TestClient(e2e.server.url, { userAgent: "gallery admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   await admin.postForm("/gallery", { intent: "open" });
   // Revealed in this order, so shown last to first.
@@ -36,23 +25,23 @@ test("at 390 px the gallery is one column of revealed images with their colour a
   ];
   const ids: number[] = [];
   for (const [i, prompt] of prompts.entries()) {
-    const guest = new TestClient(server.url, { userAgent: `gallery guest ${i}` });
+    const guest = new TestClient(e2e.server.url, { userAgent: `gallery guest ${i}` });
     await guest.page("/");
     const { id } = (await guest.mutate("prompt.submit", { prompt, width: i === 1 ? 512 : 256, height: i === 0 ? 512 : 256 })).body.result.data;
     await admin.mutate("admin.approve", { id });
-    await waitFor(`image ${id}`, () => server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+    await waitFor(`image ${id}`, () => e2e.server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
     await admin.mutate("admin.markRevealed", { id });
     ids.push(id);
   }
 
   const phone = { width: 390, height: 844 };
-  const context = await browser.newContext({ viewport: phone, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: "Mozilla/5.0 (iPhone) promptgate-e2e gallery" });
+  const context = await e2e.browser.newContext({ viewport: phone, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: "Mozilla/5.0 (iPhone) promptgate-e2e gallery" });
   const cspViolations: string[] = [];
   context.on("console", (message) => {
     if (/content security policy/i.test(message.text())) cspViolations.push(message.text());
   });
   const page = await context.newPage();
-  const response = await page.goto(`${server.url}/gallery`);
+  const response = await page.goto(`${e2e.server.url}/gallery`);
   expect(response?.status()).toBe(200);
 
   const cards = page.locator(".gallery-grid li");
@@ -84,23 +73,23 @@ test("at 390 px the gallery is one column of revealed images with their colour a
 test("the admin downloads the export from the admin page: the zip holds the revealed image and its metadata, prompt, colour, size, seed, sampler, steps, cfg, generator and timings, in JSON and CSV", async () => {
   const unzip = await ensureProgram("unzip", ["unzip"]);
   const run = promisify(execFile);
-  const admin = new TestClient(server.url, { userAgent: "export admin" });
+  const admin = new TestClient(e2e.server.url, { userAgent: "export admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-  const guest = new TestClient(server.url, { userAgent: "export guest" });
+  const guest = new TestClient(e2e.server.url, { userAgent: "export guest" });
   await guest.page("/");
   const { id } = (await guest.mutate("prompt.submit", { prompt: "a paper crane for the export", negativePrompt: "blurry", width: 256, height: 128 })).body.result.data;
   await admin.mutate("admin.approve", { id });
-  await waitFor(`image ${id}`, () => server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
+  await waitFor(`image ${id}`, () => e2e.server.services.db.$client.prepare("SELECT 1 FROM images WHERE prompt_id = ?").get(id));
   await admin.mutate("admin.markRevealed", { id });
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e export", acceptDownloads: true });
+  const context = await e2e.browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: "Mozilla/5.0 promptgate-e2e export", acceptDownloads: true });
   const page = await context.newPage();
-  await page.goto(`${server.url}/admin/login`);
+  await page.goto(`${e2e.server.url}/admin/login`);
   await page.getByLabel("Password").fill(ADMIN_PASSWORD);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(/\/admin$/);
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: /^Revealed images \(\d+\)$/ }).click()]);
-  const file = path.join(server.dataDir, "export-from-browser.zip");
+  const file = path.join(e2e.server.dataDir, "export-from-e2e.browser.zip");
   await download.saveAs(file);
   expect(download.suggestedFilename()).toMatch(/\.zip$/);
 

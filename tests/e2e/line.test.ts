@@ -3,26 +3,15 @@
  * follows the admin's Pin to front without a reload; after a move, a new tab shows the new order. No
  * generator is online, so the line stands still and there is no estimate.
  */
-import type { Browser, Page } from "playwright-core";
-import { launchBrowser } from "../helpers/browser";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import type { Page } from "playwright-core";
+import { withServerAndBrowser } from "../helpers/browser";
+import { ADMIN_PASSWORD } from "../helpers/server";
 
-let browser: Browser;
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ LOCAL_GENERATOR: "false" });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  removeDataDir(server.dataDir);
-});
+const e2e = withServerAndBrowser({ LOCAL_GENERATOR: "false" });
 
 async function guestPage(userAgent: string): Promise<Page> {
-  const page = await (await browser.newContext({ userAgent, viewport: { width: 420, height: 860 } })).newPage();
-  await page.goto(server.url);
+  const page = await (await e2e.browser.newContext({ userAgent, viewport: { width: 420, height: 860 } })).newPage();
+  await page.goto(e2e.server.url);
   return page;
 }
 
@@ -40,8 +29,8 @@ test("a guest sees each approved prompt's place in line, following the admin's p
   await submit(guest, "second of mine");
   await submit(await guestPage("Mozilla/5.0 promptgate-e2e line other"), "someone else's");
 
-  const admin = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
-  await admin.goto(`${server.url}/admin/login`);
+  const admin = await (await e2e.browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+  await admin.goto(`${e2e.server.url}/admin/login`);
   await admin.getByLabel("Password").fill(ADMIN_PASSWORD);
   await admin.getByRole("button", { name: "Log in" }).click();
   await admin.waitForURL(/\/admin$/);
@@ -65,7 +54,7 @@ test("a guest sees each approved prompt's place in line, following the admin's p
 
   // A new tab asks the server, which says the same.
   const again = await guest.context().newPage();
-  await again.goto(server.url);
+  await again.goto(e2e.server.url);
   await expect(standing(again, "first of mine").textContent()).resolves.toBe("next in line · waiting for a generator to come online");
   await expect(standing(again, "second of mine").textContent()).resolves.toBe("2nd in line · waiting for a generator to come online");
 });

@@ -5,22 +5,12 @@
  * words stay on screen, the contrast of every text as the page computes it, and that an image
  * hidden while on screen leaves it at once.
  */
-import type { Browser, Page } from "playwright-core";
-import { launchBrowser, saveScreenshot } from "../helpers/browser";
+import type { Page } from "playwright-core";
+import { saveScreenshot, withServerAndBrowser } from "../helpers/browser";
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, waitFor } from "../helpers/server";
 
-let browser: Browser;
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  removeDataDir(server.dataDir);
-});
+const e2e = withServerAndBrowser();
 
 const TV = { width: 1920, height: 1080 };
 const PHONE = { width: 390, height: 844 };
@@ -80,48 +70,48 @@ const renderedHeight = async (page: Page) => {
   });
 };
 
-const revealed = () => (server.services.db.$client.prepare("SELECT id FROM prompts WHERE revealed_at IS NOT NULL ORDER BY id").all() as Array<{ id: number }>).map((row) => row.id);
+const revealed = () => (e2e.server.services.db.$client.prepare("SELECT id FROM prompts WHERE revealed_at IS NOT NULL ORDER BY id").all() as Array<{ id: number }>).map((row) => row.id);
 
 test("the projector follows the host's phone live, only the image shown is revealed, a square image fills the TV's height, long prompts and words stay on screen, every text meets AA contrast, and an image hidden from the phone leaves every screen at once", async () => {
-  const admin = new TestClient(server.url, { userAgent: "show e2e admin" });
+  const admin = new TestClient(e2e.server.url, { userAgent: "show e2e admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   const prompts = ["a lighthouse at dusk, oil painting", "a fox in the snow, ".repeat(60).slice(0, 1000), `a long word: ${"Lighthouse".repeat(30)}`];
   const ids: number[] = [];
   for (const [i, prompt] of prompts.entries()) {
-    const guest = new TestClient(server.url, { userAgent: `show e2e guest ${i}` });
+    const guest = new TestClient(e2e.server.url, { userAgent: `show e2e guest ${i}` });
     await guest.page("/");
     const { id } = (await guest.mutate("prompt.submit", { prompt, width: 512, height: 512 })).body.result.data;
     await admin.mutate("admin.approve", { id });
     ids.push(id);
   }
-  await waitFor("three images", () => server.services.db.$client.prepare(`SELECT count(*) AS n FROM images`).get() as { n: number } | undefined, 30_000);
-  await waitFor("three images", () => (server.services.db.$client.prepare(`SELECT count(*) AS n FROM images`).get() as { n: number }).n === 3, 30_000);
+  await waitFor("three images", () => e2e.server.services.db.$client.prepare(`SELECT count(*) AS n FROM images`).get() as { n: number } | undefined, 30_000);
+  await waitFor("three images", () => (e2e.server.services.db.$client.prepare(`SELECT count(*) AS n FROM images`).get() as { n: number }).n === 3, 30_000);
 
-  const phoneContext = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: "Mozilla/5.0 (iPhone) promptgate-e2e presenter" });
+  const phoneContext = await e2e.browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, userAgent: "Mozilla/5.0 (iPhone) promptgate-e2e presenter" });
   const phone = await phoneContext.newPage();
-  await phone.goto(`${server.url}/admin/reveal`);
+  await phone.goto(`${e2e.server.url}/admin/reveal`);
   await phone.waitForURL(/\/admin\/login/);
   await phone.getByLabel("Password").fill(ADMIN_PASSWORD);
   await phone.getByRole("button", { name: "Log in" }).click();
   await phone.waitForURL((url) => !url.pathname.startsWith("/admin/login"));
-  await phone.goto(`${server.url}/admin/reveal`);
+  await phone.goto(`${e2e.server.url}/admin/reveal`);
   await phone.getByText("Closed: nobody can watch the show").waitFor();
 
-  const tvContext = await browser.newContext({ viewport: TV, userAgent: "Mozilla/5.0 promptgate-e2e projector" });
+  const tvContext = await e2e.browser.newContext({ viewport: TV, userAgent: "Mozilla/5.0 promptgate-e2e projector" });
   const tv = await tvContext.newPage();
   // Not open to everyone: without the code there is nothing to see.
-  await tv.goto(`${server.url}/show`);
+  await tv.goto(`${e2e.server.url}/show`);
   await tv.getByLabel("Show code").waitFor();
   expect(await tv.locator("img").count()).toBe(0);
-  expect((await tv.goto(`${server.url}/show/ABCDEFGH`))?.status()).toBe(404);
+  expect((await tv.goto(`${e2e.server.url}/show/ABCDEFGH`))?.status()).toBe(404);
 
   await phone.getByRole("button", { name: "Open the audience link" }).click();
   const code = (await phone.locator(".show-code").textContent())!;
   expect(code).toMatch(/^[A-Z0-9]{8}$/);
-  await tv.goto(`${server.url}/show`);
+  await tv.goto(`${e2e.server.url}/show`);
   await tv.getByLabel("Show code").fill(code.toLowerCase());
   await tv.getByRole("button", { name: "Watch" }).click();
-  await tv.waitForURL(`${server.url}/show/${code}`);
+  await tv.waitForURL(`${e2e.server.url}/show/${code}`);
   await tv.getByText("The show starts soon").waitFor();
   await tv.waitForFunction(() => (document.querySelector('img[src="/join-qr.svg"]') as HTMLImageElement | null)?.naturalWidth! > 0);
   await expectReadable(tv);
@@ -143,8 +133,8 @@ test("the projector follows the host's phone live, only the image shown is revea
   expect(await outside(tv, TV)).toEqual([]);
   expect(await renderedHeight(tv)).toBeGreaterThanOrEqual(0.8 * TV.height);
   // An older projector, 1024×768: the 1,000-character prompt stays on its screen too.
-  const projector = await (await browser.newContext({ viewport: OLD_PROJECTOR })).newPage();
-  await projector.goto(`${server.url}/show/${code}`);
+  const projector = await (await e2e.browser.newContext({ viewport: OLD_PROJECTOR })).newPage();
+  await projector.goto(`${e2e.server.url}/show/${code}`);
   await projector.locator(".show-meta", { hasText: "2 / 3" }).waitFor();
   expect(await outside(projector, OLD_PROJECTOR)).toEqual([]);
   await projector.context().close();
@@ -172,8 +162,8 @@ test("the projector follows the host's phone live, only the image shown is revea
   await expectReadable(tv);
 
   // The same audience view on a phone.
-  const small = await (await browser.newContext({ viewport: PHONE, isMobile: true, deviceScaleFactor: 2 })).newPage();
-  await small.goto(`${server.url}/show/${code}`);
+  const small = await (await e2e.browser.newContext({ viewport: PHONE, isMobile: true, deviceScaleFactor: 2 })).newPage();
+  await small.goto(`${e2e.server.url}/show/${code}`);
   await small.getByText("That's all!").waitFor();
   await phone.getByRole("button", { name: "← Previous" }).click();
   await small.locator(".show-prompt", { hasText: "a long word" }).waitFor();
@@ -186,7 +176,7 @@ test("the projector follows the host's phone live, only the image shown is revea
   await expect(tv.locator(".show-prompt").textContent()).resolves.toBe(prompts[1]);
   expect(await tv.locator(`img[src$="/${ids[2]}.png"]`).count()).toBe(0);
   expect((await admin.fetch(`/show/${code}/images/${ids[2]}.png`)).status).toBe(404);
-  expect(server.services.db.$client.prepare("SELECT hidden FROM prompts WHERE id = ?").get(ids[2])).toEqual({ hidden: 1 });
+  expect(e2e.server.services.db.$client.prepare("SELECT hidden FROM prompts WHERE id = ?").get(ids[2])).toEqual({ hidden: 1 });
   await small.context().close();
 
   await tvContext.close();

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT } from "./processes";
+import { removeDataDir, startTestServer, type TestServer } from "./server";
 
 const SYSTEM_CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 const FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-sandbox"];
@@ -30,4 +31,22 @@ export async function saveScreenshot(page: Page, name: string): Promise<void> {
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: path.join(dir, `${name}.png`) });
   }
+}
+
+/**
+ * A test file's real server (with `env`) and Chromium: started before its first test, stopped
+ * after its last, the server's DATA_DIR removed. Read them as `e2e.server` and `e2e.browser`.
+ */
+export function withServerAndBrowser(env: Record<string, string> = {}): { server: TestServer; browser: Browser } {
+  const e2e = {} as { server: TestServer; browser: Browser };
+  beforeAll(async () => {
+    e2e.server = await startTestServer(env);
+    e2e.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await e2e.browser?.close();
+    await e2e.server?.close();
+    if (e2e.server) removeDataDir(e2e.server.dataDir);
+  });
+  return e2e;
 }
