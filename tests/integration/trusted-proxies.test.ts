@@ -108,6 +108,21 @@ describe("identity headers", () => {
     // The proxy's headers are the identity: no visitor cookie is handed out.
     expect(String(phone.headers["set-cookie"] ?? "")).not.toContain("pg_visitor");
   });
+
+  test("a signed-in person is shown no recovery code, link or QR code, cannot make one, and is not offered to recover a colour", async () => {
+    const uma = new TestClient(nginx.url, { userAgent: "uma's phone", headers: signedIn("uma@example.org") });
+    const page = await uma.page("/");
+    expect(page.status).toBe(200);
+    expect((await uma.query("visitor.me")).body.result.data).toMatchObject({ recovery: null });
+    for (const shown of ["recovery-code", "recovery-link", "recovery-qr", "Get your colour back"]) expect(page.html).not.toContain(shown);
+    expect((await uma.fetch("/me/recovery-qr.svg")).status).toBe(404);
+    const renewed = await uma.mutate("visitor.renewRecovery");
+    expect([renewed.status, renewed.body.error.data.userMessage]).toEqual([403, "You are signed in through your organisation: your colour follows you to every device, nothing to recover."]);
+    // A guest the proxy does not sign in keeps all of it.
+    const anonymous = new TestClient(nginx.url, { userAgent: "anonymous phone" });
+    expect((await anonymous.page("/")).html).toContain("recovery-code");
+    expect((await anonymous.fetch("/me/recovery-qr.svg")).status).toBe(200);
+  });
 });
 
 describe("the client's address", () => {
