@@ -10,6 +10,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../db/client";
 import { accounts, adminSessions, type AccountRole } from "../db/schema";
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from "./common-passwords";
 import { DomainError } from "./errors";
 
 /** The first admin's name: the account ADMIN_PASSWORD and `reset-password` apply to. */
@@ -45,6 +46,7 @@ function checkPassword(password: string): void {
   if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
     throw new DomainError("INVALID_PASSWORD", `A password has ${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`);
   }
+  if (isCommonPassword(password)) throw new DomainError("INVALID_PASSWORD", COMMON_PASSWORD_MESSAGE);
 }
 
 export const hashPassword = (password: string) => argon2.hash(password, { type: argon2.argon2id });
