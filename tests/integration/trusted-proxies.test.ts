@@ -262,4 +262,30 @@ describe("people an admin adds by their sign-in identity", () => {
     expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "kim", role: "owner" })).status).toBe(400);
     expect(count()).toBe(before + 1);
   });
+
+  test("a first sign-in through the proxy is in the audit log once, for an added identity and for a guest (by colour, never by identity), however many requests it opens with", async () => {
+    const since = (server.services.db.$client.prepare("SELECT max(id) AS id FROM audit_log").get() as { id: number }).id;
+    const logins = () =>
+      (server.services.db.$client.prepare("SELECT actor, action, target, details FROM audit_log WHERE id > ? AND action = 'login.proxy' ORDER BY id").all(since) as Array<Record<string, string>>).map((row) => ({ ...row, details: JSON.parse(row.details!) }));
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "vera", role: "moderator" })).status).toBe(200);
+    const vera = signedIn("vera", "staff", { "x-test-preferred-username": "Vera V." });
+    const opening = await Promise.all([1, 2, 3].map(() => trpc(nginx.url, "admin.me", vera)));
+    expect(opening.map((answer) => answer.json.result.data?.name)).toEqual(["proxy:user:vera", "proxy:user:vera", "proxy:user:vera"]);
+    const walt = signedIn("walt@example.org");
+    const colours = await Promise.all([1, 2, 3].map(async () => (await trpc(nginx.url, "visitor.me", walt)).json.result.data.colour.name));
+    expect(new Set(colours).size).toBe(1);
+    const { id: waltId } = server.services.db.$client.prepare("SELECT visitor_id AS id FROM proxy_identities WHERE subject_hash = ?").get(hashSecretToken("proxy:user:walt@example.org")) as { id: number };
+    expect(logins()).toEqual([
+      { actor: "proxy:user:vera", action: "login.proxy", target: "Vera V.", details: { role: "moderator", change: "first sign-in", groups: ["staff"] } },
+      { actor: `visitor ${waltId}`, action: "login.proxy", target: null, details: { role: "guest", change: "created" } },
+    ]);
+    // Later requests are no new sign-ins.
+    await trpc(nginx.url, "admin.me", vera);
+    await trpc(nginx.url, "visitor.me", walt);
+    expect(logins()).toHaveLength(2);
+    expect(JSON.stringify(server.services.db.$client.prepare("SELECT * FROM audit_log").all())).not.toContain("walt");
+    const html = (await admin.page("/admin/audit")).html;
+    expect(html).toContain("proxy:user:vera");
+    expect(html).toContain(`visitor ${waltId}`);
+  });
 });
