@@ -30,7 +30,7 @@ import { createSigner } from "./signing";
 
 export const SITE_LOGIN_PATH = "/site-login";
 /** Who the audit log says tried the site password: whoever stood at the door, unnamed. */
-export const SITE_PASSWORD_ACTOR = "site password";
+const SITE_PASSWORD_ACTOR = "site password";
 /** The throttle counts no refusal, so a script could make any number: they are audited in batches. */
 const THROTTLED_AUDIT_EVERY_MS = 60_000;
 /**
