@@ -9,7 +9,10 @@ import { ColourChip } from "./colour-chip";
 type Colour = { name: string; hex: string; text: string };
 
 export interface IdentityPanelProps {
-  /** `recovery` is null for an API token's colour: a script's, with no browser to take it to. */
+  /**
+   * `recovery` is null for a colour no browser holds: an API token's (a script's), or that of a
+   * person the trusted proxy signs in (it follows their sign-in); then nothing here recovers.
+   */
   me: { colour: Colour; offer: Colour | null; recovery: { code: string; link: string; qrVersion: string } | null };
   /** The visitor page's last action result; the panel shows what concerns identity. */
   result?: { kind: string; intent?: string; message?: string; colour?: Colour; recovery?: IdentityPanelProps["me"]["recovery"] };
@@ -96,7 +99,7 @@ export function IdentityPanel({ me, result, csrfToken }: IdentityPanelProps) {
           </details>
         </>
       )}
-      {!offer && (
+      {!offer && me.recovery && (
         <details className="recovery" open={!!errorFor("recover")}>
           <summary>Been here before? Get your colour back</summary>
           <Form method="post" className="inline-form">

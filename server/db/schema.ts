@@ -127,6 +127,11 @@ export const accounts = sqliteTable("accounts", {
    * its role is the admin's choice, whatever the groups say, until the admin removes it.
    */
   proxyGrant: integer("proxy_grant", { mode: "boolean" }).notNull().default(false),
+  /**
+   * When a `proxy:` account first signed in through the trusted proxy, which the audit log says
+   * once; null until then (an identity an admin added, before its person's first visit).
+   */
+  proxySignedInAt: integer("proxy_signed_in_at", { mode: "timestamp_ms" }),
   createdAt: createdAt(),
 });
 

@@ -6,10 +6,11 @@
  * in the same transaction.
  */
 import argon2 from "argon2";
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../db/client";
 import { accounts, adminSessions, type AccountRole } from "../db/schema";
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from "./common-passwords";
 import { DomainError } from "./errors";
 
 /** The first admin's name: the account ADMIN_PASSWORD and `reset-password` apply to. */
@@ -45,6 +46,7 @@ function checkPassword(password: string): void {
   if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
     throw new DomainError("INVALID_PASSWORD", `A password has ${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`);
   }
+  if (isCommonPassword(password)) throw new DomainError("INVALID_PASSWORD", COMMON_PASSWORD_MESSAGE);
 }
 
 export const hashPassword = (password: string) => argon2.hash(password, { type: argon2.argon2id });
@@ -174,19 +176,25 @@ export interface ProxyPerson {
  * added (their user name or their email) comes first, its role raised by a group if that gives
  * more. Otherwise an admin or moderator group makes `proxy:user:<user>` (or, with no user,
  * `proxy:email:<email>`) on first sight, its role following the groups. Says whether it was
- * created or its role changed, for the audit log.
+ * created, its role changed, or (an added identity) it signed in for the first time, for the
+ * audit log.
  */
-export function proxyAccount(db: Db, { user, email, groupRole }: ProxyPerson): { account: Account; change: "created" | "role" | null } | null {
+export function proxyAccount(db: Db, { user, email, groupRole }: ProxyPerson): { account: Account; change: "created" | "role" | "first sign-in" | null } | null {
   const names = [user === null ? null : proxyAccountName("user", user), email === null ? null : proxyAccountName("email", email)].filter((name) => name !== null);
   if (!names.length) return null;
   // Every request of a proxy user asks: plain reads, and a write only when something changes.
   const granted = db
-    .select(PUBLIC_COLUMNS)
+    .select({ ...PUBLIC_COLUMNS, signedInAt: accounts.proxySignedInAt })
     .from(accounts)
     .where(and(inArray(accounts.name, names), eq(accounts.proxyGrant, true)))
     .orderBy(asc(accounts.id))
     .get();
-  if (granted) return { account: groupRole && RANK[groupRole] > RANK[granted.role] ? { ...granted, role: groupRole } : granted, change: null };
+  if (granted) {
+    const { signedInAt, ...account } = granted;
+    // Said once: of two first requests at once, only the one whose update finds it unset.
+    const first = signedInAt === null && db.update(accounts).set({ proxySignedInAt: new Date() }).where(and(eq(accounts.id, account.id), isNull(accounts.proxySignedInAt))).run().changes === 1;
+    return { account: groupRole && RANK[groupRole] > RANK[account.role] ? { ...account, role: groupRole } : account, change: first ? "first sign-in" : null };
+  }
   if (!groupRole) return null;
   const name = names[0]!;
   const known = findAccount(db, name);
@@ -194,7 +202,7 @@ export function proxyAccount(db: Db, { user, email, groupRole }: ProxyPerson): {
   return db.transaction(
     (tx) => {
       const existing = tx.select(PUBLIC_COLUMNS).from(accounts).where(eq(accounts.name, name)).get();
-      if (!existing) return { account: tx.insert(accounts).values({ name, role: groupRole, passwordHash: NO_PASSWORD }).returning(PUBLIC_COLUMNS).get(), change: "created" as const };
+      if (!existing) return { account: tx.insert(accounts).values({ name, role: groupRole, passwordHash: NO_PASSWORD, proxySignedInAt: new Date() }).returning(PUBLIC_COLUMNS).get(), change: "created" as const };
       if (existing.role === groupRole) return { account: existing, change: null };
       tx.update(accounts).set({ role: groupRole }).where(eq(accounts.id, existing.id)).run();
       return { account: { ...existing, role: groupRole }, change: "role" as const };

@@ -6,7 +6,10 @@ import { count, desc } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { auditLog } from "../db/schema";
 
-/** Who acts: an account's name, `token:<name>` for an API token, `cli` for `npm run admin`. */
+/**
+ * Who acts: an account's name, `token:<name>` for an API token, `cli` for `npm run admin`,
+ * `visitor <id>` for a guest a trusted proxy signs in, `site password` for whoever tries it.
+ */
 export type Actor = string;
 
 export interface AuditEntry {

@@ -37,7 +37,7 @@ export const DOMAIN_ERROR_CODES = {
   NOT_ALLOWED: "FORBIDDEN",
   /** An account or token name that breaks the naming rules. */
   INVALID_NAME: "BAD_REQUEST",
-  /** A new password that is too short or too long. */
+  /** A new password that is too short, too long, or among the most common ones. */
   INVALID_PASSWORD: "BAD_REQUEST",
   /** Adding an account under a name that is taken. */
   ACCOUNT_EXISTS: "CONFLICT",

@@ -8,6 +8,7 @@ import { and, eq, gt, lt, max, ne, sql } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { fingerprints, proxyIdentities, sessions, visitors } from "../db/schema";
 import { colourFor, swatchCandidates, swatchOf, visitorIdForColourName, type Colour } from "./colours";
+import { recordAudit } from "./audit";
 import { DomainError } from "./errors";
 import { anonymiseIp, type FingerprintHasher, type FingerprintSource } from "./fingerprint";
 import { createRateLimiter, describeWait, type RateLimit } from "./rate-limit";
@@ -208,8 +209,9 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
 
     /**
      * The colour of a person a trusted proxy vouches for (server/http/trusted-proxy.ts): the same
-     * on every device, made on their first request. No cookie, no fingerprint: the proxy's
-     * headers are the identity on every request.
+     * on every device, made on their first request, which the audit log keeps as a login of that
+     * visitor (never the identity: it is stored only hashed). No cookie, no fingerprint: the
+     * proxy's headers are the identity on every request.
      */
     forProxyIdentity(subject: string): Visitor {
       const subjectHash = hashSecretToken(`proxy:${subject}`);
@@ -228,6 +230,7 @@ export function createVisitorService(db: Db, { hashFingerprint, recoveryKeys, li
           const visitor = insertVisitor(tx);
           // Its visitor deleted (retention, end of the event): the identity gets a new colour.
           tx.insert(proxyIdentities).values({ subjectHash, visitorId: visitor.id }).onConflictDoUpdate({ target: proxyIdentities.subjectHash, set: { visitorId: visitor.id } }).run();
+          recordAudit(tx, { actor: `visitor ${visitor.id}`, action: "login.proxy", details: { role: "guest", change: "created" } });
           return toVisitor(visitor);
         },
         { behavior: "immediate" },

@@ -9,8 +9,7 @@ import { qrCodeSvg } from "./qr-svg";
 import type { RequestContext } from "./request-context";
 
 export function serveRecoveryQr(context: RequestContext, res: Response): void {
-  // An API token's colour has no recovery link (server/trpc/routers/visitor.ts).
-  const visitor = context.identity.apiToken ? null : context.identity.cookieVisitor();
+  const visitor = context.identity.recoverable ? context.identity.cookieVisitor() : null;
   if (!visitor) {
     res.status(404).type("text/plain").send("No identity in this browser.");
     return;

@@ -81,6 +81,11 @@ export interface RequestIdentity {
   apiToken: ApiToken | null;
   /** Who a trusted proxy says this is (TRUSTED_PROXIES), else null. */
   proxyIdentity: ProxyIdentity | null;
+  /**
+   * Whether this caller's colour has a recovery code and link: a browser's has, an API token's
+   * (a script's) and a trusted proxy's person's (their sign-in follows them) have none.
+   */
+  recoverable: boolean;
   /** Who is trying a password: this browser's device cookie (issued if missing) and address. */
   loginAttempt(): LoginAttempt;
   /** After `accountId`'s password was verified: a new session token (the old one ends), and this browser becomes trusted. */
@@ -199,12 +204,14 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     },
     replaceRecovery(visitorId) {
       refuseForToken();
+      refuseForProxy();
       services.visitors.replaceRecovery(visitorId, visitorToken);
     },
     // Asked afresh each time: a live stream re-checks through here, and an admin may have removed the identity meanwhile.
     account: () => proxyStaff(services, proxyIdentity) ?? services.adminSessions.live(adminToken),
     apiToken,
     proxyIdentity,
+    recoverable: !apiToken && !proxyIdentity,
     loginAttempt() {
       const { id, trusted } = clientDevice();
       return { device: id, trusted, ip: clientIp };

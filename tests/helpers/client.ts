@@ -9,6 +9,8 @@ export interface ClientOptions {
   forwardedFor?: string;
   /** An undici dispatcher, e.g. one trusting a test nginx's self-signed certificate (tests/helpers/nginx.ts). */
   dispatcher?: unknown;
+  /** Sent with every request, e.g. the identity a test proxy passes on (tests/helpers/nginx.ts). */
+  headers?: Record<string, string>;
 }
 
 export class TestClient {
@@ -24,6 +26,7 @@ export class TestClient {
     const headers: Record<string, string> = {
       "user-agent": this.options.userAgent ?? "Mozilla/5.0 (X11; Linux x86_64) promptgate-test",
       "accept-language": this.options.acceptLanguage ?? "en-GB,en;q=0.9",
+      ...this.options.headers,
       ...extra,
     };
     if (this.options.forwardedFor) headers["x-forwarded-for"] = this.options.forwardedFor;

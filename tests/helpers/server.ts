@@ -9,6 +9,8 @@ import { findAccount, FIRST_ADMIN } from "../../server/domain/accounts";
 import { addGeneratorCredential } from "../../server/domain/generator-credentials";
 import { parseEnv } from "../../server/env";
 import type { Logger } from "../../server/logger";
+import type { RegisterCleanup } from "./cleanups";
+import { TestClient } from "./client";
 
 export const ADMIN_PASSWORD = "correct horse battery staple";
 
@@ -113,3 +115,12 @@ const tokensInDataDirs = new Map<string, string>();
 
 /** The first admin's account id, for a session made directly (without the login form's argon2 verification). */
 export const firstAdminId = (server: RunningPromptgate): number => findAccount(server.services.db, FIRST_ADMIN)!.id;
+
+/** A server of its own with its admin signed in, closed and removed as `cleanup` runs. */
+export async function serverWithAdmin(cleanup: RegisterCleanup, env: Record<string, string> = {}): Promise<{ server: TestServer; admin: TestClient }> {
+  const server = await startTestServer(env);
+  cleanup(() => removeDataDir(server.dataDir), () => server.close());
+  const admin = new TestClient(server.url, { userAgent: "test admin" });
+  await admin.loginAsAdmin(ADMIN_PASSWORD);
+  return { server, admin };
+}

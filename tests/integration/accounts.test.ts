@@ -106,6 +106,31 @@ test("hostile or taken names and short passwords are refused with a message, and
   expect((await admin.query("access.accounts")).body.result.data.accounts.length).toBe(before);
 });
 
+test("a new staff password among the common ones, in any case, is refused with a message when adding a moderator or changing one's password, and nothing changes", async () => {
+  const common = "This password is among the 10,000 most common ones, the first an attacker tries: choose another.";
+  const names = () => (server.services.db.$client.prepare("SELECT name FROM accounts").all() as Array<{ name: string }>).map((row) => row.name);
+  for (const password of ["password1", "TrustNo1", "QWERTYUIOP"]) {
+    const refused = await admin.mutate("access.addModerator", { name: "weak", password });
+    expect([refused.status, refused.body.error.data.userMessage], password).toEqual([400, common]);
+  }
+  const form = await admin.postForm("/admin/people", { intent: "add", name: "weak", password: "Sunshine1" });
+  expect(form.status).toBe(400);
+  expect(form.html).toContain(common);
+  expect(names()).not.toContain("weak");
+
+  const careful = await moderator("careful");
+  const changed = await careful.mutate("admin.changePassword", { currentPassword: "moderator's secret", newPassword: "Baseball1" });
+  expect([changed.status, changed.body.error.data.userMessage]).toEqual([400, common]);
+  await careful.page("/admin/account");
+  const changedByForm = await careful.postForm("/admin/account", { intent: "change-password", currentPassword: "moderator's secret", newPassword: "iloveyou2", confirmPassword: "iloveyou2" });
+  expect(changedByForm.status).toBe(400);
+  expect(changedByForm.html).toContain(common);
+  // The old password still opens the account.
+  const again = new TestClient(server.url, { userAgent: "careful's other browser" });
+  await again.page("/admin/login");
+  expect((await again.postForm("/admin/login", { name: "careful", password: "moderator's secret" })).status).toBe(302);
+});
+
 test("a login link that is unknown, used or expired is refused with 401 and in the audit log as a failed login", async () => {
   const stranger = new TestClient(server.url, { userAgent: "link guesser" });
   const refused = await stranger.mutate("admin.redeemLoginLink", { token: "not-a-login-link" });

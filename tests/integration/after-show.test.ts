@@ -8,22 +8,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { TestClient } from "../helpers/client";
 import { ensureProgram } from "../helpers/debian";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { serverWithAdmin, waitFor, type TestServer } from "../helpers/server";
 import type { ExportRecord } from "../../server/domain/export";
+import { useCleanups } from "../helpers/cleanups";
 
 const run = promisify(execFile);
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function serverWithAdmin() {
-  const server = await startTestServer();
-  cleanups.push(() => removeDataDir(server.dataDir), () => server.close());
-  const admin = new TestClient(server.url, { userAgent: "after-show admin" });
-  await admin.loginAsAdmin(ADMIN_PASSWORD);
-  return { server, admin };
-}
+const cleanup = useCleanups();
 
 const rows = (server: TestServer, sql: string, ...params: unknown[]) => server.services.db.$client.prepare(sql).all(...params) as Array<Record<string, any>>;
 const count = (server: TestServer, table: string) => (rows(server, `SELECT count(*) AS n FROM ${table}`)[0]!.n as number);
@@ -77,7 +67,7 @@ async function downloadZip(server: TestServer, client: TestClient, scope: string
 
 test("the export zip holds the revealed images, byte for byte, with metadata.json and metadata.csv that match the database and the audit log; scope=finished adds the unrevealed and the hidden ones, flagged", async () => {
   const unzip = await ensureProgram("unzip", ["unzip"]);
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await visitor(server, "teal");
   const other = await visitor(server, "other");
   const tricky = '=HYPERLINK("http://evil.example"), with "quotes"\nand a second line';
@@ -180,7 +170,7 @@ test("the export zip holds the revealed images, byte for byte, with metadata.jso
 });
 
 test("only the admin gets the export: a visitor is sent to the login, and an unknown scope is refused with 400", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const guest = await visitor(server, "curious");
   const refused = await guest.fetch("/admin/export.zip?scope=finished");
   expect(refused.status).toBe(302);
@@ -192,7 +182,7 @@ test("only the admin gets the export: a visitor is sent to the login, and an unk
 });
 
 test("?download=1 saves an image as promptgate-<id>-<slug>.png: the admin always, its author only after the reveal, nobody else", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const author = await visitor(server, "author");
   const stranger = await visitor(server, "stranger");
   const id = await generated(server, admin, author, "A Red Fox, at dawn!");
@@ -215,7 +205,7 @@ test("?download=1 saves an image as promptgate-<id>-<slug>.png: the admin always
 });
 
 test("the gallery is closed until the admin opens it; open, it shows everyone the revealed images only, newest reveal first; closed, it answers 404 “The gallery is closed.” to all but the admin", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const author = await visitor(server, "painter");
   const guest = await visitor(server, "onlooker");
   const older = await generated(server, admin, author, "revealed first");
@@ -266,7 +256,7 @@ test("the gallery is closed until the admin opens it; open, it shows everyone th
 });
 
 test("ending the event needs END typed, then deletes exactly the visitor data (image files too), keeps the admin, generators and settings, and the site carries on", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await visitor(server, "leaving 1");
   const rose = await visitor(server, "leaving 2");
   const revealed = await generated(server, admin, teal, "a last picture");

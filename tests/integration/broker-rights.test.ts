@@ -25,16 +25,19 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
+import { useCleanups } from "../helpers/cleanups";
 
 let server: TestServer;
 let sd: SdEmulator;
 let visitor: TestClient;
 let admin: TestClient;
-const cleanups: Array<() => unknown> = [];
+const cleanup = useCleanups("all");
 
 beforeAll(async () => {
   sd = await startSdEmulator();
+  cleanup(() => sd.close());
   server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
+  cleanup(() => removeDataDir(server.dataDir), () => server.close());
   visitor = new TestClient(server.url, { userAgent: "rights visitor" });
   await visitor.page("/");
   admin = new TestClient(server.url, { userAgent: "rights admin" });
@@ -43,14 +46,8 @@ beforeAll(async () => {
     { ...generatorConfigOn(server, "honest", { SD_API_URL: sd.url }), reconnectMs: 100 },
     collectingLogger(),
   );
-  cleanups.push(() => honest.close());
+  cleanup(() => honest.close());
   await waitFor("the honest generator to be online", () => server.services.link.generators().some((g) => g.generatorId === "honest" && g.state === "online"));
-});
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  await server?.close();
-  await sd?.close();
-  if (server) removeDataDir(server.dataDir);
 });
 
 const TRANSPORTS = [
@@ -60,7 +57,7 @@ const TRANSPORTS = [
 
 async function connectAs(url: string, name: string, options: IClientOptions = {}): Promise<MqttClient> {
   const client = await mqtt.connectAsync(url, { clientId: name, ...generatorCredential(server, name), reconnectPeriod: 0, ...options });
-  cleanups.push(() => client.endAsync(true));
+  cleanup(() => client.endAsync(true));
   return client;
 }
 
@@ -142,9 +139,9 @@ describe.each(TRANSPORTS)("over %s", (transport, url) => {
 /** A server of its own with one scripted generator `name` (no other takes its jobs), its admin and a visitor. */
 async function scriptedGenerator(name: string, presence: { concurrency: number; maxPixels: number }) {
   const own = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
-  cleanups.push(() => removeDataDir(own.dataDir), () => own.close());
+  cleanup(() => removeDataDir(own.dataDir), () => own.close());
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${own.mqttPort}`, { clientId: name, ...generatorCredential(own, name), reconnectPeriod: 0 });
-  cleanups.push(() => client.endAsync(true));
+  cleanup(() => client.endAsync(true));
   const jobs: JobMessage[] = [];
   client.on("message", (_topic, payload) => {
     const job = decode(JobMessageSchema, payload);
@@ -212,7 +209,7 @@ describe("with a small MQTT_MAX_PACKET_BYTES", () => {
   ])("over %s, a packet over the limit closes the connection with a log line naming the limit; smaller ones pass", async (_transport, url) => {
     const name = `oversized-${_transport}`;
     const client = await mqtt.connectAsync(url(), { clientId: name, ...generatorCredential(small, name), reconnectPeriod: 0 });
-    cleanups.push(() => client.endAsync(true));
+    cleanup(() => client.endAsync(true));
     await client.publishAsync(topics.heartbeat(name), Buffer.alloc(60 * 1024, "x"), { qos: 1 });
     expect(client.connected).toBe(true);
     client.publish(topics.heartbeat(name), Buffer.alloc(200 * 1024, "x"), { qos: 1 });

@@ -11,12 +11,13 @@ import { TestClient } from "../helpers/client";
 import { blackResult, handSession } from "../helpers/results";
 import { encodePng } from "../../generator/png";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 let sd: SdEmulator;
 let server: TestServer;
 let visitor: TestClient;
 let admin: TestClient;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   sd = await startSdEmulator();
@@ -27,10 +28,8 @@ beforeAll(async () => {
   admin = new TestClient(server.url, { userAgent: "dispatch admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
 });
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  sd.setDelay(0);
-});
+// Registered first, so it runs last: a test's generators stop before the delay it set is undone.
+beforeEach(() => cleanup(() => sd.setDelay(0)));
 afterAll(async () => {
   await server?.close();
   await sd?.close();
@@ -44,7 +43,7 @@ async function generator(generatorId: string, env: Record<string, string> = {}):
   const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url, ...env });
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
   let closed = false;
-  cleanups.push(() => closed || running.close());
+  cleanup(() => closed || running.close());
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
   return { ...running, close: () => ((closed = true), running.close()) };
 }
@@ -90,7 +89,7 @@ test("a generator that was offline while 20 jobs were done elsewhere renders non
 /** A generator that takes jobs and then says nothing: no heartbeat, no status, no result. */
 async function silentGenerator(generatorId: string) {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
-  cleanups.push(() => client.endAsync(true));
+  cleanup(() => client.endAsync(true));
   const jobs: string[] = [];
   const cancels: string[] = [];
   client.on("message", (topic, payload) => {
@@ -133,7 +132,7 @@ test("status and results from a generator that does not hold the lease are ignor
   const { jobId } = sql<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id);
   await waitFor("the rightful generator to start", () => sdCallsFor("someone else's job") === 1);
   const forger = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "forger", ...generatorCredential(server, "forger") });
-  cleanups.push(() => forger.endAsync(true));
+  cleanup(() => forger.endAsync(true));
   await forger.publishAsync(topics.status("forger", jobId), encode(StatusMessageSchema, { schemaVersion: SCHEMA_VERSION, jobId, generatorId: "forger", state: "failed", reason: "forged failure", at: new Date().toISOString() }), { qos: 1 });
   await forger.publishAsync(topics.result("forger", jobId), encode(ResultMessageSchema, blackResult(jobId, "forger")), { qos: 1 });
   await waitFor("the forgeries to be ignored", () => server.log.lines.some((line) => line.includes(`ignored a not-holder result for job ${jobId} from forger`)));
@@ -176,8 +175,8 @@ test("closing a generator drains it: the running job is finished, the waiting on
 
 test("the built-in generator steps aside while a GPU box is online, and takes over again when it leaves (LOCAL_GENERATOR=auto)", async () => {
   const party = await startTestServer({ LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
-  cleanups.push(() => removeDataDir(party.dataDir));
-  cleanups.push(() => party.close());
+  cleanup(() => removeDataDir(party.dataDir));
+  cleanup(() => party.close());
   const guest = new TestClient(party.url, { userAgent: "auto guest" });
   await guest.page("/");
   const host = new TestClient(party.url, { userAgent: "auto host" });
@@ -203,7 +202,7 @@ test("the built-in generator steps aside while a GPU box is online, and takes ov
 
 test("a generator whose backend always fails cannot fail a job that a healthy one can make; with nobody else, the job fails with the reason", async () => {
   const broken = await startSdEmulator();
-  cleanups.push(() => broken.close());
+  cleanup(() => broken.close());
   broken.failNext(500, { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" }, 1000);
   await generator("broken-box", { SD_API_URL: broken.url, GENERATOR_MAX_ATTEMPTS: "1" });
   const alone = await approve("only the broken box is here");
@@ -224,7 +223,7 @@ test("a generator whose backend always fails cannot fail a job that a healthy on
 
 test("the admin sees each generator's state and retries failed prompts in one click, selected or all", async () => {
   const broken = await startSdEmulator();
-  cleanups.push(() => broken.close());
+  cleanup(() => broken.close());
   broken.failNext(500, { error: "RuntimeError", detail: "", body: "", errors: "model not loaded" }, 1000);
   const failing = await generator("fails-all", { SD_API_URL: broken.url, GENERATOR_MAX_ATTEMPTS: "1" });
   const ids = [await approve("retry me a"), await approve("retry me b"), await approve("retry me c")];
@@ -296,7 +295,7 @@ test("an \"offline\" from an earlier session of a generator, as a restarted brok
   await waitFor("the generator to be at the SD server", () => sd.activeTask() === jobId);
   // Sent with the generator's own credential, on an extra connection of its (`<name>/<suffix>`).
   const replay = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: "keeps-working/replay", ...generatorCredential(server, "keeps-working") });
-  cleanups.push(() => replay.endAsync(true));
+  cleanup(() => replay.endAsync(true));
   const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
   await replay.publishAsync(
     topics.presence("keeps-working"),

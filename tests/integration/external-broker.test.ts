@@ -16,22 +16,21 @@ import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { freePort } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
+import { useCleanups } from "../helpers/cleanups";
 
 // An awkward password: the URL carries it percent-encoded.
 const USERS = { promptgate: "server p@ss/word:1", "gpu-a": "gpu-a-password", "gpu-b": "gpu-b-password" };
 
 let mosquitto: Mosquitto;
 let sd: SdEmulator;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   mosquitto = await startMosquitto(USERS);
   sd = await startSdEmulator();
 });
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  sd.setDelay(0);
-});
+// Registered first, so it runs last: a test's generators stop before the delay it set is undone.
+beforeEach(() => cleanup(() => sd.setDelay(0)));
 afterAll(async () => {
   await sd?.close();
   await mosquitto?.close();
@@ -39,8 +38,8 @@ afterAll(async () => {
 
 async function server(env: Record<string, string> = {}, broker = mosquitto): Promise<TestServer> {
   const started = await startTestServer({ MQTT_URL: broker.url("promptgate"), ...env });
-  cleanups.push(() => removeDataDir(started.dataDir));
-  cleanups.push(() => started.close());
+  cleanup(() => removeDataDir(started.dataDir));
+  cleanup(() => started.close());
   return started;
 }
 
@@ -50,7 +49,7 @@ async function generator(running: TestServer, user: keyof typeof USERS, broker =
   );
   const log = collectingLogger();
   const started = await startGenerator({ ...config, reconnectMs }, log);
-  cleanups.push(() => started.close());
+  cleanup(() => started.close());
   await waitFor(`${user} to be online`, () => running.services.link.generators().some((g) => g.generatorId === user && g.state === "online"));
   return { generator: started, log };
 }
@@ -107,7 +106,7 @@ test("with MQTT_URL the server runs no broker of its own and a prompt goes throu
 test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run loses no job: every approved job ends with exactly one image", async (signal) => {
   // A broker of its own: a snapshot saved by another test would replay that test's messages.
   const broker = await startMosquitto(USERS);
-  cleanups.push(() => broker.close());
+  cleanup(() => broker.close());
   // A short lease: some of a restart's races are only settled by a lease running out (ADR 009).
   const running = await server({ JOB_LEASE_SECONDS: "3" }, broker);
   await generator(running, "gpu-a", broker);
@@ -144,7 +143,7 @@ test.each(["SIGTERM", "SIGKILL"] as const)("a Mosquitto restart (%s) mid-run los
 test("a Mosquitto restart while one generator works and another idles: the idle one, back first, does not take the job; one SD call", async () => {
   const signal = "SIGTERM";
   const broker = await startMosquitto(USERS);
-  cleanups.push(() => broker.close());
+  cleanup(() => broker.close());
   const running = await server({ JOB_LEASE_SECONDS: "10" }, broker);
   // gpu-a reconnects slowly, so gpu-b is back (and free) first.
   await generator(running, "gpu-a", broker, 1500);
@@ -172,7 +171,7 @@ test("a generator sends its result again when a lease passes without \"stored\",
     parseEnvironment(GeneratorEnvSchema, { MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`, MQTT_PASSWORD: USERS["gpu-a"], SD_API_URL: sd.url, GENERATOR_ID: "gpu-a" }),
   );
   const server = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`, { username: "promptgate", password: USERS.promptgate });
-  cleanups.push(() => server.endAsync(true));
+  cleanup(() => server.endAsync(true));
   const jobId = randomUUID();
   const seen: Array<{ kind: "presence" | "heartbeat" | "result"; jobIds: string[] }> = [];
   server.on("message", (topic, payload) => {
@@ -185,7 +184,7 @@ test("a generator sends its result again when a lease passes without \"stored\",
   await server.subscribeAsync([topics.result("gpu-a", "+"), topics.heartbeat("gpu-a"), topics.presence("gpu-a")], { qos: 1 });
   const log = collectingLogger();
   const generator = await startGenerator({ ...config, reconnectMs: 100 }, log);
-  cleanups.push(() => generator.close());
+  cleanup(() => generator.close());
   await waitFor("gpu-a to say it is online", () => seen.some((message) => message.kind === "presence"));
 
   const job = { schemaVersion: SCHEMA_VERSION, jobId, prompt: "never confirmed at first", negativePrompt: "", width: 64, height: 64, authorColour: "#123456", approvedAt: new Date().toISOString(), leaseMs: 1000 };
@@ -206,7 +205,7 @@ test("Mosquitto's ACL keeps a generator out of another generator's topics", asyn
   const running = await server();
   const { log } = await generator(running, "gpu-b");
   const intruder = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`, { username: "gpu-a", password: USERS["gpu-a"], clientId: "gpu-a" });
-  cleanups.push(() => intruder.endAsync(true));
+  cleanup(() => intruder.endAsync(true));
   const received: string[] = [];
   intruder.on("message", (topic) => received.push(topic));
   // Mosquitto grants any subscription and checks the ACL on delivery.

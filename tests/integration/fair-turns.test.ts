@@ -10,6 +10,7 @@ import { createLine } from "../../server/domain/line";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 /** Aging must not kick in before the ten guests are served (12 turns), and must within the aging test. */
 const AGING_TURNS = 16;
@@ -17,7 +18,7 @@ const AGING_TURNS = 16;
 let sd: SdEmulator;
 let server: TestServer;
 let admin: TestClient;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   sd = await startSdEmulator();
@@ -31,10 +32,8 @@ beforeAll(async () => {
   admin = new TestClient(server.url, { userAgent: "fair admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
 });
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  sd.setDelay(0);
-});
+// Registered first, so it runs last: a test's generators stop before the delay it set is undone.
+beforeEach(() => cleanup(() => sd.setDelay(0)));
 afterAll(async () => {
   await server?.close();
   await sd?.close();
@@ -48,7 +47,7 @@ const online = (generatorId: string) => server.services.link.generators().some((
 async function generator(generatorId: string) {
   const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url });
   const running = await startGenerator({ ...config, reconnectMs: 100 }, collectingLogger());
-  cleanups.push(() => running.close());
+  cleanup(() => running.close());
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
   return running;
 }
@@ -200,7 +199,7 @@ test("a guest sees each approved prompt's place in line and wait; places fall as
 test("the line kept in memory follows every write to a job or its prompt, whoever makes it, and none that was rolled back", async () => {
   // A second connection reads the line afresh from the database, as a restart would.
   const reader = openDb(path.join(server.dataDir, "promptgate.db"));
-  cleanups.push(() => reader.$client.close());
+  cleanup(() => reader.$client.close());
   const afresh = () => createLine(reader, { colourCap: 2, agingTurns: AGING_TURNS }).order().map((job) => job.jobId);
   const kept = () => server.services.line.order().map((job) => job.jobId);
   const author = await guest();

@@ -12,12 +12,13 @@ import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
+import { useCleanups } from "../helpers/cleanups";
 
 let server: TestServer;
 let sd: SdEmulator;
 let admin: TestClient;
 let visitor: TestClient;
-const cleanups: Array<() => unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   sd = await startSdEmulator();
@@ -27,9 +28,6 @@ beforeAll(async () => {
   await admin.loginAsAdmin(ADMIN_PASSWORD);
   visitor = new TestClient(server.url, { userAgent: "credentials visitor" });
   await visitor.page("/");
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
   await server?.close();
@@ -45,7 +43,7 @@ async function gpu(name: string, token: string): Promise<RunningGenerator & { lo
   const log = collectingLogger();
   const env = { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, GENERATOR_ID: name, MQTT_PASSWORD: token, SD_API_URL: sd.url };
   const running = await startGenerator({ ...generatorConfigFrom(parseEnvironment(GeneratorEnvSchema, env)), reconnectMs: 100 }, log);
-  cleanups.push(() => running.close());
+  cleanup(() => running.close());
   await waitFor(`${name} to be online`, () => isOnline(name));
   return { ...running, log };
 }
@@ -101,7 +99,7 @@ test("revoking on the admin page disconnects the generator at once; its job goes
     reconnectPeriod: 0,
     will: { topic: topics.presence("doomed-box"), payload: encode(PresenceMessageSchema, { schemaVersion: SCHEMA_VERSION, generatorId: "doomed-box", state: "offline", ...handSession() }), qos: 1, retain: false },
   });
-  cleanups.push(() => doomed.endAsync(true));
+  cleanup(() => doomed.endAsync(true));
   const jobs: string[] = [];
   doomed.on("message", (_topic, payload) => jobs.push(JSON.parse(payload.toString()).jobId));
   await doomed.subscribeAsync(topics.jobs("doomed-box"), { qos: 1 });

@@ -6,11 +6,12 @@ import { startSdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, collectingLogger, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 let server: TestServer;
 let visitor: TestClient;
 let admin: TestClient;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   server = await startTestServer({ LOCAL_GENERATOR: "false" });
@@ -18,9 +19,6 @@ beforeAll(async () => {
   await visitor.page("/");
   admin = new TestClient(server.url);
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
   await server?.close();
@@ -38,7 +36,7 @@ const configWith = (env: Record<string, string> & { GENERATOR_ID: string }) => (
 async function generatorWith(env: Record<string, string> & { GENERATOR_ID: string }) {
   const log = collectingLogger();
   const generator = await startGenerator(configWith(env), log);
-  cleanups.push(() => generator.close());
+  cleanup(() => generator.close());
   return log;
 }
 
@@ -56,7 +54,7 @@ const settled = (id: number) =>
 
 test("an SD server that is down at start: the generator starts unhealthy, gets no job, and makes it once the server answers", async () => {
   const sd = await startSdEmulator();
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   await sd.down();
   const log = await generatorWith({ SD_API_URL: sd.url, GENERATOR_ID: "waits-for-sd" });
   expect(log.lines).toContain(`warn the SD server at ${sd.url} cannot be reached (cannot reach ${sd.url}: ECONNREFUSED); starting anyway, jobs wait until it answers`);
@@ -74,7 +72,7 @@ test("an SD server that is down at start: the generator starts unhealthy, gets n
 
 test("a 502 from a proxy in front of A1111 is retried and then succeeds", async () => {
   const sd = await startSdEmulator();
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   sd.failNext(502, { detail: "Bad Gateway" });
   await generatorWith({ SD_API_URL: sd.url, GENERATOR_ID: "flaky-proxy" });
   expect((await settled(await approvedPrompt("second time lucky"))).status).toBe("done");
@@ -83,7 +81,7 @@ test("a 502 from a proxy in front of A1111 is retried and then succeeds", async 
 
 test("a sampler A1111 does not offer stops the generator's start, naming it and the valid ones", async () => {
   const sd = await startSdEmulator();
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   const refused = await startGenerator(configWith({ SD_API_URL: sd.url, SD_SAMPLER: "Imaginary Sampler", GENERATOR_ID: "bad-sampler" }), collectingLogger()).catch((e: Error) => e);
   expect((refused as Error).message).toBe(`SD_SAMPLER "Imaginary Sampler" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM`);
   expect(sd.calls).toEqual([]);
@@ -91,23 +89,23 @@ test("a sampler A1111 does not offer stops the generator's start, naming it and 
 
 test("npm run generator with an unknown SD_SAMPLER prints one line and exits with 1", async () => {
   const sd = await startSdEmulator();
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   const child = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, ...credentialEnv("child-generator"), SD_API_URL: sd.url, SD_SAMPLER: "Foo" });
-  cleanups.push(() => child.kill());
+  cleanup(() => child.kill());
   expect(await child.exited).toBe(1);
   expect(child.output()).toBe(`promptgate generator: SD_SAMPLER "Foo" is not offered by ${sd.url}: use one of DPM++ 2M, DPM++ SDE, DPM++ SDE Karras, Euler a, Euler, DDIM\n`);
 });
 
 test("SD_API_AUTH is sent as HTTP Basic auth (A1111's --api-auth)", async () => {
   const sd = await startSdEmulator({ apiAuth: "artist:secret" });
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   await generatorWith({ SD_API_URL: sd.url, SD_API_AUTH: "artist:secret", GENERATOR_ID: "with-auth" });
   expect((await settled(await approvedPrompt("behind a password"))).status).toBe("done");
 });
 
 test("without the credentials A1111 answers 401 and the generator refuses to start, saying so", async () => {
   const sd = await startSdEmulator({ apiAuth: "artist:secret" });
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   const refused = await startGenerator(configWith({ SD_API_URL: sd.url, GENERATOR_ID: "without-auth" }), collectingLogger()).catch((e: Error) => e);
   expect((refused as Error).message).toBe(`SD_API_AUTH is missing or wrong: ${sd.url} answered HTTP 401: Incorrect username or password`);
 });
@@ -119,7 +117,7 @@ test("an answer that is not a txt2img response fails the job clearly", async () 
     response.writeHead(200, { "content-type": "application/json" }).end(request.url === "/sdapi/v1/samplers" ? samplers : "{}"),
   );
   await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => {
+  cleanup(() => {
     fake.closeAllConnections();
     return new Promise((resolve) => fake.close(resolve));
   });

@@ -19,15 +19,13 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { freePort, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, credentialInDataDir, makeDataDir, removeDataDir, waitFor } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanup = useCleanups();
 
 async function emulator(options: Parameters<typeof startSdEmulator>[0] = {}): Promise<SdEmulator> {
   const sd = await startSdEmulator(options);
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   return sd;
 }
 
@@ -36,9 +34,9 @@ async function emulator(options: Parameters<typeof startSdEmulator>[0] = {}): Pr
  * Leases are short enough for a test to wait one out, and long enough that a loaded machine
  * delaying a heartbeat does not move a job (which would cost an SD call the test does not expect).
  */
-async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
+async function gateway({ leaseSeconds = 5 } = {}, registerCleanup = cleanup) {
   const dataDir = makeDataDir();
-  cleanupList.push(() => removeDataDir(dataDir));
+  registerCleanup(() => removeDataDir(dataDir));
   const [port, mqttPort] = [await freePort(), await freePort()];
   const env = {
     PORT: String(port),
@@ -54,9 +52,9 @@ async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
   };
   const start = () => runEntry("server/main.ts", env, /listening on/);
   let child: Child = await start();
-  cleanupList.push(() => child.kill());
+  registerCleanup(() => child.kill());
   const db = new Database(path.join(dataDir, "promptgate.db"), { readonly: true });
-  cleanupList.push(() => db.close());
+  registerCleanup(() => db.close());
   const base = `http://127.0.0.1:${port}`;
   const visitor = new TestClient(base, { userAgent: "kill tests" });
   await visitor.page("/");
@@ -93,7 +91,7 @@ async function gateway({ leaseSeconds = 5 } = {}, cleanupList = cleanups) {
     /** A generator process connected to this server. */
     async generator(generatorId: string, sd: SdEmulator, env: Record<string, string> = {}): Promise<Child> {
       const generator = await runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, MQTT_PASSWORD: credentialInDataDir(dataDir, generatorId), SD_API_URL: sd.url, GENERATOR_ID: generatorId, ...env }, /online at/);
-      cleanups.push(() => generator.kill());
+      cleanup(() => generator.kill());
       return generator;
     },
     /** Waits until the server knows `generatorId` is online (its log says so). */
@@ -121,11 +119,8 @@ type Gateway = Awaited<ReturnType<typeof gateway>>;
  * within a file. A lease of 3 s lets the frozen generator's run out soon.
  */
 let shared: Gateway | undefined;
-const sharedCleanups: Array<() => Promise<unknown> | unknown> = [];
-const sharedGateway = async () => (shared ??= await gateway({ leaseSeconds: 3 }, sharedCleanups));
-afterAll(async () => {
-  for (const cleanup of sharedCleanups.splice(0).reverse()) await cleanup();
-});
+const cleanupAfterAll = useCleanups("all");
+const sharedGateway = async () => (shared ??= await gateway({ leaseSeconds: 3 }, cleanupAfterAll));
 
 const callsFor = (sd: SdEmulator, prefix: string) => sd.calls.filter((call) => String(call.body.prompt).startsWith(prefix)).length;
 /** No call at the backend, none waiting for it: nothing more is on its way. */
@@ -205,7 +200,7 @@ describe("a generator frozen with SIGSTOP", () => {
     const id = await server.approve("frozen holder");
     const jobId = jobOf(server, id);
     await waitFor("the SD call to start, then freeze the generator", () => frozenSd.activeTask() === jobId && process.kill(frozen.process.pid!, "SIGSTOP"));
-    cleanups.push(() => process.kill(frozen.process.pid!, "SIGCONT"));
+    cleanup(() => process.kill(frozen.process.pid!, "SIGCONT"));
     await server.generator("stays-awake", otherSd);
     await waitFor("the lease to run out", () => server.output().includes(`the lease of freezes on job ${jobId} ran out`));
     await server.allDone([id]);

@@ -11,21 +11,19 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { SseStream } from "../helpers/sse";
+import { useCleanups } from "../helpers/cleanups";
 
 let server: TestServer;
 let sdA: SdEmulator;
 let sdB: SdEmulator;
 let admin: TestClient;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   [sdA, sdB] = await Promise.all([startSdEmulator(), startSdEmulator()]);
   server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
   admin = new TestClient(server.url, { userAgent: "progress admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
   await server?.close();
@@ -42,7 +40,7 @@ async function generator(generatorId: string, sd: SdEmulator) {
   const config = generatorConfigOn(server, generatorId, { SD_API_URL: sd.url });
   const log = collectingLogger();
   const running = await startGenerator(config, log);
-  cleanups.push(() => running.close());
+  cleanup(() => running.close());
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
   return { ...running, log };
 }
@@ -65,13 +63,13 @@ async function approve(id: number) {
 
 async function stream(client: TestClient, procedure: string) {
   const opened = await SseStream.open(client, procedure, { input: { lastEventId: null } });
-  cleanups.push(() => opened.close());
+  cleanup(() => opened.close());
   return opened;
 }
 
 test("the author hears step n of m while their picture is made, at most two reports a second, and no other guest hears any of it; the admin's page loads with the latest step", async () => {
   sdA.setDelay(3000);
-  cleanups.push(() => sdA.setDelay(0));
+  cleanup(() => sdA.setDelay(0));
   await generator("progress-a", sdA);
   const author = await guest("author");
   const other = await guest("other");
@@ -108,7 +106,7 @@ test("the author hears step n of m while their picture is made, at most two repo
 
 test("progress from a generator that does not hold the job is ignored, and it is sent no refusal for it", async () => {
   sdA.setDelay(1500);
-  cleanups.push(() => sdA.setDelay(0));
+  cleanup(() => sdA.setDelay(0));
   await generator("progress-holder", sdA);
   const author = await guest("holder's author");
   const authorStream = await stream(author, "prompt.onChange");
@@ -119,7 +117,7 @@ test("progress from a generator that does not hold the job is ignored, and it is
 
   const { username, password } = generatorCredential(server, "progress-intruder");
   const intruder = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: username, username, password });
-  cleanups.push(() => intruder.endAsync(true));
+  cleanup(() => intruder.endAsync(true));
   const heard: string[] = [];
   intruder.on("message", (_topic, payload) => heard.push(payload.toString()));
   await intruder.subscribeAsync(topics.control(username), { qos: 1 });
@@ -136,7 +134,7 @@ test("progress from a generator that does not hold the job is ignored, and it is
 
 test("a guest cancels a pending prompt and an approved one waiting with a generator: both are cancelled and neither is made", async () => {
   sdA.setDelay(1500);
-  cleanups.push(() => sdA.setDelay(0));
+  cleanup(() => sdA.setDelay(0));
   const busy = await generator("cancel-queue", sdA);
   const author = await guest("canceller");
   const running = await submit(author, "runs first");
@@ -168,7 +166,7 @@ test("a guest cancels a pending prompt and an approved one waiting with a genera
 test("the host cancels a running job: its generator interrupts that A1111 task, the other generator's job runs on, and the cancel is audited", async () => {
   sdA.setDelay(4000);
   sdB.setDelay(4000);
-  cleanups.push(() => (sdA.setDelay(0), sdB.setDelay(0)));
+  cleanup(() => (sdA.setDelay(0), sdB.setDelay(0)));
   await generator("cancel-a", sdA);
   await generator("cancel-b", sdB);
   const author = await guest("host cancel");

@@ -12,12 +12,13 @@ import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, generatorConfigOn, generatorCredential, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { handSession } from "../helpers/results";
+import { useCleanups } from "../helpers/cleanups";
 
 let sd: SdEmulator;
 let server: TestServer;
 let visitor: TestClient;
 let admin: TestClient;
-const cleanups: Array<() => Promise<unknown>> = [];
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   sd = await startSdEmulator();
@@ -26,9 +27,6 @@ beforeAll(async () => {
   await visitor.page("/");
   admin = new TestClient(server.url, { userAgent: "refusal admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
   await server?.close();
@@ -47,7 +45,7 @@ interface HandGenerator {
 /** A generator by hand: subscribes to its topics and announces itself online, concurrency 1. */
 async function handGenerator(generatorId: string): Promise<HandGenerator> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
-  cleanups.push(async () => {
+  cleanup(async () => {
     await client.publishAsync(topics.presence(generatorId), JSON.stringify({ schemaVersion: SCHEMA_VERSION, generatorId, state: "offline", ...handSession() }), { qos: 1 });
     await client.endAsync();
   });
@@ -166,7 +164,7 @@ test("promptgate's own generator logs a refusal it is sent, naming the topic and
   const config = generatorConfigOn(server, "told-off", { SD_API_URL: sd.url, GENERATOR_DRAIN_SECONDS: "1" });
   const generator = await startGenerator(config, log);
   let closed = false;
-  cleanups.push(() => (closed ? Promise.resolve() : generator.close()));
+  cleanup(() => (closed ? Promise.resolve() : generator.close()));
   await waitFor("told-off to be online", () => server.services.link.generators().some((g) => g.generatorId === "told-off" && g.state === "online"));
   const id = await approve("its lease ends while the image is made");
   await untilStatus(id, "generating");

@@ -5,23 +5,21 @@
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, waitFor } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 let sd: SdEmulator;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanup = useCleanups();
 
 beforeEach(async () => {
   sd = await startSdEmulator();
-  cleanups.push(() => sd.close());
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  cleanup(() => sd.close());
 });
 
 const ownStatus = async (visitor: TestClient) => (await visitor.query("prompt.mine")).body.result.data[0]?.status;
 
 test("an approved job that no generator received is generated exactly once after a server restart", async () => {
   const dataDir = makeDataDir();
-  cleanups.push(() => removeDataDir(dataDir));
+  cleanup(() => removeDataDir(dataDir));
   const first = await startTestServer({ DATA_DIR: dataDir, LOCAL_GENERATOR: "false" });
   const visitor = new TestClient(first.url, { userAgent: "restart-visitor" });
   await visitor.page("/");
@@ -32,7 +30,7 @@ test("an approved job that no generator received is generated exactly once after
   await first.close();
 
   const second = await startTestServer({ DATA_DIR: dataDir, SD_API_URL: sd.url });
-  cleanups.push(() => second.close());
+  cleanup(() => second.close());
   const again = new TestClient(second.url, { userAgent: "restart-visitor" });
   for (const [name, value] of visitor.cookies) again.cookies.set(name, value);
   await waitFor("the job to be done after the restart", async () => (await ownStatus(again)) === "done");
@@ -42,7 +40,7 @@ test("an approved job that no generator received is generated exactly once after
 
 test("the line keeps its fair order and the admin's pins across a server restart", async () => {
   const dataDir = makeDataDir();
-  cleanups.push(() => removeDataDir(dataDir));
+  cleanup(() => removeDataDir(dataDir));
   const first = await startTestServer({ DATA_DIR: dataDir, LOCAL_GENERATOR: "false", LIMIT_PENDING_PROMPTS: "0" });
   const admin = new TestClient(first.url);
   await admin.loginAsAdmin(ADMIN_PASSWORD);
@@ -61,7 +59,7 @@ test("the line keeps its fair order and the admin's pins across a server restart
   await first.close();
 
   const second = await startTestServer({ DATA_DIR: dataDir, LOCAL_GENERATOR: "false" });
-  cleanups.push(() => second.close());
+  cleanup(() => second.close());
   const again = new TestClient(second.url);
   await again.loginAsAdmin(ADMIN_PASSWORD);
   expect(await line(again)).toEqual(before);

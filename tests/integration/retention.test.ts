@@ -9,12 +9,10 @@ import { openDb } from "../../server/db/client";
 import { createRetention } from "../../server/domain/retention";
 import { TestClient } from "../helpers/client";
 import { ADMIN_PASSWORD, collectingLogger, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 const DAY = 86_400_000;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanup = useCleanups();
 
 const count = (server: TestServer, sql: string, ...params: unknown[]) => (server.services.db.$client.prepare(sql).get(...params) as { n: number }).n;
 
@@ -27,7 +25,7 @@ async function submitAndGenerate(server: TestServer, admin: TestClient, visitor:
 
 test("at start, prompts and idle visitors older than RETENTION_DAYS go with their jobs and image files; newer ones stay", async () => {
   const dataDir = makeDataDir();
-  cleanups.push(() => removeDataDir(dataDir));
+  cleanup(() => removeDataDir(dataDir));
   const first = await startTestServer({ DATA_DIR: dataDir });
   const admin = new TestClient(first.url, { userAgent: "retention admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
@@ -62,7 +60,7 @@ test("at start, prompts and idle visitors older than RETENTION_DAYS go with thei
   await first.close();
 
   const server = await startTestServer({ DATA_DIR: dataDir, RETENTION_DAYS: "30" });
-  cleanups.push(() => server.close());
+  cleanup(() => server.close());
   expect(server.log.lines).toContain("info retention: removed 2 prompts, 1 images, 2 visitors, 0 audit log entries older than 30 days");
 
   const remaining = (table: string, column: string, id: number) => count(server, `SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, id);
@@ -89,9 +87,9 @@ test("at start, prompts and idle visitors older than RETENTION_DAYS go with thei
 
 test("a purge larger than one batch removes everything old, sweeps old unreferenced image files, and logs an image file it cannot delete without failing", async () => {
   const dataDir = makeDataDir();
-  cleanups.push(() => removeDataDir(dataDir));
+  cleanup(() => removeDataDir(dataDir));
   const db = openDb(path.join(dataDir, "promptgate.db"));
-  cleanups.push(() => db.$client.close());
+  cleanup(() => db.$client.close());
   const imageDir = path.join(dataDir, "images");
   const sqlite = db.$client;
   const old = Date.now() - 10 * DAY;

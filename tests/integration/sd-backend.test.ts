@@ -7,11 +7,9 @@ import { BackendConfigError, BackendUnavailableError, type BackendHealth } from 
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { freePort } from "../helpers/processes";
 import { waitFor } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanup = useCleanups();
 
 const OOM = { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" };
 const parameters: SamplingParameters = { steps: 30, cfgScale: 5, samplerName: "DPM++ SDE Karras", restoreFaces: false, seed: -1 };
@@ -22,7 +20,7 @@ function job(prompt = "a lighthouse at dusk"): JobMessage {
 
 async function emulator(options: Parameters<typeof startSdEmulator>[0] = {}) {
   const sd = await startSdEmulator(options);
-  cleanups.push(() => sd.close());
+  cleanup(() => sd.close());
   return sd;
 }
 
@@ -151,7 +149,7 @@ describe("interrupting its own task", () => {
     const sockets: Socket[] = [];
     const hung = createNetServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => {
+    cleanup(() => {
       for (const socket of sockets) socket.destroy();
       return new Promise((resolve) => hung.close(resolve));
     });

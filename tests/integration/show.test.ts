@@ -5,20 +5,10 @@
  */
 import { TestClient } from "../helpers/client";
 import { SseStream } from "../helpers/sse";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { serverWithAdmin, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function serverWithAdmin() {
-  const server = await startTestServer();
-  cleanups.push(() => removeDataDir(server.dataDir), () => server.close());
-  const admin = new TestClient(server.url, { userAgent: "show admin" });
-  await admin.loginAsAdmin(ADMIN_PASSWORD);
-  return { server, admin };
-}
+const cleanup = useCleanups();
 
 async function guest(server: TestServer, name: string): Promise<TestClient> {
   const client = new TestClient(server.url, { userAgent: `show guest ${name}` });
@@ -47,7 +37,7 @@ async function present(admin: TestClient, move: string, input?: unknown) {
 }
 
 test("the show holds the images not yet revealed, reveals only the one put on screen, keeps each in its place going back, takes in images that finish during it, and ends on a card counting images and guests", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await guest(server, "teal");
   const amber = await guest(server, "amber");
   const before = await generated(server, admin, teal, "revealed before the show");
@@ -88,7 +78,7 @@ test("the show holds the images not yet revealed, reveals only the one put on sc
 });
 
 test("by colour the show takes each guest's round: everyone's first image, then everyone's second", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const [teal, amber, plum] = [await guest(server, "teal"), await guest(server, "amber"), await guest(server, "plum")];
   const t1 = await generated(server, admin, teal, "t1");
   const t2 = await generated(server, admin, teal, "t2");
@@ -104,7 +94,7 @@ test("by colour the show takes each guest's round: everyone's first image, then 
 });
 
 test("the audience link is closed until opened; its code opens the view and the shown images only; a new code ends the old one's view and stream; closing refuses everyone", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await guest(server, "teal");
   const shown = await generated(server, admin, teal, "a lighthouse at dusk");
   const unseen = await generated(server, admin, teal, "a paper boat");
@@ -169,7 +159,7 @@ test("the audience link is closed until opened; its code opens the view and the 
 });
 
 test("an image hidden while it is on screen leaves the projector at once: the audience sees the one shown before it, its address answers 404, and the show goes on from there", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await guest(server, "teal");
   const [first, second, third] = [await generated(server, admin, teal, "first"), await generated(server, admin, teal, "second"), await generated(server, admin, teal, "third")];
   const { code } = await present(admin, "openLink");
@@ -194,7 +184,7 @@ test("an image hidden while it is on screen leaves the projector at once: the au
 });
 
 test("auto-advance moves the show on by itself, image by image, and stops at the end card", async () => {
-  const { server, admin } = await serverWithAdmin();
+  const { server, admin } = await serverWithAdmin(cleanup);
   const teal = await guest(server, "teal");
   const first = await generated(server, admin, teal, "one");
   const second = await generated(server, admin, teal, "two");
@@ -209,7 +199,7 @@ test("auto-advance moves the show on by itself, image by image, and stops at the
 });
 
 test("a mode or auto-advance that is not one is refused with a message, and the show stays as it was", async () => {
-  const { admin } = await serverWithAdmin();
+  const { admin } = await serverWithAdmin(cleanup);
   for (const [move, input, message] of [
     ["setMode", { mode: "sideways" }, "The mode is one of order, colour, shuffle."],
     ["setAutoAdvance", { seconds: -1 }, "Zero or more seconds per image."],

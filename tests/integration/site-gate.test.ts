@@ -9,9 +9,11 @@ import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { KEY_FILE_CHECK_MS } from "../../server/secrets";
 import { runEntry } from "../helpers/processes";
 import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { useCleanups } from "../helpers/cleanups";
 
 const SITE_PASSWORD = "party at the lake";
 let server: TestServer;
+const cleanup = useCleanups();
 
 beforeAll(async () => {
   server = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD });
@@ -22,8 +24,8 @@ afterAll(async () => {
 });
 
 /** A browser that has given the site password. */
-async function entered(userAgent: string): Promise<TestClient> {
-  const client = new TestClient(server.url, { userAgent });
+async function entered(userAgent: string, on: TestServer = server): Promise<TestClient> {
+  const client = new TestClient(on.url, { userAgent });
   await client.page("/site-login");
   const result = await client.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
   expect([result.status, result.location]).toEqual([303, "/"]);
@@ -101,6 +103,32 @@ describe("SITE_PASSWORD", () => {
     const refused = await guesser.postForm("/site-login", { password: SITE_PASSWORD, next: "/" });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  test("wrong site passwords are in the audit log without their text; refusals by the throttle are counted in one line, not one each", async () => {
+    const own = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD });
+    cleanup(() => removeDataDir(own.dataDir), () => own.close());
+    const guesser = new TestClient(own.url, { userAgent: "audited guesser" });
+    await guesser.page("/site-login");
+    const statuses: number[] = [];
+    for (let i = 0; statuses.filter((status) => status === 429).length < 3 && i < 30; i++) {
+      statuses.push((await guesser.postForm("/site-login", { password: `secret guess ${i}`, next: "/" })).status);
+    }
+    const wrong = statuses.filter((status) => status === 401).length;
+    expect(wrong).toBeGreaterThanOrEqual(5);
+    const rows = own.services.db.$client.prepare("SELECT actor, action, target, details FROM audit_log WHERE actor = 'site password' ORDER BY id").all() as Array<Record<string, string>>;
+    const reasons = rows.map((row) => ({ ...row, details: JSON.parse(row.details!) }));
+    expect(reasons.filter((row) => row.details.reason === "wrong password")).toHaveLength(wrong);
+    expect(reasons.filter((row) => row.details.reason === "throttled")).toEqual([{ actor: "site password", action: "login.failed", target: null, details: { reason: "throttled", refused: 1 } }]);
+    expect(rows).toHaveLength(wrong + 1);
+    expect(JSON.stringify(own.services.db.$client.prepare("SELECT * FROM audit_log").all())).not.toContain("secret guess");
+
+    const admin = await entered("audit reader", own);
+    await admin.loginAsAdmin(ADMIN_PASSWORD);
+    const html = (await admin.page("/admin/audit")).html;
+    expect(html.match(/data-audit="login.failed"/g)).toHaveLength(wrong + 1);
+    expect(html).toContain("site password");
+    expect(html).toContain("{&quot;reason&quot;:&quot;throttled&quot;,&quot;refused&quot;:1}");
   });
 
   test("a script with an API token needs no site password; a bad token does not pass", async () => {

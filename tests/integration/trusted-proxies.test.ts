@@ -108,6 +108,21 @@ describe("identity headers", () => {
     // The proxy's headers are the identity: no visitor cookie is handed out.
     expect(String(phone.headers["set-cookie"] ?? "")).not.toContain("pg_visitor");
   });
+
+  test("a signed-in person is shown no recovery code, link or QR code, cannot make one, and is not offered to recover a colour", async () => {
+    const uma = new TestClient(nginx.url, { userAgent: "uma's phone", headers: signedIn("uma@example.org") });
+    const page = await uma.page("/");
+    expect(page.status).toBe(200);
+    expect((await uma.query("visitor.me")).body.result.data).toMatchObject({ recovery: null });
+    for (const shown of ["recovery-code", "recovery-link", "recovery-qr", "Get your colour back"]) expect(page.html).not.toContain(shown);
+    expect((await uma.fetch("/me/recovery-qr.svg")).status).toBe(404);
+    const renewed = await uma.mutate("visitor.renewRecovery");
+    expect([renewed.status, renewed.body.error.data.userMessage]).toEqual([403, "You are signed in through your organisation: your colour follows you to every device, nothing to recover."]);
+    // A guest the proxy does not sign in keeps all of it.
+    const anonymous = new TestClient(nginx.url, { userAgent: "anonymous phone" });
+    expect((await anonymous.page("/")).html).toContain("recovery-code");
+    expect((await anonymous.fetch("/me/recovery-qr.svg")).status).toBe(200);
+  });
 });
 
 describe("the client's address", () => {
@@ -246,5 +261,31 @@ describe("people an admin adds by their sign-in identity", () => {
     }
     expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "kim", role: "owner" })).status).toBe(400);
     expect(count()).toBe(before + 1);
+  });
+
+  test("a first sign-in through the proxy is in the audit log once, for an added identity and for a guest (by colour, never by identity), however many requests it opens with", async () => {
+    const since = (server.services.db.$client.prepare("SELECT max(id) AS id FROM audit_log").get() as { id: number }).id;
+    const logins = () =>
+      (server.services.db.$client.prepare("SELECT actor, action, target, details FROM audit_log WHERE id > ? AND action = 'login.proxy' ORDER BY id").all(since) as Array<Record<string, string>>).map((row) => ({ ...row, details: JSON.parse(row.details!) }));
+    expect((await admin.mutate("access.addIdentity", { kind: "user", identity: "vera", role: "moderator" })).status).toBe(200);
+    const vera = signedIn("vera", "staff", { "x-test-preferred-username": "Vera V." });
+    const opening = await Promise.all([1, 2, 3].map(() => trpc(nginx.url, "admin.me", vera)));
+    expect(opening.map((answer) => answer.json.result.data?.name)).toEqual(["proxy:user:vera", "proxy:user:vera", "proxy:user:vera"]);
+    const walt = signedIn("walt@example.org");
+    const colours = await Promise.all([1, 2, 3].map(async () => (await trpc(nginx.url, "visitor.me", walt)).json.result.data.colour.name));
+    expect(new Set(colours).size).toBe(1);
+    const { id: waltId } = server.services.db.$client.prepare("SELECT visitor_id AS id FROM proxy_identities WHERE subject_hash = ?").get(hashSecretToken("proxy:user:walt@example.org")) as { id: number };
+    expect(logins()).toEqual([
+      { actor: "proxy:user:vera", action: "login.proxy", target: "Vera V.", details: { role: "moderator", change: "first sign-in", groups: ["staff"] } },
+      { actor: `visitor ${waltId}`, action: "login.proxy", target: null, details: { role: "guest", change: "created" } },
+    ]);
+    // Later requests are no new sign-ins.
+    await trpc(nginx.url, "admin.me", vera);
+    await trpc(nginx.url, "visitor.me", walt);
+    expect(logins()).toHaveLength(2);
+    expect(JSON.stringify(server.services.db.$client.prepare("SELECT * FROM audit_log").all())).not.toContain("walt");
+    const html = (await admin.page("/admin/audit")).html;
+    expect(html).toContain("proxy:user:vera");
+    expect(html).toContain(`visitor ${waltId}`);
   });
 });

@@ -23,7 +23,7 @@ function meOf(ctx: RequestContext & VisitorState) {
   return {
     colour: ctx.visitor.colour,
     offer: ctx.offer?.colour ?? null,
-    recovery: ctx.identity.apiToken ? null : recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)),
+    recovery: ctx.identity.recoverable ? recoveryView(ctx.publicOrigin, ctx.services.visitors.recoveryProof(ctx.visitor.id)) : null,
   };
 }
 
@@ -31,7 +31,8 @@ export const visitorRouter = router({
   /**
    * Who am I: the caller's identity (created on a first visit), an open "are you Teal?" offer,
    * and the code and link that let them take their colour to another browser. An API token's
-   * colour is a script's: no browser may become it, so it has no code or link.
+   * colour is a script's: no browser may become it, so it has no code or link; nor has the colour
+   * of a person a trusted proxy signs in, which follows their sign-in.
    */
   me: visitorProcedure.query(({ ctx }) => meOf(ctx)),
 

@@ -1,0 +1,1 @@
+ALTER TABLE `accounts` ADD `proxy_signed_in_at` integer;
