@@ -17,7 +17,7 @@ import { startGeneratorThread } from "../generator/thread";
 import { openDb } from "./db/client";
 import { ensureAdminPassword } from "./domain/admin-password";
 import { createAdminSessions } from "./domain/admin-sessions";
-import { recordAudit } from "./domain/audit";
+import { createRefusalAudit, recordAudit } from "./domain/audit";
 import { emptyBlocklist, loadBlocklist } from "./domain/blocklist";
 import { DomainError } from "./domain/errors";
 import { createFingerprintHasher } from "./domain/fingerprint";
@@ -121,9 +121,12 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
   const secrets = loadSecrets(config.dataDir, { sessionSecret: config.sessionSecret, fingerprintSecret: config.fingerprintSecret, recoverySecret: config.recoverySecret, sessionLifetimeMs: config.keyRetireMs });
   const db = openDb(path.join(config.dataDir, "promptgate.db"));
   const cleanups: Array<() => Promise<void> | void> = [() => void db.$client.close()];
-  const closeAll = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  };
+  // Once, however often it is called: a second close waits for the first.
+  let closing: Promise<void> | undefined;
+  const closeAll = () =>
+    (closing ??= (async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    })());
 
   try {
     const generatedAdminPassword = await ensureAdminPassword(db, config.adminPassword);
@@ -158,6 +161,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
+      loginRefusals: createRefusalAudit(db),
       adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
       proxySignIn: config.proxyTrust !== null,
@@ -182,7 +186,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         progress,
       }),
     };
-    cleanups.push(() => services.link.close(), () => services.show.close());
+    cleanups.push(() => services.link.close(), () => services.show.close(), services.loginRefusals.close);
     if (external) {
       // After the link's handlers exist: a resumed session delivers what waited for the server at once.
       await external.connect();
@@ -230,6 +234,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         vouched: (req) => proxyTrust?.identityOf(req) != null,
       });
       app.use(site.router, site.guard);
+      cleanups.push(site.close);
     }
     const bearer = bearerAuth(db);
     app.get("/auth/verify", authVerify(db, services.adminSessions, proxyTrust));

@@ -30,6 +30,40 @@ export function recordAudit(db: Queryable, { actor, action, target = null, detai
     .run();
 }
 
+/** How long refusals by a login throttle are counted before their line is written. */
+const REFUSALS_COUNTED_MS = 60_000;
+
+/**
+ * Refusals by a login throttle. The throttle counts none of them, so a script could make any
+ * number, and a line for each would flood the log: the first refusal of a minute is written at
+ * once, the others of that minute as one counted line when it ends (or when the server stops).
+ */
+export function createRefusalAudit(db: Queryable, countedMs = REFUSALS_COUNTED_MS) {
+  // Names come from whoever types them: only whether they all were the same one is kept.
+  let counting: { actor: Actor; alike: boolean; refused: number; timer: NodeJS.Timeout } | null = null;
+  const flush = () => {
+    if (!counting) return;
+    const { actor, alike, refused, timer } = counting;
+    clearTimeout(timer);
+    counting = null;
+    if (refused) recordAudit(db, { actor: alike ? actor : "several names", action: "login.failed", details: { reason: "throttled", refused } });
+  };
+  return {
+    refused(actor: Actor) {
+      if (counting) {
+        counting.refused++;
+        counting.alike &&= counting.actor === actor;
+        return;
+      }
+      recordAudit(db, { actor, action: "login.failed", details: { reason: "throttled", refused: 1 } });
+      counting = { actor, alike: true, refused: 0, timer: setTimeout(flush, countedMs).unref() };
+    },
+    /** Writes what is still being counted: before the database closes. */
+    close: flush,
+  };
+}
+export type RefusalAudit = ReturnType<typeof createRefusalAudit>;
+
 export const AUDIT_PAGE_SIZE = 50;
 
 /** One page (1-based) of the log, newest first. */

@@ -5,6 +5,7 @@
  */
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
+import type { RefusalAudit } from "../domain/audit";
 import type { AdminSessions, SessionAccount } from "../domain/admin-sessions";
 import { isApiTokenLive, type ApiToken } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
@@ -31,6 +32,8 @@ import { recordAudit } from "../domain/audit";
 export interface Services {
   db: Db;
   loginThrottle: LoginThrottle;
+  /** Refusals by the login throttle, counted into the audit log. */
+  loginRefusals: RefusalAudit;
   adminSessions: AdminSessions;
   /**
    * Where generators connect (shown to the admin): the embedded broker's port (known once it

@@ -13,13 +13,13 @@
  * Guesses are throttled like the admin login (ADR 006: per device cookie, per network), and the
  * password is compared as keyed hashes with a constant-time compare, never argon2: it is not
  * stored anywhere but the environment. Wrong guesses are in the audit log (never their text);
- * refusals by the throttle at most once a minute, counted.
+ * refusals by the throttle counted, one line a minute (createRefusalAudit).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { safeNext } from "../../app/lib/safe-next";
 import type { Db } from "../db/client";
-import { recordAudit } from "../domain/audit";
+import { createRefusalAudit, recordAudit } from "../domain/audit";
 import { describeWait, type LoginThrottle } from "../domain/login-throttle";
 import type { KeyRing } from "../secrets";
 import { readBearer } from "./bearer";
@@ -31,8 +31,6 @@ import { createSigner } from "./signing";
 export const SITE_LOGIN_PATH = "/site-login";
 /** Who the audit log says tried the site password: whoever stood at the door, unnamed. */
 const SITE_PASSWORD_ACTOR = "site password";
-/** The throttle counts no refusal, so a script could make any number: they are audited in batches. */
-const THROTTLED_AUDIT_EVERY_MS = 60_000;
 /**
  * GUEST_MODE=submit: what a guest without the password may use: their visitor page, their own
  * prompts, images and live updates, and their recovery code and link (their own colour on
@@ -135,16 +133,7 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
     res.status(401).type("text/plain").send(message);
   };
 
-  const audit = (details: Record<string, unknown>) => recordAudit(db, { actor: SITE_PASSWORD_ACTOR, action: "login.failed", details });
-  let throttledUnaudited = 0;
-  let throttledAuditedAt = -Infinity;
-  const auditThrottled = () => {
-    throttledUnaudited++;
-    if (Date.now() - throttledAuditedAt < THROTTLED_AUDIT_EVERY_MS) return;
-    audit({ reason: "throttled", refused: throttledUnaudited });
-    throttledUnaudited = 0;
-    throttledAuditedAt = Date.now();
-  };
+  const refusals = createRefusalAudit(db);
 
   const router = express.Router();
   router.get(SITE_LOGIN_PATH, (req, res) => {
@@ -161,13 +150,13 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
     const attempt = { device: device.id, trusted: device.trusted, ip: req.ip ?? req.socket.remoteAddress ?? "unknown" };
     const refusal = throttle.admit(attempt);
     if (refusal) {
-      auditThrottled();
+      refusals.refused(SITE_PASSWORD_ACTOR);
       res.set("Retry-After", String(Math.ceil(refusal.waitMs / 1000)));
       return void page(res, 429, { next, csrfToken: csrf.tokenFor(req, res), message: `Too many wrong passwords: wait ${describeWait(refusal.waitMs)} and try again.` });
     }
     const given = typeof body.password === "string" ? body.password : "";
     if (!timingSafeEqual(keyed(given), expected)) {
-      audit({ reason: "wrong password" });
+      recordAudit(db, { actor: SITE_PASSWORD_ACTOR, action: "login.failed", details: { reason: "wrong password" } });
       return void page(res, 401, { next, csrfToken: csrf.tokenFor(req, res), message: "That is not the password." });
     }
     throttle.succeeded(attempt);
@@ -177,5 +166,5 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
     res.redirect(303, next);
   });
 
-  return { guard, router };
+  return { guard, router, close: refusals.close };
 }

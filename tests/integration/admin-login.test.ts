@@ -8,6 +8,7 @@ import { openDb, type Db } from "../../server/db/client";
 import { accounts } from "../../server/db/schema";
 import { setAdminPassword } from "../../server/domain/admin-password";
 import { createAdminSessions } from "../../server/domain/admin-sessions";
+import { createRefusalAudit } from "../../server/domain/audit";
 import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { createLoginThrottle, type ThrottleOptions } from "../../server/domain/login-throttle";
 import { TestClient } from "../helpers/client";
@@ -55,6 +56,29 @@ describe("throttling", () => {
     expect(await canModerate(host)).toBe(true);
     const fresh = await adminClient("a borrowed phone");
     expect(await canModerate(fresh)).toBe(true);
+  });
+
+  test("a script's refused logins are two audit lines, the first refusal at once and the rest counted when the minute ends, not one line each", async () => {
+    // A window no test outlasts: the minute's end is the flush that `close` also runs.
+    server.services.loginRefusals = createRefusalAudit(server.services.db, 3_600_000);
+    const since = (server.services.db.$client.prepare("SELECT max(id) AS id FROM audit_log").get() as { id: number }).id;
+    const throttled = () =>
+      (server.services.db.$client.prepare("SELECT actor, details FROM audit_log WHERE id > ? AND action = 'login.failed' ORDER BY id").all(since) as Array<{ actor: string; details: string }>)
+        .map((row) => ({ actor: row.actor, details: JSON.parse(row.details) }))
+        .filter((row) => row.details.reason === "throttled");
+    const script = new TestClient(server.url, { userAgent: "flooding script" });
+    await script.page("/admin/login");
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await login(script, `flood ${i}`)).status);
+    const refused = statuses.filter((status) => status === 429).length;
+    expect(refused).toBe(25);
+    expect(throttled()).toEqual([{ actor: "admin", details: { reason: "throttled", refused: 1 } }]);
+
+    server.services.loginRefusals.close();
+    expect(throttled()).toEqual([
+      { actor: "admin", details: { reason: "throttled", refused: 1 } },
+      { actor: "admin", details: { reason: "throttled", refused: refused - 1 } },
+    ]);
   });
 
   test("the failing browser waits longer after each failure: 429 with Retry-After and the wait in words", async () => {

@@ -2,6 +2,7 @@
  * The site password (issue 9 §2) and the session key ring (§6), on a real server: the password
  * asked before anything else, its pass cookie, and rotations that log nobody out.
  */
+import Database from "better-sqlite3";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TestClient, TokenClient } from "../helpers/client";
@@ -105,7 +106,7 @@ describe("SITE_PASSWORD", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
-  test("wrong site passwords are in the audit log without their text; refusals by the throttle are counted in one line, not one each", async () => {
+  test("wrong site passwords are in the audit log without their text; refusals by the throttle are one line at once and one counted line at the minute's end, not one each", async () => {
     const own = await startTestServer({ LOCAL_GENERATOR: "false", SITE_PASSWORD });
     cleanup(() => removeDataDir(own.dataDir), () => own.close());
     const guesser = new TestClient(own.url, { userAgent: "audited guesser" });
@@ -122,6 +123,7 @@ describe("SITE_PASSWORD", () => {
     expect(reasons.filter((row) => row.details.reason === "throttled")).toEqual([{ actor: "site password", action: "login.failed", target: null, details: { reason: "throttled", refused: 1 } }]);
     expect(rows).toHaveLength(wrong + 1);
     expect(JSON.stringify(own.services.db.$client.prepare("SELECT * FROM audit_log").all())).not.toContain("secret guess");
+    const countedLater = statuses.filter((status) => status === 429).length - 1;
 
     const admin = await entered("audit reader", own);
     await admin.loginAsAdmin(ADMIN_PASSWORD);
@@ -129,6 +131,13 @@ describe("SITE_PASSWORD", () => {
     expect(html.match(/data-audit="login.failed"/g)).toHaveLength(wrong + 1);
     expect(html).toContain("site password");
     expect(html).toContain("{&quot;reason&quot;:&quot;throttled&quot;,&quot;refused&quot;:1}");
+
+    // The minute's count is written by the time the server has stopped.
+    await own.close();
+    const stopped = new Database(path.join(own.dataDir, "promptgate.db"), { readonly: true });
+    const counted = stopped.prepare("SELECT details FROM audit_log WHERE actor = 'site password' ORDER BY id DESC LIMIT 1").get() as { details: string };
+    stopped.close();
+    expect(JSON.parse(counted.details)).toEqual({ reason: "throttled", refused: countedLater });
   });
 
   test("a script with an API token needs no site password; a bad token does not pass", async () => {

@@ -52,20 +52,19 @@ function throttledMessage({ waitMs, scope }: Refusal): string {
 /**
  * Checks a name and password behind the login throttle (ADR 006): refused with Retry-After when
  * this browser or network must wait, else verified. Throws `wrong` when they do not match. Every
- * failure is in the audit log under the name tried.
+ * failure is in the audit log under the name tried, the throttle's refusals counted a minute at a time.
  */
 async function checkPassword(ctx: RequestContext, name: string, password: string, wrong: { code: DomainErrorCode; message: string }): Promise<Account> {
   const attempt = ctx.identity.loginAttempt();
   const refusal = ctx.services.loginThrottle.admit(attempt);
   // No address: promptgate stores none (tests/integration/privacy.test.ts).
-  const fail = (reason: string) => recordAudit(ctx.services.db, { actor: name, action: "login.failed", details: { reason } });
   if (refusal) {
-    fail("throttled");
+    ctx.services.loginRefusals.refused(name);
     throw new DomainError("LOGIN_THROTTLED", throttledMessage(refusal), refusal.waitMs);
   }
   const account = await verifyLogin(ctx.services.db, name, password);
   if (!account) {
-    fail(wrong.code === "BAD_PASSWORD" ? "wrong name or password" : "wrong current password");
+    recordAudit(ctx.services.db, { actor: name, action: "login.failed", details: { reason: wrong.code === "BAD_PASSWORD" ? "wrong name or password" : "wrong current password" } });
     throw new DomainError(wrong.code, wrong.message);
   }
   ctx.services.loginThrottle.succeeded(attempt);
