@@ -283,8 +283,10 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         mode: "production",
         getLoadContext: (req, res) => createLoadContext(contextFor(req, res), cspNonceOf(res), reportError),
       });
-    // The visitor page, from a build that holds only the routes its address matches (server/http/page-build.ts).
-    app.all("/", remix(buildFor(build, "/")));
+    // The visitor page and its single-fetch data address (each submit and cancel with JavaScript
+    // posts there and reloads from there), from a build that holds only the routes `/` matches
+    // (server/http/page-build.ts).
+    app.all(["/", "/_root.data"], remix(buildFor(build, "/")));
     app.all("*", remix(build));
     app.use((error: Error & { status?: unknown }, req: Request, res: Response, _next: NextFunction) => {
       if (res.headersSent) return void reportError(error, `${req.method} ${req.path}`);
