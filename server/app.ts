@@ -46,6 +46,7 @@ import { serveRecoveryQr } from "./http/recovery-qr";
 import { createSitePassword } from "./http/site-password";
 import { createProxyTrust } from "./http/trusted-proxy";
 import { createLoadContext } from "./http/load-context";
+import { buildFor } from "./http/page-build";
 import { createRequestContext, type Services } from "./http/request-context";
 import { cspNonceOf, noStore, securityHeaders } from "./http/security-headers";
 import { aedesTransport, connectLink } from "./link";
@@ -281,14 +282,17 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       if (req.query._data === undefined) return next();
       res.status(400).type("text/plain").send("?_data requests are not supported.");
     });
-    app.all(
-      "*",
+    const remix = (routes: ServerBuild) =>
       createRequestHandler({
-        build,
+        build: routes,
         mode: "production",
         getLoadContext: (req, res) => createLoadContext(contextFor(req, res), cspNonceOf(res), reportError),
-      }),
-    );
+      });
+    // The visitor page and its single-fetch data address (each submit and cancel with JavaScript
+    // posts there and reloads from there), from a build that holds only the routes `/` matches
+    // (server/http/page-build.ts).
+    app.all(["/", "/_root.data"], remix(buildFor(build, "/")));
+    app.all("*", remix(build));
     app.use((error: Error & { status?: unknown }, req: Request, res: Response, _next: NextFunction) => {
       if (res.headersSent) return void reportError(error, `${req.method} ${req.path}`);
       // Express's own refusals (400 for a malformed %-escape in the address) are the client's mistake, not ours.
