@@ -60,6 +60,15 @@ function prepareStatements(db: Db) {
       .innerJoin(prompts, eq(prompts.id, jobs.promptId))
       .where(eq(prompts.visitorId, sql.placeholder("visitorId")))
       .prepare(),
+    finishOf: db.select({ finish: jobs.fairFinish }).from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    /**
+     * Each colour's newest job and its finish tag. Tags are given once, at approval, each past
+     * its colour's previous finish, so a colour's newest job holds its largest tag: an approval
+     * checks that one row instead of reading every job the visitor ever had. A remembered job
+     * that is not there (its approval rolled back, retention removed it) sends the look back to
+     * `colourFinish`.
+     */
+    newestOfColour: new Map<number, { jobId: string; finish: number }>(),
   };
 }
 const prepared = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
@@ -69,6 +78,13 @@ function statementsOf(db: Db) {
   return statements;
 }
 
+function colourFinishOf(db: Db, visitorId: number): number | null {
+  const statements = statementsOf(db);
+  const newest = statements.newestOfColour.get(visitorId);
+  if (newest && statements.finishOf.get({ id: newest.jobId })?.finish === newest.finish) return newest.finish;
+  return statements.colourFinish.get({ visitorId })?.finish ?? null;
+}
+
 const turnOf = (db: Db) => Number(statementsOf(db).turn.get()?.value ?? 0);
 
 /** Leases were granted: as many more turns. Call inside the transaction that grants them. */
@@ -76,13 +92,13 @@ export function countTurn(db: Db, leases = 1): void {
   if (leases > 0) statementsOf(db).countTurns.run({ leases });
 }
 
-/** The fair-turn columns of a job approved now for `visitorId`. Call inside the approving transaction. */
-export function newJobPlace(db: Db, visitorId: number, size: { width: number; height: number }) {
+/** The fair-turn columns of job `jobId`, approved now for `visitorId`. Call inside the transaction that inserts it. */
+export function newJobPlace(db: Db, jobId: string, visitorId: number, size: { width: number; height: number }) {
   const statements = statementsOf(db);
   const unfinished = statements.unfinishedStart.get()?.start ?? null;
   const largest = statements.largestFinish.get()?.finish ?? null;
-  const colour = statements.colourFinish.get({ visitorId })?.finish;
-  const tags = tagsFor(costOf(size), virtualTimeOf(unfinished === null ? [] : [unfinished], largest), colour ?? null);
+  const tags = tagsFor(costOf(size), virtualTimeOf(unfinished === null ? [] : [unfinished], largest), colourFinishOf(db, visitorId));
+  statements.newestOfColour.set(visitorId, { jobId, finish: tags.finish });
   return { fairStart: tags.start, fairFinish: tags.finish, approvedTurn: turnOf(db) };
 }
 

@@ -235,3 +235,22 @@ test("the line kept in memory follows every write to a job or its prompt, whoeve
   expect(kept()).not.toContain(third);
   expect(kept()).toEqual(afresh());
 });
+
+test("an approval starts after its colour's last finish tag, not after one whose approval was rolled back", async () => {
+  const author = await guest();
+  const [first, second] = [await submit(author, "tagged first"), await submit(author, "tagged second")];
+  await approve(first!);
+  const tagsOf = (id: number) => all<{ start: number; finish: number }>("SELECT j.fair_start AS start, j.fair_finish AS finish FROM jobs j JOIN prompts p ON p.job_id = j.id WHERE p.id = ?", id)[0]!;
+  const sqlite = server.services.db.$client;
+  const rolledBack = sqlite.transaction(() => {
+    server.services.prompts.approve(second!);
+    expect(tagsOf(second!).start).toBe(tagsOf(first!).finish);
+    throw new Error("rolled back");
+  });
+  expect(rolledBack).toThrow("rolled back");
+  expect(all("SELECT job_id FROM prompts WHERE id = ? AND job_id IS NOT NULL", second)).toEqual([]);
+
+  // The line's virtual time is behind (jobs of earlier tests wait unfinished): the colour's tag decides.
+  await approve(second!);
+  expect(tagsOf(second!).start).toBe(tagsOf(first!).finish);
+});
