@@ -200,31 +200,33 @@ export function createLine(db: Db, rules: FairRules) {
     .filter((job) => job !== null)
     .sort(tagOrder);
 
+  /** Where `job` is, or goes, in `byTag`: a binary search by tag, so a job enters or leaves the line with one splice, not a sort or a filter. */
+  function placeByTag(job: WaitingJob): number {
+    let low = 0;
+    let high = byTag.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
   /** Reads the changed jobs again. Inside a transaction they stay marked: it may yet roll back. */
   function refresh() {
     if (!changed.size) return;
     const ids = [...changed];
     if (!db.$client.inTransaction) changed.clear();
-    let leftLine = false;
     for (const id of ids) {
-      if (entries.get(id)?.generatorId === null) leftLine = true;
+      const entry = entries.get(id);
+      if (entry?.generatorId === null) byTag.splice(placeByTag(entry), 1);
       entries.delete(id);
       withGenerators.delete(id);
     }
-    if (leftLine) byTag = byTag.filter((job) => entries.has(job.jobId));
     for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
       if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
       const job = keep(row);
-      if (!job) continue;
-      // Binary search for its place by tag: one splice, not a sort.
-      let low = 0;
-      let high = byTag.length;
-      while (low < high) {
-        const middle = (low + high) >> 1;
-        if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
-        else high = middle;
-      }
-      byTag.splice(low, 0, job);
+      if (job) byTag.splice(placeByTag(job), 0, job);
     }
   }
 
