@@ -59,8 +59,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
   const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
   // Prepared once: these run for every status and result message, several per job.
   const statements = {
-    // Every dispatch pass counts each generator's leases. `sentBeforeMs` is the far future when
-    // not asked for; a lease never published counts as sent long ago.
+    // A generator's leases sent before a time (a lease never published counts as sent long ago).
     leasesOf: db
       .select({ jobId: jobs.id, promptId: jobs.promptId })
       .from(jobs)
@@ -201,10 +200,11 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
 
     /**
      * The unfinished jobs whose lease `generatorId` holds, with their prompts; with `sentBefore`,
-     * only those whose message went out before then.
+     * only those whose message went out before then (read from the database: the line does not
+     * keep when each was sent).
      */
     leasesOf(generatorId: string, sentBefore?: Date): Array<{ jobId: string; promptId: number }> {
-      return statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore?.getTime() ?? Number.MAX_SAFE_INTEGER });
+      return sentBefore ? statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore.getTime() }) : line.leasesOf(generatorId);
     },
 
     /**
@@ -212,7 +212,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
      * being stored (the generator is done with them, so it may start its next job meanwhile).
      */
     busyWith(generatorId: string): number {
-      return statements.leasesOf.all({ generatorId, sentBeforeMs: Number.MAX_SAFE_INTEGER }).filter((lease) => !storing.has(lease.jobId)).length;
+      return line.leasesOf(generatorId).filter((lease) => !storing.has(lease.jobId)).length;
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */

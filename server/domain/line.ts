@@ -4,7 +4,7 @@
  * rules themselves are in fair-turns.ts; everything they need is stored, so a restart keeps
  * the order.
  */
-import { and, eq, inArray, max, min, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, max, min, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { jobs, prompts, settings, type JobState } from "../db/schema";
 import { DomainError } from "./errors";
@@ -156,6 +156,12 @@ export function createLine(db: Db, rules: FairRules) {
   };
   const statements = {
     all: db.select(columns).from(jobs).innerJoin(prompts, eq(prompts.id, jobs.promptId)).where(current).prepare(),
+    leased: db
+      .select(columns)
+      .from(jobs)
+      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
+      .where(and(inArray(jobs.state, UNFINISHED), isNotNull(jobs.leaseGeneratorId)))
+      .prepare(),
     // Any number of ids in one bound JSON array: no IN list to build, no limit on variables.
     some: db
       .select(columns)
@@ -179,6 +185,11 @@ export function createLine(db: Db, rules: FairRules) {
    * order already, which V8's sort (TimSort) goes through in one linear pass.
    */
   let byTag: WaitingJob[] = [];
+  /**
+   * Every unfinished job with a lease, its prompt's current one or not, by job: each dispatch
+   * pass counts a generator's leases, and every change of the generators view lists them.
+   */
+  const leases = new Map<string, { generatorId: string; promptId: number; seq: number }>();
   const changed = new Set<string>();
   db.$client.function(TOUCHED, (jobId: unknown) => {
     if (typeof jobId === "string") changed.add(jobId);
@@ -187,6 +198,9 @@ export function createLine(db: Db, rules: FairRules) {
   db.$client.exec(LINE_TRIGGERS);
 
   const tagOrder = (a: WaitingJob, b: WaitingJob) => a.finish - b.finish || a.seq - b.seq;
+  function keepLease({ jobId, generatorId, state, promptId, seq }: LineEntry) {
+    if (generatorId !== null && UNFINISHED.includes(state)) leases.set(jobId, { generatorId, promptId, seq });
+  }
   function keep({ isCurrent, generatorId, state, startedAt, ...job }: LineEntry & { isCurrent: number }): WaitingJob | null {
     const entry = { ...job, generatorId, state, startedAt };
     entries.set(job.jobId, entry);
@@ -199,6 +213,7 @@ export function createLine(db: Db, rules: FairRules) {
     .map(keep)
     .filter((job) => job !== null)
     .sort(tagOrder);
+  for (const row of statements.leased.all()) keepLease(row);
 
   /** Where `job` is, or goes, in `byTag`: a binary search by tag, so a job enters or leaves the line with one splice, not a sort or a filter. */
   function placeByTag(job: WaitingJob): number {
@@ -222,8 +237,10 @@ export function createLine(db: Db, rules: FairRules) {
       if (entry?.generatorId === null) byTag.splice(placeByTag(entry), 1);
       entries.delete(id);
       withGenerators.delete(id);
+      leases.delete(id);
     }
     for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
+      keepLease(row);
       if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
       const job = keep(row);
       if (job) byTag.splice(placeByTag(job), 0, job);
@@ -300,6 +317,13 @@ export function createLine(db: Db, rules: FairRules) {
   return {
     /** The jobs in line, in the order they go to generators. */
     order: () => order(),
+
+    /** The unfinished jobs whose lease `generatorId` holds, with their prompts, in the order they were approved. */
+    leasesOf(generatorId: string): Array<{ jobId: string; promptId: number }> {
+      refresh();
+      const held = [...leases].filter(([, lease]) => lease.generatorId === generatorId).sort(([, a], [, b]) => a.seq - b.seq);
+      return held.map(([jobId, { promptId }]) => ({ jobId, promptId }));
+    },
 
     /** The admin puts a waiting prompt's job first in line, ahead of everything pinned before. */
     pinToFront(promptId: number): void {
