@@ -4,7 +4,7 @@
  * rules themselves are in fair-turns.ts; everything they need is stored, so a restart keeps
  * the order.
  */
-import { and, eq, inArray, isNotNull, max, min, sql } from "drizzle-orm";
+import { eq, inArray, max, min, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { jobs, prompts, settings, type JobState } from "../db/schema";
 import { DomainError } from "./errors";
@@ -102,9 +102,6 @@ export function newJobPlace(db: Db, jobId: string, visitorId: number, size: { wi
   return { fairStart: tags.start, fairFinish: tags.finish, approvedTurn: turnOf(db) };
 }
 
-/** Unfinished jobs that are their prompt's current one. */
-const current = and(inArray(jobs.state, UNFINISHED), eq(prompts.jobId, jobs.id));
-
 /** One visitor's entries of `all`, without the visitor. */
 function ownStandings(all: Map<number, Standing & { visitorId: number }>, visitorId: number): Map<number, Standing> {
   const own = new Map<number, Standing>();
@@ -137,38 +134,28 @@ const LINE_TRIGGERS = `
   CREATE TEMP TRIGGER IF NOT EXISTS line_prompt_deleted AFTER DELETE ON main.prompts BEGIN SELECT ${TOUCHED}(OLD.job_id); END;
 `;
 
+/**
+ * What the line keeps of a job and its prompt, in plain SQL: it is read back for every job a
+ * write touched, several times per job, and the ORM's mapping of each row cost more than the query.
+ */
+const LINE_SELECT = `SELECT j.id AS jobId, j.prompt_id AS promptId, p.visitor_id AS visitorId, p.width, p.height, j.failed_on AS failedOn,
+  j.fair_finish AS finish, j.rowid AS seq, j.approved_turn AS approvedTurn, j.pin_rank AS pinRank, j.lease_generator_id AS generatorId,
+  j.state, j.started_at AS startedAt, p.job_id = j.id AS isCurrent
+  FROM jobs j JOIN prompts p ON p.id = j.prompt_id`;
+const UNFINISHED_SQL = `j.state IN (${UNFINISHED.map((state) => `'${state}'`).join(", ")})`;
+type LineRow = Omit<LineEntry, "failedOn" | "startedAt"> & { failedOn: string; startedAt: number | null; isCurrent: number };
+const fromRow = ({ failedOn, startedAt, ...row }: LineRow): LineEntry & { isCurrent: number } => ({
+  ...row,
+  failedOn: JSON.parse(failedOn) as string[],
+  startedAt: startedAt === null ? null : new Date(startedAt),
+});
+
 export function createLine(db: Db, rules: FairRules) {
-  const columns = {
-    jobId: jobs.id,
-    promptId: jobs.promptId,
-    visitorId: prompts.visitorId,
-    width: prompts.width,
-    height: prompts.height,
-    failedOn: jobs.failedOn,
-    finish: jobs.fairFinish,
-    seq: sql<number>`${jobs}.rowid`,
-    approvedTurn: jobs.approvedTurn,
-    pinRank: jobs.pinRank,
-    generatorId: jobs.leaseGeneratorId,
-    state: jobs.state,
-    startedAt: jobs.startedAt,
-    isCurrent: sql<number>`${prompts.jobId} = ${jobs.id}`,
-  };
   const statements = {
-    all: db.select(columns).from(jobs).innerJoin(prompts, eq(prompts.id, jobs.promptId)).where(current).prepare(),
-    leased: db
-      .select(columns)
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .where(and(inArray(jobs.state, UNFINISHED), isNotNull(jobs.leaseGeneratorId)))
-      .prepare(),
+    all: db.$client.prepare<[], LineRow>(`${LINE_SELECT} WHERE ${UNFINISHED_SQL} AND p.job_id = j.id`),
+    leased: db.$client.prepare<[], LineRow>(`${LINE_SELECT} WHERE ${UNFINISHED_SQL} AND j.lease_generator_id IS NOT NULL`),
     // Any number of ids in one bound JSON array: no IN list to build, no limit on variables.
-    some: db
-      .select(columns)
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .where(sql`${jobs.id} IN (SELECT value FROM json_each(${sql.placeholder("ids")}))`)
-      .prepare(),
+    some: db.$client.prepare<[string], LineRow>(`${LINE_SELECT} WHERE j.id IN (SELECT value FROM json_each(?))`),
   };
 
   /**
@@ -210,10 +197,10 @@ export function createLine(db: Db, rules: FairRules) {
   }
   byTag = statements.all
     .all()
-    .map(keep)
+    .map((row) => keep(fromRow(row)))
     .filter((job) => job !== null)
     .sort(tagOrder);
-  for (const row of statements.leased.all()) keepLease(row);
+  for (const row of statements.leased.all()) keepLease(fromRow(row));
 
   /** Where `job` is, or goes, in `byTag`: a binary search by tag, so a job enters or leaves the line with one splice, not a sort or a filter. */
   function placeByTag(job: WaitingJob): number {
@@ -239,7 +226,7 @@ export function createLine(db: Db, rules: FairRules) {
       withGenerators.delete(id);
       leases.delete(id);
     }
-    for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
+    for (const row of statements.some.all(JSON.stringify(ids)).map(fromRow)) {
       keepLease(row);
       if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
       const job = keep(row);
