@@ -32,7 +32,8 @@ function exchange(target: URL, method: "GET" | "POST", headers: Record<string, s
       let text = "";
       response.on("data", (chunk: string) => (text += chunk));
       response.on("end", () => resolve({ status: response.statusCode!, text }));
-      // A connection that drops mid-answer: the answer never ends.
+      // Aborted mid-answer (timeout, cancel), or the connection dropped: the answer never ends.
+      response.on("error", reject);
       response.on("close", () => response.complete || reject(new Error("the connection closed before the answer was whole")));
     });
     request.on("error", reject);
