@@ -20,8 +20,8 @@ const safeJson = (text: string): unknown => {
 
 /**
  * One HTTP exchange, with node's own client: fetch cost about three times its CPU per call
- * (~550 vs ~150 µs here), and every job makes a txt2img call, in the server's thread for the
- * built-in generator. Rejects with the system error (its `code`) or, aborted, an AbortError
+ * (~550 vs ~150 µs here), and every job makes a txt2img call, in the server's own process for
+ * the built-in generator. Rejects with the system error (its `code`) or, aborted, an AbortError
  * whose `cause` is the signal's reason.
  */
 function exchange(target: URL, method: "GET" | "POST", headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
@@ -32,7 +32,7 @@ function exchange(target: URL, method: "GET" | "POST", headers: Record<string, s
       let text = "";
       response.on("data", (chunk: string) => (text += chunk));
       response.on("end", () => resolve({ status: response.statusCode!, text }));
-      // Aborted mid-answer (timeout, cancel), or the connection dropped: the answer never ends.
+      // The connection dropped (or the call was aborted) after the headers: the answer never ends.
       response.on("error", reject);
       response.on("close", () => response.complete || reject(new Error("the connection closed before the answer was whole")));
     });
