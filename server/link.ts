@@ -495,7 +495,9 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
     }
     const value = result.value;
     const storing = jobService.storeResult(value, generatorId);
-    // The generator's slot is free once its result is here: its next job goes out while this one is written.
+    // The generator's slot is free once its result is here: its next job goes out while this one
+    // is written. This pass is the only one a result needs: however the store ends, it frees no
+    // further slot (a refused result fails the job, and that dispatches).
     void dispatch();
     const { outcome, reason } = await storing;
     if (outcome === "stored" || outcome === "already-stored") {
@@ -525,7 +527,6 @@ export async function connectLink(transport: LinkTransport, jobService: JobServi
       log.info(`ignored a ${outcome} result for job ${value.jobId} from ${generatorId}`);
       refuse(packet.topic, IGNORED_RESULT[outcome]);
     }
-    void dispatch();
   });
 
   // Progress is a courtesy at QoS 0 (contract.ts): only the holder's counts; anything else is

@@ -11,7 +11,7 @@ import { and, asc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import { SCHEMA_VERSION, type JobMessage, type ResultMessage, type StatusMessage } from "../../broker/contract";
 import { checkPng } from "../../generator/png";
 import type { Db } from "../db/client";
-import { images, jobs, nowMs, prompts, visitors, type JobState } from "../db/schema";
+import { images, jobs, nowMs, prompts, type JobState } from "../db/schema";
 import { countTurn, type Line } from "./line";
 import { createGroupSync } from "./group-sync";
 import type { ChangeNotes } from "./live-events";
@@ -59,21 +59,20 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
   const isCurrentJobOf = and(eq(prompts.id, sql.placeholder("promptId")), eq(prompts.jobId, sql.placeholder("jobId")));
   // Prepared once: these run for every status and result message, several per job.
   const statements = {
-    // Every dispatch pass counts each generator's leases. `sentBeforeMs` is the far future when
-    // not asked for; a lease never published counts as sent long ago.
+    // A generator's leases sent before a time (a lease never published counts as sent long ago).
     leasesOf: db
       .select({ jobId: jobs.id, promptId: jobs.promptId })
       .from(jobs)
       .where(and(eq(jobs.leaseGeneratorId, sql.placeholder("generatorId")), inArray(jobs.state, UNFINISHED), sql`coalesce(${jobs.lastPublishedAt}, 0) < ${sql.placeholder("sentBeforeMs")}`))
       .prepare(),
     // Any number of ids as one bound JSON array: no IN list to build, no limit on bound variables.
-    jobMessages: db
-      .select({ job: jobs, prompt: prompts, hex: visitors.hex })
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .innerJoin(visitors, eq(visitors.id, prompts.visitorId))
-      .where(sql`${jobs.id} IN (SELECT value FROM json_each(${sql.placeholder("ids")}))`)
-      .prepare(),
+    // Plain SQL with only what a job message carries: every dispatch pass reads these.
+    jobMessages: db.$client.prepare<[string], Omit<JobMessage, "schemaVersion" | "approvedAt" | "leaseMs"> & { approvedAtMs: number }>(
+      `SELECT j.id AS jobId, p.prompt, p.negative_prompt AS negativePrompt, p.width, p.height, v.hex AS authorColour,
+        coalesce(p.decided_at, j.created_at) AS approvedAtMs
+      FROM jobs j JOIN prompts p ON p.id = j.prompt_id JOIN visitors v ON v.id = p.visitor_id
+      WHERE j.id IN (SELECT value FROM json_each(?))`,
+    ),
     jobById: db.select().from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
     imageMakerOf: db.select({ generatorId: images.generatorId }).from(images).where(eq(images.jobId, sql.placeholder("jobId"))).prepare(),
     promptById: db.select().from(prompts).where(eq(prompts.id, sql.placeholder("id"))).prepare(),
@@ -123,17 +122,9 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
 
   function jobMessages(jobIds: string[]): JobMessage[] {
     if (!jobIds.length) return [];
-    return statements.jobMessages.all({ ids: JSON.stringify(jobIds) }).map(({ job, prompt, hex }) => ({
-      schemaVersion: SCHEMA_VERSION,
-      jobId: job.id,
-      prompt: prompt.prompt,
-      negativePrompt: prompt.negativePrompt,
-      width: prompt.width,
-      height: prompt.height,
-      authorColour: hex,
-      approvedAt: (prompt.decidedAt ?? job.createdAt).toISOString(),
-      leaseMs,
-    }));
+    return statements.jobMessages
+      .all(JSON.stringify(jobIds))
+      .map(({ approvedAtMs, ...job }) => ({ schemaVersion: SCHEMA_VERSION, ...job, approvedAt: new Date(approvedAtMs).toISOString(), leaseMs }));
   }
 
   const leaseEnd = () => new Date(now() + leaseMs);
@@ -201,10 +192,11 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
 
     /**
      * The unfinished jobs whose lease `generatorId` holds, with their prompts; with `sentBefore`,
-     * only those whose message went out before then.
+     * only those whose message went out before then (read from the database: the line does not
+     * keep when each was sent).
      */
     leasesOf(generatorId: string, sentBefore?: Date): Array<{ jobId: string; promptId: number }> {
-      return statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore?.getTime() ?? Number.MAX_SAFE_INTEGER });
+      return sentBefore ? statements.leasesOf.all({ generatorId, sentBeforeMs: sentBefore.getTime() }) : line.leasesOf(generatorId);
     },
 
     /**
@@ -212,7 +204,7 @@ export function createJobService(db: Db, imageDir: string, { leaseMs, line, chan
      * being stored (the generator is done with them, so it may start its next job meanwhile).
      */
     busyWith(generatorId: string): number {
-      return statements.leasesOf.all({ generatorId, sentBeforeMs: Number.MAX_SAFE_INTEGER }).filter((lease) => !storing.has(lease.jobId)).length;
+      return line.leasesOf(generatorId).filter((lease) => !storing.has(lease.jobId)).length;
     },
 
     /** The generator holding a job's lease, null when it waits in line, undefined when it is finished or unknown. */

@@ -4,7 +4,7 @@
  * rules themselves are in fair-turns.ts; everything they need is stored, so a restart keeps
  * the order.
  */
-import { and, eq, inArray, max, min, sql } from "drizzle-orm";
+import { eq, inArray, max, min, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { jobs, prompts, settings, type JobState } from "../db/schema";
 import { DomainError } from "./errors";
@@ -60,6 +60,15 @@ function prepareStatements(db: Db) {
       .innerJoin(prompts, eq(prompts.id, jobs.promptId))
       .where(eq(prompts.visitorId, sql.placeholder("visitorId")))
       .prepare(),
+    finishOf: db.select({ finish: jobs.fairFinish }).from(jobs).where(eq(jobs.id, sql.placeholder("id"))).prepare(),
+    /**
+     * Each colour's newest job and its finish tag. Tags are given once, at approval, each past
+     * its colour's previous finish, so a colour's newest job holds its largest tag: an approval
+     * checks that one row instead of reading every job the visitor ever had. A remembered job
+     * that is not there (its approval rolled back, retention removed it) sends the look back to
+     * `colourFinish`.
+     */
+    newestOfColour: new Map<number, { jobId: string; finish: number }>(),
   };
 }
 const prepared = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
@@ -69,6 +78,13 @@ function statementsOf(db: Db) {
   return statements;
 }
 
+function colourFinishOf(db: Db, visitorId: number): number | null {
+  const statements = statementsOf(db);
+  const newest = statements.newestOfColour.get(visitorId);
+  if (newest && statements.finishOf.get({ id: newest.jobId })?.finish === newest.finish) return newest.finish;
+  return statements.colourFinish.get({ visitorId })?.finish ?? null;
+}
+
 const turnOf = (db: Db) => Number(statementsOf(db).turn.get()?.value ?? 0);
 
 /** Leases were granted: as many more turns. Call inside the transaction that grants them. */
@@ -76,18 +92,15 @@ export function countTurn(db: Db, leases = 1): void {
   if (leases > 0) statementsOf(db).countTurns.run({ leases });
 }
 
-/** The fair-turn columns of a job approved now for `visitorId`. Call inside the approving transaction. */
-export function newJobPlace(db: Db, visitorId: number, size: { width: number; height: number }) {
+/** The fair-turn columns of job `jobId`, approved now for `visitorId`. Call inside the transaction that inserts it. */
+export function newJobPlace(db: Db, jobId: string, visitorId: number, size: { width: number; height: number }) {
   const statements = statementsOf(db);
   const unfinished = statements.unfinishedStart.get()?.start ?? null;
   const largest = statements.largestFinish.get()?.finish ?? null;
-  const colour = statements.colourFinish.get({ visitorId })?.finish;
-  const tags = tagsFor(costOf(size), virtualTimeOf(unfinished === null ? [] : [unfinished], largest), colour ?? null);
+  const tags = tagsFor(costOf(size), virtualTimeOf(unfinished === null ? [] : [unfinished], largest), colourFinishOf(db, visitorId));
+  statements.newestOfColour.set(visitorId, { jobId, finish: tags.finish });
   return { fairStart: tags.start, fairFinish: tags.finish, approvedTurn: turnOf(db) };
 }
-
-/** Unfinished jobs that are their prompt's current one. */
-const current = and(inArray(jobs.state, UNFINISHED), eq(prompts.jobId, jobs.id));
 
 /** One visitor's entries of `all`, without the visitor. */
 function ownStandings(all: Map<number, Standing & { visitorId: number }>, visitorId: number): Map<number, Standing> {
@@ -121,32 +134,28 @@ const LINE_TRIGGERS = `
   CREATE TEMP TRIGGER IF NOT EXISTS line_prompt_deleted AFTER DELETE ON main.prompts BEGIN SELECT ${TOUCHED}(OLD.job_id); END;
 `;
 
+/**
+ * What the line keeps of a job and its prompt, in plain SQL: it is read back for every job a
+ * write touched, several times per job, and the ORM's mapping of each row cost more than the query.
+ */
+const LINE_SELECT = `SELECT j.id AS jobId, j.prompt_id AS promptId, p.visitor_id AS visitorId, p.width, p.height, j.failed_on AS failedOn,
+  j.fair_finish AS finish, j.rowid AS seq, j.approved_turn AS approvedTurn, j.pin_rank AS pinRank, j.lease_generator_id AS generatorId,
+  j.state, j.started_at AS startedAt, p.job_id = j.id AS isCurrent
+  FROM jobs j JOIN prompts p ON p.id = j.prompt_id`;
+const UNFINISHED_SQL = `j.state IN (${UNFINISHED.map((state) => `'${state}'`).join(", ")})`;
+type LineRow = Omit<LineEntry, "failedOn" | "startedAt"> & { failedOn: string; startedAt: number | null; isCurrent: number };
+const fromRow = ({ failedOn, startedAt, ...row }: LineRow): LineEntry & { isCurrent: number } => ({
+  ...row,
+  failedOn: JSON.parse(failedOn) as string[],
+  startedAt: startedAt === null ? null : new Date(startedAt),
+});
+
 export function createLine(db: Db, rules: FairRules) {
-  const columns = {
-    jobId: jobs.id,
-    promptId: jobs.promptId,
-    visitorId: prompts.visitorId,
-    width: prompts.width,
-    height: prompts.height,
-    failedOn: jobs.failedOn,
-    finish: jobs.fairFinish,
-    seq: sql<number>`${jobs}.rowid`,
-    approvedTurn: jobs.approvedTurn,
-    pinRank: jobs.pinRank,
-    generatorId: jobs.leaseGeneratorId,
-    state: jobs.state,
-    startedAt: jobs.startedAt,
-    isCurrent: sql<number>`${prompts.jobId} = ${jobs.id}`,
-  };
   const statements = {
-    all: db.select(columns).from(jobs).innerJoin(prompts, eq(prompts.id, jobs.promptId)).where(current).prepare(),
+    all: db.$client.prepare<[], LineRow>(`${LINE_SELECT} WHERE ${UNFINISHED_SQL} AND p.job_id = j.id`),
+    leased: db.$client.prepare<[], LineRow>(`${LINE_SELECT} WHERE ${UNFINISHED_SQL} AND j.lease_generator_id IS NOT NULL`),
     // Any number of ids in one bound JSON array: no IN list to build, no limit on variables.
-    some: db
-      .select(columns)
-      .from(jobs)
-      .innerJoin(prompts, eq(prompts.id, jobs.promptId))
-      .where(sql`${jobs.id} IN (SELECT value FROM json_each(${sql.placeholder("ids")}))`)
-      .prepare(),
+    some: db.$client.prepare<[string], LineRow>(`${LINE_SELECT} WHERE j.id IN (SELECT value FROM json_each(?))`),
   };
 
   /**
@@ -163,6 +172,11 @@ export function createLine(db: Db, rules: FairRules) {
    * order already, which V8's sort (TimSort) goes through in one linear pass.
    */
   let byTag: WaitingJob[] = [];
+  /**
+   * Every unfinished job with a lease, its prompt's current one or not, by job: each dispatch
+   * pass counts a generator's leases, and every change of the generators view lists them.
+   */
+  const leases = new Map<string, { generatorId: string; promptId: number; seq: number }>();
   const changed = new Set<string>();
   db.$client.function(TOUCHED, (jobId: unknown) => {
     if (typeof jobId === "string") changed.add(jobId);
@@ -171,6 +185,9 @@ export function createLine(db: Db, rules: FairRules) {
   db.$client.exec(LINE_TRIGGERS);
 
   const tagOrder = (a: WaitingJob, b: WaitingJob) => a.finish - b.finish || a.seq - b.seq;
+  function keepLease({ jobId, generatorId, state, promptId, seq }: LineEntry) {
+    if (generatorId !== null && UNFINISHED.includes(state)) leases.set(jobId, { generatorId, promptId, seq });
+  }
   function keep({ isCurrent, generatorId, state, startedAt, ...job }: LineEntry & { isCurrent: number }): WaitingJob | null {
     const entry = { ...job, generatorId, state, startedAt };
     entries.set(job.jobId, entry);
@@ -180,35 +197,40 @@ export function createLine(db: Db, rules: FairRules) {
   }
   byTag = statements.all
     .all()
-    .map(keep)
+    .map((row) => keep(fromRow(row)))
     .filter((job) => job !== null)
     .sort(tagOrder);
+  for (const row of statements.leased.all()) keepLease(fromRow(row));
+
+  /** Where `job` is, or goes, in `byTag`: a binary search by tag, so a job enters or leaves the line with one splice, not a sort or a filter. */
+  function placeByTag(job: WaitingJob): number {
+    let low = 0;
+    let high = byTag.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
 
   /** Reads the changed jobs again. Inside a transaction they stay marked: it may yet roll back. */
   function refresh() {
     if (!changed.size) return;
     const ids = [...changed];
     if (!db.$client.inTransaction) changed.clear();
-    let leftLine = false;
     for (const id of ids) {
-      if (entries.get(id)?.generatorId === null) leftLine = true;
+      const entry = entries.get(id);
+      if (entry?.generatorId === null) byTag.splice(placeByTag(entry), 1);
       entries.delete(id);
       withGenerators.delete(id);
+      leases.delete(id);
     }
-    if (leftLine) byTag = byTag.filter((job) => entries.has(job.jobId));
-    for (const row of statements.some.all({ ids: JSON.stringify(ids) })) {
+    for (const row of statements.some.all(JSON.stringify(ids)).map(fromRow)) {
+      keepLease(row);
       if (!row.isCurrent || !UNFINISHED.includes(row.state)) continue;
       const job = keep(row);
-      if (!job) continue;
-      // Binary search for its place by tag: one splice, not a sort.
-      let low = 0;
-      let high = byTag.length;
-      while (low < high) {
-        const middle = (low + high) >> 1;
-        if (tagOrder(byTag[middle]!, job) < 0) low = middle + 1;
-        else high = middle;
-      }
-      byTag.splice(low, 0, job);
+      if (job) byTag.splice(placeByTag(job), 0, job);
     }
   }
 
@@ -282,6 +304,13 @@ export function createLine(db: Db, rules: FairRules) {
   return {
     /** The jobs in line, in the order they go to generators. */
     order: () => order(),
+
+    /** The unfinished jobs whose lease `generatorId` holds, with their prompts, in the order they were approved. */
+    leasesOf(generatorId: string): Array<{ jobId: string; promptId: number }> {
+      refresh();
+      const held = [...leases].filter(([, lease]) => lease.generatorId === generatorId).sort(([, a], [, b]) => a.seq - b.seq);
+      return held.map(([jobId, { promptId }]) => ({ jobId, promptId }));
+    },
 
     /** The admin puts a waiting prompt's job first in line, ahead of everything pinned before. */
     pinToFront(promptId: number): void {

@@ -156,7 +156,7 @@ export function createPromptService(
   /** Creates a job for a prompt, with its place in the fair line, and moves the prompt to "approved". Call inside a transaction. */
   function enqueueJob(row: typeof prompts.$inferSelect): string {
     const jobId = randomUUID();
-    statements.insertJob.run({ id: jobId, promptId: row.id, ...newJobPlace(db, row.visitorId, row) });
+    statements.insertJob.run({ id: jobId, promptId: row.id, ...newJobPlace(db, jobId, row.visitorId, row) });
     statements.markApproved.run({ id: row.id, jobId });
     changes.promptChanged(row.id);
     return jobId;

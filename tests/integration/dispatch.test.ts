@@ -4,7 +4,18 @@
  * SD calls and images of its own prompts.
  */
 import mqtt from "mqtt";
-import { ControlMessageSchema, JobMessageSchema, PresenceMessageSchema, ResultMessageSchema, SCHEMA_VERSION, StatusMessageSchema, decode, encode, topics } from "../../broker/contract";
+import {
+  ControlMessageSchema,
+  JobMessageSchema,
+  PresenceMessageSchema,
+  ResultMessageSchema,
+  SCHEMA_VERSION,
+  StatusMessageSchema,
+  decode,
+  encode,
+  topics,
+  type JobMessage,
+} from "../../broker/contract";
 import { startGenerator, type RunningGenerator } from "../../generator/generator";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { TestClient } from "../helpers/client";
@@ -91,9 +102,14 @@ async function silentGenerator(generatorId: string) {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { clientId: generatorId, ...generatorCredential(server, generatorId) });
   cleanup(() => client.endAsync(true));
   const jobs: string[] = [];
+  const messages: JobMessage[] = [];
   const cancels: string[] = [];
   client.on("message", (topic, payload) => {
-    if (topic === topics.jobs(generatorId)) jobs.push((decode(JobMessageSchema, payload) as { ok: true; value: { jobId: string } }).value.jobId);
+    if (topic === topics.jobs(generatorId)) {
+      const job = (decode(JobMessageSchema, payload) as { ok: true; value: JobMessage }).value;
+      jobs.push(job.jobId);
+      messages.push(job);
+    }
     if (topic !== topics.control(generatorId)) return;
     const control = decode(ControlMessageSchema, payload);
     if (control.ok && control.value.command === "cancel") cancels.push(control.value.jobId);
@@ -105,7 +121,7 @@ async function silentGenerator(generatorId: string) {
     { qos: 1 },
   );
   await waitFor(`${generatorId} to be online`, () => online(generatorId));
-  return { client, jobs, cancels };
+  return { client, jobs, messages, cancels };
 }
 
 test("a generator that falls silent loses its job after the lease; another makes it, once", async () => {
@@ -324,4 +340,28 @@ test("a result from the generator that last worked on a job is taken even after 
   await allDone([id]);
   expect(madeBy(id)).toBe("finishes-late");
   expect(server.services.jobs.holderOf(jobId)).toBeUndefined();
+});
+
+test("a leased job reaches its generator with the prompt, its size, its author's colour and when it was approved", async () => {
+  const reader = await silentGenerator("reads-its-jobs");
+  const { id } = (await visitor.mutate("prompt.submit", { prompt: "a lighthouse at dusk", negativePrompt: "fog", width: 128, height: 64 })).body.result.data;
+  expect((await admin.mutate("admin.approve", { id })).status).toBe(200);
+  const row = sql<{ jobId: string; decidedAt: number; hex: string }>(
+    "SELECT p.job_id AS jobId, p.decided_at AS decidedAt, v.hex FROM prompts p JOIN visitors v ON v.id = p.visitor_id WHERE p.id = ?",
+    id,
+  );
+  const message = await waitFor("the job message", () => reader.messages.find((job) => job.jobId === row.jobId));
+  expect(message).toEqual({
+    schemaVersion: SCHEMA_VERSION,
+    jobId: row.jobId,
+    prompt: "a lighthouse at dusk",
+    negativePrompt: "fog",
+    width: 128,
+    height: 64,
+    authorColour: row.hex,
+    approvedAt: new Date(row.decidedAt).toISOString(),
+    leaseMs: 2000,
+  });
+  // Out of the line, so that no later test's generator makes it.
+  expect((await visitor.mutate("prompt.cancel", { id })).status).toBe(200);
 });

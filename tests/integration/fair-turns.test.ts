@@ -234,3 +234,58 @@ test("the line kept in memory follows every write to a job or its prompt, whoeve
   expect(kept()).not.toContain(third);
   expect(kept()).toEqual(afresh());
 });
+
+test("an approval starts after its colour's last finish tag, not after one whose approval was rolled back", async () => {
+  const author = await guest();
+  const [first, second] = [await submit(author, "tagged first"), await submit(author, "tagged second")];
+  await approve(first!);
+  const tagsOf = (id: number) => all<{ start: number; finish: number }>("SELECT j.fair_start AS start, j.fair_finish AS finish FROM jobs j JOIN prompts p ON p.job_id = j.id WHERE p.id = ?", id)[0]!;
+  const sqlite = server.services.db.$client;
+  const rolledBack = sqlite.transaction(() => {
+    server.services.prompts.approve(second!);
+    expect(tagsOf(second!).start).toBe(tagsOf(first!).finish);
+    throw new Error("rolled back");
+  });
+  expect(rolledBack).toThrow("rolled back");
+  expect(all("SELECT job_id FROM prompts WHERE id = ? AND job_id IS NOT NULL", second)).toEqual([]);
+
+  // The line's virtual time is behind (jobs of earlier tests wait unfinished): the colour's tag decides.
+  await approve(second!);
+  expect(tagsOf(second!).start).toBe(tagsOf(first!).finish);
+});
+
+test("each generator's leases, kept in memory, follow every write, a job that is not its prompt's current one included, and no rolled-back one", async () => {
+  const author = await guest();
+  const ids = [await submit(author, "leased by hand 1"), await submit(author, "leased by hand 2")];
+  for (const id of ids) await approve(id);
+  const [first, second] = ids.map((id) => all<{ jobId: string }>("SELECT job_id AS jobId FROM prompts WHERE id = ?", id)[0]!.jobId);
+  const kept = (generatorId: string) => server.services.jobs.leasesOf(generatorId);
+  const stored = (generatorId: string) =>
+    all<{ jobId: string; promptId: number }>(
+      "SELECT id AS jobId, prompt_id AS promptId FROM jobs WHERE lease_generator_id = ? AND state IN ('queued', 'accepted', 'started') ORDER BY rowid",
+      generatorId,
+    );
+  const sqlite = server.services.db.$client;
+
+  sqlite.prepare("UPDATE jobs SET lease_generator_id = 'by-hand' WHERE id IN (?, ?)").run(first, second);
+  // The second prompt lets go of its job: no longer in the line, but still a lease its holder works on.
+  sqlite.prepare("UPDATE prompts SET job_id = NULL WHERE id = ?").run(ids[1]);
+  expect(kept("by-hand")).toEqual([
+    { jobId: first, promptId: ids[0] },
+    { jobId: second, promptId: ids[1] },
+  ]);
+  expect(kept("by-hand")).toEqual(stored("by-hand"));
+  expect(server.services.jobs.busyWith("by-hand")).toBe(2);
+
+  const rolledBack = sqlite.transaction(() => {
+    sqlite.prepare("UPDATE jobs SET lease_generator_id = 'elsewhere' WHERE id = ?").run(first);
+    expect(kept("elsewhere")).toEqual([{ jobId: first, promptId: ids[0] }]);
+    throw new Error("rolled back");
+  });
+  expect(rolledBack).toThrow("rolled back");
+  expect(kept("elsewhere")).toEqual([]);
+
+  sqlite.prepare("UPDATE jobs SET state = 'done' WHERE id = ?").run(second);
+  expect(kept("by-hand")).toEqual([{ jobId: first, promptId: ids[0] }]);
+  expect(kept("by-hand")).toEqual(stored("by-hand"));
+});

@@ -1,5 +1,6 @@
 /** The A1111 backend against the emulator over real HTTP: retries and seeds, health, interrupts, the start-up check. */
 import { randomUUID } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { SCHEMA_VERSION, type JobMessage, type SamplingParameters } from "../../broker/contract";
 import { createA1111Backend, type A1111Options } from "../../generator/a1111";
@@ -158,6 +159,21 @@ describe("interrupting its own task", () => {
     const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(BackendUnavailableError);
     expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}: no answer within 0.2 s`);
+    expect(backend.health().healthy).toBe(false);
+  });
+
+  test("a connection that drops halfway through an answer counts as the server being down, not as a call that never ends", async () => {
+    const drops = createHttpServer((_request, response) => {
+      response.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+      response.write('{"images": ["iVBORw0KGgo', () => response.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => drops.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => drops.close(resolve)));
+    const port = (drops.address() as AddressInfo).port;
+    const { backend } = backendFor({ url: `http://127.0.0.1:${port}` }, { maxAttempts: 1 });
+    const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}: ECONNRESET`);
     expect(backend.health().healthy).toBe(false);
   });
 });
