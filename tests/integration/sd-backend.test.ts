@@ -168,7 +168,7 @@ describe("interrupting its own task", () => {
       response.write('{"images": ["iVBORw0KGgo', () => response.socket?.destroy());
     });
     await new Promise<void>((resolve) => drops.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => drops.close(resolve)));
+    cleanup(() => new Promise((resolve) => drops.close(resolve)));
     const port = (drops.address() as AddressInfo).port;
     const { backend } = backendFor({ url: `http://127.0.0.1:${port}` }, { maxAttempts: 1 });
     const error = await backend.render(job(), parameters, { signal: never }).catch((e: Error) => e);
