@@ -208,23 +208,27 @@ async function jobsThroughLink(label: string, env: Record<string, string>, start
   goal(`gateway added latency p99, ${label}`, ms(percentile(added, 99)), "≤ 10 ms", 10 / percentile(added, 99));
   report(`gateway added latency per job, ${label}`, `p50 ${ms(median(added))}, p99 ${ms(percentile(added, 99))}`, "(approve → stored, minus the SD call; 200 sequential jobs; target p50 ≤ 3 ms, p99 ≤ 10 ms)");
 
-  // Throughput: 1,000 approvals at once.
-  const ids = submit(1_000);
-  const started = performance.now();
-  const cpuBefore = process.cpuUsage();
-  const jobIds = ids.map((id) => services.prompts.approve(id)!);
-  await services.link.dispatch();
-  await waitStored(jobIds);
-  const seconds = (performance.now() - started) / 1000;
-  // CPU time is what a busy shared machine distorts least: the jobs/s follow from it on a quiet one.
-  const cpu = process.cpuUsage(cpuBefore);
-  const cpuPerJob = (cpu.user + cpu.system) / 1000 / jobIds.length;
-  goal(`approved jobs per second, ${label}`, `${(jobIds.length / seconds).toFixed(0)} jobs/s (CPU ${ms(cpuPerJob)} per job)`, "≥ 500/s", jobIds.length / seconds / 500);
-  report(
-    `approved jobs per second, ${label}`,
-    `${(jobIds.length / seconds).toFixed(0)} jobs/s`,
-    `(1,000 jobs in ${seconds.toFixed(2)} s; target ≥ 500/s; CPU of this process ${ms(cpuPerJob)} per job${startGenerator ? "" : ", the generator thread's included"})`,
-  );
+  // Throughput: 1,000 approvals at once, twice. The first batch is a fresh process's, V8 still
+  // compiling the job path; the second is what a server that has been running for a while does.
+  for (const batch of ["a fresh process's first 1,000", "the next 1,000"]) {
+    const ids = submit(1_000);
+    const started = performance.now();
+    const cpuBefore = process.cpuUsage();
+    const jobIds = ids.map((id) => services.prompts.approve(id)!);
+    await services.link.dispatch();
+    await waitStored(jobIds);
+    const seconds = (performance.now() - started) / 1000;
+    // CPU time is what a busy shared machine distorts least: the jobs/s follow from it on a quiet one.
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuPerJob = (cpu.user + cpu.system) / 1000 / jobIds.length;
+    const perSecond = jobIds.length / seconds;
+    goal(`approved jobs per second, ${label}, ${batch}`, `${perSecond.toFixed(0)} jobs/s (CPU ${ms(cpuPerJob)} per job)`, "≥ 500/s", perSecond / 500);
+    report(
+      `approved jobs per second, ${label}, ${batch}`,
+      `${perSecond.toFixed(0)} jobs/s`,
+      `(1,000 jobs in ${seconds.toFixed(2)} s; target ≥ 500/s; CPU of this process ${ms(cpuPerJob)} per job${startGenerator ? "" : ", the generator thread's included"})`,
+    );
+  }
   await generator?.kill("SIGTERM");
   await server.close();
   removeDataDir(server.dataDir);
