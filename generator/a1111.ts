@@ -19,19 +19,28 @@ const safeJson = (text: string): unknown => {
 };
 
 /**
+ * Kept-alive connections, closed by us after 4 s idle: A1111's server (uvicorn) closes them after
+ * 5 s without saying so in a Keep-Alive header, and a call sent on a connection it has just closed
+ * fails with ECONNRESET (nodejs/node#47130). fetch's client closed them after 4 s too.
+ */
+const IDLE_CLOSE_MS = 4_000;
+const agents = { "http:": new http.Agent({ keepAlive: true, timeout: IDLE_CLOSE_MS }), "https:": new https.Agent({ keepAlive: true, timeout: IDLE_CLOSE_MS }) };
+
+/**
  * One HTTP exchange, with node's own client: fetch cost about three times its CPU per call
  * (~550 vs ~150 µs here), and every job makes a txt2img call, in the server's own process for
  * the built-in generator. Rejects with the system error (its `code`) or, aborted, an AbortError
  * whose `cause` is the signal's reason.
  */
-function exchange(target: URL, method: "GET" | "POST", headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
+function exchange(target: URL, method: "GET" | "POST", headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const sent = body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
-    const request = (target.protocol === "https:" ? https : http).request(target, { method, headers: sent, signal }, (response) => {
+    const secure = target.protocol === "https:";
+    const request = (secure ? https : http).request(target, { method, headers: sent, signal, agent: agents[secure ? "https:" : "http:"] }, (response) => {
       response.setEncoding("utf8");
       let text = "";
       response.on("data", (chunk: string) => (text += chunk));
-      response.on("end", () => resolve({ status: response.statusCode!, text }));
+      response.on("end", () => resolve({ status: response.statusCode!, text, location: response.headers.location }));
       // The connection dropped (or the call was aborted) after the headers: the answer never ends.
       response.on("error", reject);
       response.on("close", () => response.complete || reject(new Error("the connection closed before the answer was whole")));
@@ -39,6 +48,13 @@ function exchange(target: URL, method: "GET" | "POST", headers: Record<string, s
     request.on("error", reject);
     request.end(body);
   });
+}
+
+/** An answer read whole; `location` is where a redirect points (redirects are not followed). */
+interface Answer {
+  status: number;
+  text: string;
+  location?: string;
 }
 
 export interface A1111Options {
@@ -144,7 +160,7 @@ export function createA1111Backend(options: A1111Options): Backend {
   };
 
   /** A short JSON call; throws AttemptFailure(down) when the server cannot be reached. */
-  async function call(method: "GET" | "POST", path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  async function call(method: "GET" | "POST", path: string, body?: unknown): Promise<Answer> {
     try {
       return await exchange(url(path), method, headers, body === undefined ? undefined : JSON.stringify(body), AbortSignal.timeout(controlTimeoutMs));
     } catch (error) {
@@ -251,7 +267,7 @@ export function createA1111Backend(options: A1111Options): Backend {
 
   /** GET a list at start; unreachable → null (not fatal), any other failure → BackendConfigError. */
   async function list<T>(path: string, schema: z.ZodType<T>): Promise<T | null> {
-    let answer: { status: number; text: string };
+    let answer: Answer;
     try {
       answer = await call("GET", path);
     } catch (error) {
@@ -259,6 +275,10 @@ export function createA1111Backend(options: A1111Options): Backend {
       return null;
     }
     if (answer.status === 401) throw new BackendConfigError(`SD_API_AUTH is missing or wrong: ${origin} answered ${describeErrorBody(answer.status, answer.text)}`);
+    // A proxy in front of A1111 (http → https, a moved path): its address is the one to configure.
+    if (answer.location && answer.status >= 300 && answer.status < 400) {
+      throw new BackendConfigError(`${origin} redirects GET /${path} to ${answer.location} (HTTP ${answer.status}): set SD_API_URL to the address it points to; redirects are not followed`);
+    }
     if (DOWN_STATUSES.has(answer.status)) {
       tracker.down(describeErrorBody(answer.status, answer.text));
       return null;

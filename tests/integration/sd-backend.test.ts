@@ -178,6 +178,32 @@ describe("interrupting its own task", () => {
   });
 });
 
+describe("connections", () => {
+  test("an idle connection is closed by the generator within 4 s, before A1111's server drops it unannounced at 5 s, and the next call opens a new one", async () => {
+    // Like uvicorn: keeps idle connections and sends no Keep-Alive hint (node's own server, and so
+    // the emulator, would send one, which the client obeys anyway).
+    const opened: Socket[] = [];
+    const closedByClient: Socket[] = [];
+    const silent = createHttpServer((_request, response) => void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify([{ name: "Euler a", aliases: [] }])));
+    silent.keepAliveTimeout = 0;
+    silent.on("connection", (socket) => {
+      opened.push(socket);
+      socket.on("end", () => closedByClient.push(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    cleanup(() => {
+      for (const socket of opened) socket.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const { backend } = backendFor({ url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` }, { sampler: "Euler a" });
+    expect(await backend.check()).toBeNull();
+    expect(opened).toHaveLength(1);
+    await waitFor("the generator to close its idle connection", () => closedByClient.length === 1, 4_900);
+    expect(await backend.check()).toBeNull();
+    expect(opened).toHaveLength(2);
+  });
+});
+
 describe("progress", () => {
   test("a running task's progress is reported step by step from /internal/progress, without ever asking for a live preview", async () => {
     const sd = await emulator({ delayMs: 600 });
@@ -246,6 +272,16 @@ describe("start-up check", () => {
     const sd = await emulator({ apiAuth: "artist:secret" });
     const error = await backendFor(sd, { auth: "artist:wrong" }).backend.check().catch((e: Error) => e);
     expect((error as Error).message).toBe(`SD_API_AUTH is missing or wrong: ${sd.url} answered HTTP 401: Incorrect username or password`);
+  });
+
+  test("an SD_API_URL that redirects (a proxy sending http to https) is refused at start, naming where it points", async () => {
+    const redirector = createHttpServer((request, response) => void response.writeHead(308, { location: `https://sd.example${request.url}` }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+    cleanup(() => new Promise((resolve) => redirector.close(resolve)));
+    const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
+    const error = await backendFor({ url }).backend.check().catch((e: Error) => e);
+    expect(error).toBeInstanceOf(BackendConfigError);
+    expect((error as Error).message).toBe(`${url} redirects GET /sdapi/v1/samplers to https://sd.example/sdapi/v1/samplers (HTTP 308): set SD_API_URL to the address it points to; redirects are not followed`);
   });
 
   test("an unreachable SD server is not fatal: a warning, and the backend starts unhealthy", async () => {
