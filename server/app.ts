@@ -290,8 +290,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
       });
     // The visitor page and its single-fetch data address (each submit and cancel with JavaScript
     // posts there and reloads from there), from a build that holds only the routes `/` matches
-    // (server/http/page-build.ts).
-    app.all(["/", "/_root.data"], remix(buildFor(build, "/")));
+    // (server/http/page-build.ts). Exactly these two spellings: Express would also match
+    // `/_ROOT.DATA` or `/_root.data/`, which the whole build answers as unknown addresses.
+    const visitorPage = express.Router({ caseSensitive: true, strict: true });
+    visitorPage.all(["/", "/_root.data"], remix(buildFor(build, "/")));
+    app.use(visitorPage);
     app.all("*", remix(build));
     app.use((error: Error & { status?: unknown }, req: Request, res: Response, _next: NextFunction) => {
       if (res.headersSent) return void reportError(error, `${req.method} ${req.path}`);
