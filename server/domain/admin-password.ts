@@ -5,13 +5,16 @@
  *
  * ADMIN_PASSWORD applies when it is first given or when its value changes: the hash it was last
  * applied as is kept (settings), so a restart with the same variable does not undo a change made since.
+ * A common one is refused when it would be applied, so one applied before that rule stops no start.
  */
 import { randomBytes } from "node:crypto";
 import argon2 from "argon2";
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { accounts, adminSessions, settings } from "../db/schema";
+import { StartupError } from "../startup-error";
 import { FIRST_ADMIN, hashPassword } from "./accounts";
+import { isCommonPassword } from "./common-passwords";
 
 /** Where the hash lived before accounts: moved into the admin's account at start. */
 const LEGACY_HASH_KEY = "admin_password_hash";
@@ -76,6 +79,7 @@ export async function ensureAdminPassword(db: Db, given: string | undefined): Pr
     db.insert(settings).values({ key: APPLIED_ENV_KEY, value: stored }).run();
     return null;
   }
+  if (isCommonPassword(given)) throw new StartupError("ADMIN_PASSWORD is among the 10,000 most common passwords, the first an attacker tries: choose another");
   await setAdminPassword(db, given, { fromEnv: true });
   return null;
 }

@@ -7,7 +7,8 @@ import path from "node:path";
 import argon2 from "argon2";
 import { openDb } from "../../server/db/client";
 import { verifyLogin } from "../../server/domain/accounts";
-import { ensureAdminPassword } from "../../server/domain/admin-password";
+import { ensureAdminPassword, setAdminPassword } from "../../server/domain/admin-password";
+import { StartupError } from "../../server/startup-error";
 import { recordAudit } from "../../server/domain/audit";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
@@ -249,6 +250,25 @@ describe("npm run admin -- user", () => {
     expect(await admin1.exited).toBe(1);
     expect(admin1.output()).toContain("cannot be removed");
   });
+});
+
+test("an ADMIN_PASSWORD among the common ones, in any case, stops the start without being echoed, unless an earlier version already applied it", async () => {
+  const dir = makeDataDir();
+  const db = openDb(path.join(dir, "promptgate.db"));
+  try {
+    const refusal = await ensureAdminPassword(db, "Qwertyuiop").catch((error: Error) => error);
+    expect(refusal).toBeInstanceOf(StartupError);
+    expect((refusal as Error).message).toBe("ADMIN_PASSWORD is among the 10,000 most common passwords, the first an attacker tries: choose another");
+    expect(await ensureAdminPassword(db, "correct horse battery staple")).toBeNull();
+    expect(await verifyLogin(db, "admin", "correct horse battery staple")).toMatchObject({ name: "admin" });
+
+    // Applied from the environment before the rule existed (then changed in the UI, or not): an upgrade starts.
+    await setAdminPassword(db, "Qwertyuiop", { fromEnv: true });
+    expect(await ensureAdminPassword(db, "Qwertyuiop")).toBeNull();
+  } finally {
+    db.$client.close();
+    removeDataDir(dir);
+  }
 });
 
 test("a database from before accounts keeps its admin password: the hash moves into the admin account", async () => {

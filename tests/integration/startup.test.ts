@@ -58,6 +58,13 @@ test("bad environment values are all named, with what is allowed", async () => {
   expect(text).toMatch(/LOCAL_GENERATOR="maybe": expected auto, true or false/);
 });
 
+test("a common ADMIN_PASSWORD stops the first start with one line that does not repeat it", async () => {
+  const { code, lines } = await failingStart({ DATA_DIR: dataDir(), ADMIN_PASSWORD: "Qwertyuiop", LOCAL_GENERATOR: "false" });
+  expect(code).toBe(1);
+  expect(lines.join("\n")).toContain("ADMIN_PASSWORD is among the 10,000 most common passwords");
+  expect(lines.join("\n")).not.toMatch(/qwertyuiop/i);
+});
+
 test("the first start generates the admin password once; secrets, database and images are owner-only", async () => {
   const dir = dataDir();
   const first = await runEntry("server/main.ts", { HOST: "127.0.0.1", PORT: "0", MQTT_PORT: "0", DATA_DIR: dir, LOCAL_GENERATOR: "false" }, /listening on/);
