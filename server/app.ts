@@ -159,10 +159,11 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     cleanups.push(() => jobs.close());
     // Every lease held before this start gets one period for its generator to come back and say so.
     jobs.renewAllLeases();
+    const reportError = createErrorReporter(log);
     const services: Services = {
       db,
       loginThrottle: createLoginThrottle(),
-      loginRefusals: createRefusalAudit(db),
+      loginRefusals: createRefusalAudit(db, (error) => reportError(error, "counting refused admin logins")),
       adminSessions: createAdminSessions(db, { idleMs: config.adminIdleMs, absoluteMs: config.adminSessionMs }),
       brokerAccess,
       proxySignIn: config.proxyTrust !== null,
@@ -199,7 +200,6 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
     const contextFor = (req: Request, res: Response) => createRequestContext(services, tools, req, res);
     const build = (await import(pathToFileURL(REMIX_BUILD).href)) as ServerBuild;
 
-    const reportError = createErrorReporter(log);
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", config.trustProxy);
@@ -233,6 +233,7 @@ export async function startPromptgate(config: Config, log: Logger): Promise<Runn
         throttle: createLoginThrottle(),
         guestMode: config.guestMode,
         vouched: (req) => proxyTrust?.identityOf(req) != null,
+        reportError,
       });
       app.use(site.router, site.guard);
       cleanups.push(site.close);

@@ -38,7 +38,7 @@ const REFUSALS_COUNTED_MS = 60_000;
  * number, and a line for each would flood the log: the first refusal of a minute is written at
  * once, the others of that minute as one counted line when it ends (or when the server stops).
  */
-export function createRefusalAudit(db: Queryable, countedMs = REFUSALS_COUNTED_MS) {
+export function createRefusalAudit(db: Queryable, onError: (error: unknown) => void, countedMs = REFUSALS_COUNTED_MS) {
   // Names come from whoever types them: only whether they all were the same one is kept.
   let counting: { actor: Actor; alike: boolean; refused: number; timer: NodeJS.Timeout } | null = null;
   const flush = () => {
@@ -48,6 +48,14 @@ export function createRefusalAudit(db: Queryable, countedMs = REFUSALS_COUNTED_M
     counting = null;
     if (refused) recordAudit(db, { actor: alike ? actor : "several names", action: "login.failed", details: { reason: "throttled", refused } });
   };
+  const flushLater = () => {
+    try {
+      flush();
+    } catch (error) {
+      // In a timer nothing would catch it (a full disk): the process must not end over a count.
+      onError(error);
+    }
+  };
   return {
     refused(actor: Actor) {
       if (counting) {
@@ -56,7 +64,7 @@ export function createRefusalAudit(db: Queryable, countedMs = REFUSALS_COUNTED_M
         return;
       }
       recordAudit(db, { actor, action: "login.failed", details: { reason: "throttled", refused: 1 } });
-      counting = { actor, alike: true, refused: 0, timer: setTimeout(flush, countedMs).unref() };
+      counting = { actor, alike: true, refused: 0, timer: setTimeout(flushLater, countedMs).unref() };
     },
     /** Writes what is still being counted: before the database closes. */
     close: flush,

@@ -19,6 +19,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import express, { type NextFunction, type Request, type Response } from "express";
 import { safeNext } from "../../app/lib/safe-next";
 import type { Db } from "../db/client";
+import type { ReportError } from "../error-ref";
 import { createRefusalAudit, recordAudit } from "../domain/audit";
 import { describeWait, type LoginThrottle } from "../domain/login-throttle";
 import type { KeyRing } from "../secrets";
@@ -77,6 +78,8 @@ export interface SitePasswordOptions {
   guestMode: boolean;
   /** Whether a trusted proxy vouches for this request's person (TRUSTED_PROXIES): they signed in there. */
   vouched: (req: Request) => boolean;
+  /** A failure nothing else would catch: writing a count of refusals from a timer. */
+  reportError: ReportError;
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -97,7 +100,7 @@ function page(res: Response, status: number, { next, csrfToken, message }: { nex
     );
 }
 
-export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle, guestMode, vouched }: SitePasswordOptions) {
+export function createSitePassword({ password, sessionMs, keys, db, csrf, devices, throttle, guestMode, vouched, reportError }: SitePasswordOptions) {
   const signer = createSigner(keys, "site");
   const passwordDigest = createHash("sha256").update(password).digest("base64url");
   // Compared as HMACs under a per-process key: equal lengths, so timingSafeEqual applies.
@@ -133,7 +136,7 @@ export function createSitePassword({ password, sessionMs, keys, db, csrf, device
     res.status(401).type("text/plain").send(message);
   };
 
-  const refusals = createRefusalAudit(db);
+  const refusals = createRefusalAudit(db, (error) => reportError(error, "counting refused site passwords"));
 
   const router = express.Router();
   router.get(SITE_LOGIN_PATH, (req, res) => {

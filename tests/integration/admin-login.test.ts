@@ -60,7 +60,9 @@ describe("throttling", () => {
 
   test("a script's refused logins are two audit lines, the first refusal at once and the rest counted when the minute ends, not one line each", async () => {
     // A window no test outlasts: the minute's end is the flush that `close` also runs.
-    server.services.loginRefusals = createRefusalAudit(server.services.db, 3_600_000);
+    const serverOwn = server.services.loginRefusals;
+    onTestFinished(() => void (server.services.loginRefusals = serverOwn));
+    server.services.loginRefusals = createRefusalAudit(server.services.db, (error) => expect.unreachable(String(error)), 3_600_000);
     const since = (server.services.db.$client.prepare("SELECT max(id) AS id FROM audit_log").get() as { id: number }).id;
     const throttled = () =>
       (server.services.db.$client.prepare("SELECT actor, details FROM audit_log WHERE id > ? AND action = 'login.failed' ORDER BY id").all(since) as Array<{ actor: string; details: string }>)

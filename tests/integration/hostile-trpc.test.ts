@@ -410,6 +410,31 @@ test("every other route answers hostile paths below 500", async () => {
   );
 });
 
+/** The page with its per-response nonces and tokens taken out, to compare two answers. */
+const shape = (html: string) => html.replace(/nonce="[^"]*"/g, "").replace(/value="[^"]*"/g, "");
+
+test("other spellings of / and /_root.data, which the visitor page's view of the build must not take (ADR 016), are answered by the whole build like any unknown address, with no router warning", async () => {
+  const client = new TestClient(server.url, { userAgent: "spelling tester" });
+  const unknownPage = await client.page("/no-such-page");
+  const unknownData = await client.page("/no-such-page.data");
+  expect([unknownPage.response.status, unknownData.response.status]).toEqual([404, 404]);
+  const warn = vi.spyOn(console, "warn");
+  try {
+    // `…/_Root.data` is still a data request (for /_Root); the other two are pages.
+    for (const [path, unknown] of [["/_ROOT.DATA", unknownPage], ["/_root.data/", unknownPage], ["/_Root.data", unknownData]] as const) {
+      const answer = await client.page(path);
+      expect(answer.response.status, path).toBe(404);
+      expect(shape(answer.html), path).toBe(shape(unknown.html));
+    }
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
+  const page = await client.page("/");
+  expect(page.response.status).toBe(200);
+  expect(page.html).toContain("<form");
+});
+
 test("legal but hostile prompt texts are stored exactly as normalised, never altered or lost", async () => {
   // Markup, SQL, quotes, emoji with joiners, right-to-left text with its marks, combining accents,
   // the longest allowed: all legal, all must round-trip (NFC, trimmed, CRLF as LF).
