@@ -4,6 +4,7 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
+import argon2 from "argon2";
 import { TestClient, type ClientOptions } from "../helpers/client";
 import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
@@ -296,4 +297,22 @@ test("a valid visitor cookie skips fingerprint hashing entirely", async () => {
   expect(offered(page.html)).toBe(false);
   expect(sql("SELECT count(*) AS n FROM fingerprints")).toEqual(fingerprintsBefore);
   expect(sql("SELECT count(*) AS n FROM sessions")).toEqual(sessionsBefore);
+});
+
+test("a new visitor's first page costs one argon2 hash and no more; their next pages none", async () => {
+  // The server runs in this process: a spy on the argon2 module sees every hash and verification.
+  const calls = [vi.spyOn(argon2, "hash"), vi.spyOn(argon2, "verify")];
+  const argon2Calls = () => calls.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+  try {
+    const visitor = new TestClient(server.url, { forwardedFor: "198.51.100.78", userAgent: "UA counting hashes" });
+    const first = await visitor.page("/");
+    expect(colourOf(first.html)).toBeDefined();
+    expect(argon2Calls()).toBe(1);
+    await visitor.page("/");
+    await visitor.mutate("prompt.submit", { prompt: "counted", width: 64, height: 64 });
+    await visitor.page("/");
+    expect(argon2Calls()).toBe(1);
+  } finally {
+    calls.forEach((spy) => spy.mockRestore());
+  }
 });
