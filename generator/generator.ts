@@ -51,6 +51,7 @@ import {
 import { createA1111Backend } from "./a1111";
 import { BackendUnavailableError, createPlaceholderBackend, type Backend, type RenderProgress } from "./backends";
 import type { GeneratorConfig } from "./env";
+import { sendAtOnce } from "./send-at-once";
 
 export interface Logger {
   info(message: string): void;
@@ -334,8 +335,7 @@ export async function startGenerator(config: GeneratorConfig, log: Logger): Prom
   });
 
   client.on("connect", () => {
-    // Small, latency-bound packets: without this, Nagle + delayed ACKs add ~40 ms per result.
-    (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
+    sendAtOnce(client);
     // Subscribe on every connect (clean sessions), then say what is held, then send again the
     // results not yet confirmed: the server (or broker) may have restarted without them.
     client

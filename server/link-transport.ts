@@ -5,6 +5,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { CONTRACT_QOS } from "../broker/contract";
+import { sendAtOnce } from "../generator/send-at-once";
 import type { ExternalBrokerConfig } from "./env";
 import type { LinkTransport } from "./link";
 import type { Logger } from "./logger";
@@ -96,6 +97,7 @@ export function mqttClientTransport(config: ExternalBrokerConfig, log: Logger): 
       let everConnected = false;
       let lost = false;
       connecting.on("connect", () => {
+        sendAtOnce(connecting);
         connecting.options.reconnectPeriod = FIRST_RETRY_MS;
         subscribeAll(connecting).catch((error) => log.warn(`subscribing at ${config.url} failed, retried on reconnection: ${error}`));
         if (!everConnected) {

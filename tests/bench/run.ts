@@ -17,7 +17,7 @@
  * 9. peak RSS of this process, then issue 10's goals again: each figure, its target, the share reached
  */
 import Database from "better-sqlite3";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import autocannon from "autocannon";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -31,6 +31,7 @@ import type { Logger } from "../../server/logger";
 import { startSdEmulator, type SdEmulator } from "../emulators/sd-server";
 import { pageJavaScriptKiB } from "./page-js";
 import { TestClient } from "../helpers/client";
+import { startMosquitto } from "../helpers/mosquitto";
 import { SseStream } from "../helpers/sse";
 import { freePort, ROOT, runEntry, type Child } from "../helpers/processes";
 import { ADMIN_PASSWORD, credentialInDataDir, generatorCredential, makeDataDir, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
@@ -149,8 +150,9 @@ async function httpBench() {
 }
 
 /**
- * Jobs through the whole link, twice: with the local generator inside the server process (what
- * `npm start` runs), and with a standalone generator process (a GPU box, `npm run generator`).
+ * Jobs through the whole link, three times: with the local generator inside the server process
+ * (what `npm start` runs), with a standalone generator process (a GPU box, `npm run generator`),
+ * and with that generator and the server both clients of Mosquitto (MQTT_URL, ADR 009).
  */
 async function jobsBench() {
   // The SD server is its own process in real life; here too, so it does not share the server's thread.
@@ -161,6 +163,12 @@ async function jobsBench() {
   await jobsThroughLink("standalone generator", { LOCAL_GENERATOR: "false" }, (server) =>
     runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${server.mqttPort}`, MQTT_PASSWORD: generatorCredential(server, "bench-gpu").password, SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
   );
+  const passwords = { promptgate: randomUUID(), "bench-gpu": randomUUID() };
+  const mosquitto = await startMosquitto(passwords);
+  await jobsThroughLink("standalone generator, Mosquitto", { LOCAL_GENERATOR: "false", MQTT_URL: mosquitto.url("promptgate") }, () =>
+    runEntry("generator/main.ts", { MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`, MQTT_PASSWORD: passwords["bench-gpu"], SD_API_URL: sdUrl, GENERATOR_ID: "bench-gpu" }, /online at/),
+  );
+  await mosquitto.close();
   await sd.kill("SIGTERM");
 }
 

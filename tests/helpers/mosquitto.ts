@@ -45,6 +45,8 @@ export async function startMosquitto(users: Record<string, string>): Promise<Mos
       `password_file ${passwordFile}`,
       `acl_file ${path.join(ROOT, "docs/deploy/mosquitto.acl")}`,
       "persistence true",
+      // As README's configuration: Nagle's algorithm off, or each job and result waits for a delayed ACK.
+      "set_tcp_nodelay true",
       `persistence_location ${dir}/`,
       // Started as root (CI), Mosquitto would switch to the "mosquitto" user, which cannot read this dir.
       ...(process.getuid?.() === 0 ? ["user root"] : []),
