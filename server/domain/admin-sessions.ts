@@ -6,9 +6,11 @@
  * The server reads the table on every staff request, so revocation by another process (the
  * command line) takes effect at once.
  */
-import { and, eq, isNull, lt, ne, or } from "drizzle-orm";
+import { createHmac, randomBytes } from "node:crypto";
+import { and, desc, eq, gt, isNull, lt, ne, or } from "drizzle-orm";
 import type { Db, Queryable } from "../db/client";
 import { accounts, adminSessions, type AccountRole } from "../db/schema";
+import { DomainError } from "./errors";
 import { hashSecretToken, newSecretToken } from "./secret-tokens";
 
 /** Seeing a session again within this long does not rewrite its row: one write a minute, not one per request. */
@@ -29,6 +31,16 @@ export interface SessionAccount {
   role: AccountRole;
 }
 
+/** One of an account's live sessions as its owner sees it; `id` names it to `endOne`, nothing more. */
+export interface SessionView {
+  id: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  /** The session of the browser that asks. */
+  current: boolean;
+}
+
 /**
  * Ends sessions, returns how many: every one, or only `accountId`'s; never `keepToken`'s.
  * Usable inside a transaction.
@@ -44,6 +56,26 @@ export function endAdminSessions(db: Queryable, { accountId, keepToken }: { acco
 export function createAdminSessions(db: Db, { idleMs, absoluteMs, now = () => Date.now() }: AdminSessionOptions) {
   const end = (token: string | undefined) => {
     if (token) db.delete(adminSessions).where(eq(adminSessions.tokenHash, hashSecretToken(token))).run();
+  };
+
+  // A page names a session by a keyed hash of its token hash, never the hash itself: that is the
+  // stored trace of a live cookie and has no business in HTML that gets saved or shared. Not the
+  // rowid either: SQLite gives a deleted last rowid to the next login, so a page loaded before
+  // could end a newer session.
+  // The key lives as long as this process: after a restart an old page's ids are unknown (404,
+  // nothing ended) and a reload names the sessions again.
+  const idKey = randomBytes(32);
+  const publicId = (tokenHash: string) => createHmac("sha256", idKey).update(tokenHash).digest("base64url").slice(0, 22);
+
+  /** `accountId`'s sessions that have neither expired nor gone idle, most recently used first. */
+  const liveOf = (accountId: number) => {
+    const at = now();
+    return db
+      .select({ tokenHash: adminSessions.tokenHash, createdAt: adminSessions.createdAt, lastSeenAt: adminSessions.lastSeenAt, expiresAt: adminSessions.expiresAt })
+      .from(adminSessions)
+      .where(and(eq(adminSessions.accountId, accountId), gt(adminSessions.expiresAt, new Date(at)), gt(adminSessions.lastSeenAt, new Date(at - idleMs))))
+      .orderBy(desc(adminSessions.lastSeenAt), desc(adminSessions.createdAt))
+      .all();
   };
 
   return {
@@ -83,6 +115,24 @@ export function createAdminSessions(db: Db, { idleMs, absoluteMs, now = () => Da
     },
 
     end,
+
+    /** `accountId`'s live sessions; `currentToken`'s is marked current. */
+    list(accountId: number, currentToken?: string): SessionView[] {
+      const currentHash = currentToken ? hashSecretToken(currentToken) : undefined;
+      return liveOf(accountId).map(({ tokenHash, ...times }) => ({ id: publicId(tokenHash), ...times, current: tokenHash === currentHash }));
+    },
+
+    /**
+     * Ends the live session `id` (from `list`) of `accountId`, and only of it: an id of another
+     * account's session, an ended one or a made-up one is SESSION_NOT_FOUND, and nothing ends.
+     * Returns when the ended session started.
+     */
+    endOne(accountId: number, id: string): { createdAt: Date } {
+      const session = liveOf(accountId).find((row) => publicId(row.tokenHash) === id);
+      if (!session) throw new DomainError("SESSION_NOT_FOUND", "No live session of yours has this id: it may have ended already. Reload the page to see your sessions.");
+      db.delete(adminSessions).where(and(eq(adminSessions.tokenHash, session.tokenHash), eq(adminSessions.accountId, accountId))).run();
+      return { createdAt: session.createdAt };
+    },
 
     /** Ends every session of `accountId` but `keepToken`'s; returns how many ended. */
     endAll: (accountId: number, keepToken?: string) => endAdminSessions(db, { accountId, keepToken }),

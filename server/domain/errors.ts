@@ -43,6 +43,8 @@ export const DOMAIN_ERROR_CODES = {
   ACCOUNT_EXISTS: "CONFLICT",
   /** Removing an account that does not exist. */
   ACCOUNT_NOT_FOUND: "NOT_FOUND",
+  /** Ending a session that is not one of the caller's live sessions (another account's, ended, or made up). */
+  SESSION_NOT_FOUND: "NOT_FOUND",
   /** Removing the first admin, or one's own account. */
   ACCOUNT_PROTECTED: "CONFLICT",
   /** Adding a person by their single sign-on identity while no trusted proxy can vouch for anyone (TRUSTED_PROXIES unset). */

@@ -6,7 +6,7 @@
 import type { Request, Response } from "express";
 import type { Db } from "../db/client";
 import type { RefusalAudit } from "../domain/audit";
-import type { AdminSessions, SessionAccount } from "../domain/admin-sessions";
+import type { AdminSessions, SessionAccount, SessionView } from "../domain/admin-sessions";
 import { isApiTokenLive, type ApiToken } from "../domain/api-tokens";
 import { DomainError } from "../domain/errors";
 import type { Gallery } from "../domain/gallery";
@@ -96,6 +96,11 @@ export interface RequestIdentity {
   signOut(): void;
   /** Ends every session of this account, this one included. */
   signOutEverywhere(): void;
+  /**
+   * `accountId`'s live sessions, this browser's marked; `viaProxy` when the trusted proxy signs
+   * this request in as that account: the proxy's sign-in has no session here to list or end.
+   */
+  ownSessions(accountId: number): { viaProxy: boolean; sessions: SessionView[] };
   csrfToken(): string;
   verifyCsrf(token: unknown): boolean;
 }
@@ -235,6 +240,11 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
       const account = identity.account();
       if (account) services.adminSessions.endAll(account.id);
       identity.signOut();
+    },
+    ownSessions(accountId) {
+      const viaProxy = proxyStaff(services, proxyIdentity)?.id === accountId;
+      // Signed in by the proxy, a leftover login cookie is not what this browser uses.
+      return { viaProxy, sessions: services.adminSessions.list(accountId, viaProxy ? undefined : adminToken) };
     },
     csrfToken: () => csrf.tokenFor(req, res),
     verifyCsrf: (token) => csrf.verify(req, token),

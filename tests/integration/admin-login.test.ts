@@ -206,6 +206,70 @@ describe("sessions", () => {
   });
 });
 
+describe("one's own sessions on /admin/account", () => {
+  const rows = (sql: string, ...params: unknown[]) => server.services.db.$client.prepare(sql).all(...params) as Array<Record<string, unknown>>;
+  const sessionCount = () => rows("SELECT count(*) AS n FROM admin_sessions")[0]!.n;
+  const sessionEnds = () => rows("SELECT actor, target, details FROM audit_log WHERE action = 'session.end' ORDER BY id");
+  // The other tests' logins of the admin account would be listed too.
+  beforeEach(() => void server.services.adminSessions.endAll(rows("SELECT id FROM accounts WHERE name = 'admin'")[0]!.id as number));
+
+  test("an admin signed in on two browsers sees both sessions, this one marked, and ending the other (a form post, no JavaScript) signs that browser out and leaves this one", async () => {
+    const laptop = await adminClient("laptop");
+    const phone = await adminClient("lost phone");
+    const listed = (await laptop.query("admin.sessions")).body.result.data;
+    expect(listed.viaProxy).toBe(false);
+    expect(listed.sessions).toHaveLength(2);
+    const [mine, other] = [listed.sessions.find((s: { current: boolean }) => s.current), listed.sessions.find((s: { current: boolean }) => !s.current)];
+    expect(mine && other).toBeTruthy();
+    for (const session of listed.sessions) expect(Date.parse(session.expiresAt)).toBeGreaterThan(Date.parse(session.createdAt));
+
+    const { html } = await laptop.page("/admin/account");
+    expect(html).toContain("Your sessions");
+    expect(html.match(/This browser/g)).toHaveLength(1);
+    expect(html.match(/name="session" value="([^"]+)"/g)).toEqual([`name="session" value="${other.id}"`]);
+    for (const client of [laptop, phone]) {
+      const token = client.cookies.get("pg_admin")!;
+      expect(html).not.toContain(token);
+      expect(html).not.toContain(hashSecretToken(token));
+    }
+
+    const ended = await laptop.postForm("/admin/account", { intent: "end-session", session: other.id });
+    expect(ended.status).toBe(200);
+    expect(ended.html).toContain("Session ended: that browser is signed out at its next request.");
+    expect(ended.html).not.toContain(`value="${other.id}"`);
+    expect(await canModerate(phone)).toBe(false);
+    expect((await phone.fetch("/admin/account")).headers.get("location")).toBe("/admin/login");
+    expect(await canModerate(laptop)).toBe(true);
+    expect((await laptop.query("admin.sessions")).body.result.data.sessions).toEqual([{ ...mine, lastSeenAt: expect.any(String) }]);
+    const audit = sessionEnds();
+    expect(audit).toEqual([{ actor: "admin", target: "admin", details: JSON.stringify({ startedAt: other.createdAt }) }]);
+    expect(JSON.stringify(audit)).not.toContain(hashSecretToken(phone.cookies.get("pg_admin")!));
+  });
+
+  test("a session id of another account cannot be ended: 404, and it stays", async () => {
+    const admin = await adminClient("admin's laptop");
+    expect((await admin.mutate("access.addModerator", { name: "session-mod", password: "moderator's secret" })).status).toBe(200);
+    const moderator = new TestClient(server.url, { userAgent: "moderator's phone" });
+    await moderator.page("/admin/login");
+    expect((await moderator.postForm("/admin/login", { name: "session-mod", password: "moderator's secret" })).status).toBe(302);
+    const [theirs] = (await moderator.query("admin.sessions")).body.result.data.sessions;
+    const before = { sessions: sessionCount(), ends: sessionEnds() };
+
+    await admin.page("/admin/account");
+    const form = await admin.postForm("/admin/account", { intent: "end-session", session: theirs.id });
+    expect(form.status).toBe(404);
+    expect(form.html).toContain("No live session of yours has this id: it may have ended already. Reload the page to see your sessions.");
+    const api = await admin.mutate("admin.endSession", { id: theirs.id });
+    expect([api.status, api.body.error.data.userMessage]).toEqual([404, "No live session of yours has this id: it may have ended already. Reload the page to see your sessions."]);
+    const empty = await admin.mutate("admin.endSession", { id: " " });
+    expect([empty.status, empty.body.error.data.userMessage]).toEqual([400, "Id missing: name a session to end."]);
+
+    expect({ sessions: sessionCount(), ends: sessionEnds() }).toEqual(before);
+    expect(await canModerate(moderator)).toBe(true);
+    expect(await canModerate(admin)).toBe(true);
+  });
+});
+
 describe("expiry in the session module, on a clock the test moves", () => {
   let dir: string;
   beforeAll(() => {

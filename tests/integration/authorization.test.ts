@@ -43,7 +43,7 @@ const OPEN = [
   "visitor.renewRecovery",
 ];
 /** A login of one's own (never a token). */
-const ACCOUNT = ["admin.logoutEverywhere", "admin.changePassword"];
+const ACCOUNT = ["admin.logoutEverywhere", "admin.changePassword", "admin.sessions", "admin.endSession"];
 /** Reading the moderation list, the show and the images: staff, or a `read` token. */
 const READ = ["admin.dashboard", "admin.olderPrompts", "admin.onChange", "gallery.isOpen", "show.presenter", "show.onPresenter"];
 /** Moderating and running the show: staff, or a `moderate` token. */

@@ -89,6 +89,9 @@ describe("identity headers", () => {
     expect((await trpc(nginx.url, "admin.me", bob)).json.result.data).toMatchObject({ name: "proxy:user:bob", role: "moderator" });
     expect((await trpc(nginx.url, "admin.dashboard", bob)).status).toBe(200);
     expect((await trpc(nginx.url, "access.accounts", bob)).status).toBe(403);
+    // The proxy's sign-in keeps no session here: the account page says where to sign out.
+    expect((await trpc(nginx.url, "admin.sessions", bob)).json.result.data).toEqual({ viaProxy: true, sessions: [] });
+    expect((await get(nginx.url, "/admin/account", bob)).body).toContain("You are signed in through your organisation&#x27;s sign-in, which keeps no session here: sign out there.");
 
     // Without a staff group: no account, a guest.
     expect((await trpc(nginx.url, "admin.me", signedIn("carol", "staff"))).json.result.data).toBeNull();

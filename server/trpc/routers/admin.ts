@@ -139,6 +139,30 @@ export const adminRouter = router({
     return { ok: true as const };
   }),
 
+  /**
+   * This account's live sessions (started, last used, expires; this browser's marked), and
+   * whether the trusted proxy signs this browser in instead: its sign-in has no session here.
+   */
+  sessions: accountProcedure.query(({ ctx }) => {
+    const { viaProxy, sessions } = ctx.identity.ownSessions(ctx.account.id);
+    return {
+      viaProxy,
+      sessions: sessions.map(({ createdAt, lastSeenAt, expiresAt, ...session }) => ({
+        ...session,
+        createdAt: createdAt.toISOString(),
+        lastSeenAt: lastSeenAt.toISOString(),
+        expiresAt: expiresAt.toISOString(),
+      })),
+    };
+  }),
+
+  /** Ends one session of this account by its id from `sessions` (a lost phone): its next request is signed out. */
+  endSession: accountProcedure.input(z.object({ id: z.string().trim().min(1, { message: "Id missing: name a session to end." }).max(100) })).mutation(({ ctx, input }) => {
+    const { createdAt } = ctx.services.adminSessions.endOne(ctx.account.id, input.id);
+    audit(ctx, { action: "session.end", target: ctx.account.name, details: { startedAt: createdAt.toISOString() } });
+    return { ok: true as const };
+  }),
+
   /** Needs the current password; every other session of this account ends and this one gets a new token. */
   changePassword: accountProcedure
     .input(z.object({ currentPassword: PasswordSchema, newPassword: z.string().min(PASSWORD_MIN, { message: `At least ${PASSWORD_MIN} characters.` }).max(PASSWORD_MAX) }))
