@@ -3,6 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
+import { RowAction } from "../components/row-action";
 import { adminActionFailure } from "../lib/errors.server";
 
 export { passOnHeaders as headers } from "../lib/headers";
@@ -105,13 +106,7 @@ export default function AdminAccount() {
                   {session.current ? (
                     <strong>This browser</strong>
                   ) : (
-                    <Form method="post">
-                      <input type="hidden" name="_csrf" value={csrfToken} />
-                      <input type="hidden" name="session" value={session.id} />
-                      <button type="submit" name="intent" value="end-session" className="secondary">
-                        End
-                      </button>
-                    </Form>
+                    <RowAction csrfToken={csrfToken} field="session" value={session.id} intent="end-session" label="End" />
                   )}
                 </td>
               </tr>

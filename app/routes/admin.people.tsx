@@ -3,6 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
+import { RowAction } from "../components/row-action";
 import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors.server";
 
 export async function loader({ context }: LoaderFunctionArgs) {
@@ -120,13 +121,7 @@ export default function AdminPeople() {
               </td>
               <td>
                 {account.removable && (
-                  <Form method="post">
-                    {csrf}
-                    <input type="hidden" name="name" value={account.name} />
-                    <button type="submit" name="intent" value="remove" className="secondary">
-                      Remove
-                    </button>
-                  </Form>
+                  <RowAction csrfToken={csrfToken} field="name" value={account.name} intent="remove" label="Remove" />
                 )}
               </td>
             </tr>

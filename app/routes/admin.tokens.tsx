@@ -3,6 +3,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { LocalTime } from "../components/local-time";
+import { RowAction } from "../components/row-action";
 import { adminActionFailure, firstFieldNamed, rethrowForAdmin } from "../lib/errors.server";
 
 const SCOPES = [
@@ -107,13 +108,7 @@ export default function AdminTokens() {
                 </td>
                 <td>{token.lastUsedAt ? <LocalTime iso={token.lastUsedAt} /> : "never"}</td>
                 <td>
-                  <Form method="post">
-                    {csrf}
-                    <input type="hidden" name="name" value={token.name} />
-                    <button type="submit" name="intent" value="revoke" className="secondary">
-                      Revoke
-                    </button>
-                  </Form>
+                  <RowAction csrfToken={csrfToken} field="name" value={token.name} intent="revoke" label="Revoke" />
                 </td>
               </tr>
             ))}
