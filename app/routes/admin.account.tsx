@@ -56,28 +56,34 @@ export default function AdminAccount() {
           <Link to="/admin">Back to moderation</Link>
         </nav>
       </header>
-      <h2>Change the password</h2>
-      <Form method="post" className="login-form">
-        <input type="hidden" name="_csrf" value={csrfToken} />
-        <label>
-          Current password
-          <input type="password" name="currentPassword" autoComplete="current-password" required />
-        </label>
-        <label>
-          New password (at least 8 characters)
-          <input type="password" name="newPassword" autoComplete="new-password" minLength={8} required />
-        </label>
-        <label>
-          New password again
-          <input type="password" name="confirmPassword" autoComplete="new-password" minLength={8} required />
-        </label>
-        <Outcome result={passwordResult} />
-        <button type="submit" name="intent" value="change-password">
-          Change password
-        </button>
-      </Form>
+      {viaProxy ? (
+        <p className="hint">This account has no password here: your organisation's sign-in is how you log in.</p>
+      ) : (
+        <>
+          <h2>Change the password</h2>
+          <Form method="post" className="login-form">
+            <input type="hidden" name="_csrf" value={csrfToken} />
+            <label>
+              Current password
+              <input type="password" name="currentPassword" autoComplete="current-password" required />
+            </label>
+            <label>
+              New password (at least 8 characters)
+              <input type="password" name="newPassword" autoComplete="new-password" minLength={8} required />
+            </label>
+            <label>
+              New password again
+              <input type="password" name="confirmPassword" autoComplete="new-password" minLength={8} required />
+            </label>
+            <Outcome result={passwordResult} />
+            <button type="submit" name="intent" value="change-password">
+              Change password
+            </button>
+          </Form>
+        </>
+      )}
       <h2>Your sessions</h2>
-      {viaProxy && <p className="hint">You are signed in through your organisation's sign-in, which keeps no session here: sign out there. Below are only logins with this account's password.</p>}
+      {viaProxy && <p className="hint">You are signed in through your organisation's sign-in, which keeps no session here: sign out there.</p>}
       {sessions.length === 0 ? (
         <p className="hint">No password logins of this account.</p>
       ) : (

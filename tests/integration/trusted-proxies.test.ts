@@ -91,7 +91,11 @@ describe("identity headers", () => {
     expect((await trpc(nginx.url, "access.accounts", bob)).status).toBe(403);
     // The proxy's sign-in keeps no session here: the account page says where to sign out.
     expect((await trpc(nginx.url, "admin.sessions", bob)).json.result.data).toEqual({ viaProxy: true, sessions: [] });
-    expect((await get(nginx.url, "/admin/account", bob)).body).toContain("You are signed in through your organisation&#x27;s sign-in, which keeps no session here: sign out there.");
+    const accountPage = (await get(nginx.url, "/admin/account", bob)).body;
+    expect(accountPage).toContain("You are signed in through your organisation&#x27;s sign-in, which keeps no session here: sign out there.");
+    // Nor a password to change.
+    expect(accountPage).toContain("This account has no password here");
+    expect(accountPage).not.toContain('name="currentPassword"');
 
     // Without a staff group: no account, a guest.
     expect((await trpc(nginx.url, "admin.me", signedIn("carol", "staff"))).json.result.data).toBeNull();
