@@ -116,6 +116,25 @@ const tokensInDataDirs = new Map<string, string>();
 /** The first admin's account id, for a session made directly (without the login form's argon2 verification). */
 export const firstAdminId = (server: RunningPromptgate): number => findAccount(server.services.db, FIRST_ADMIN)!.id;
 
+/**
+ * Moderator `name`, added by `admin` and signed in from a browser of their own through the login
+ * form, as a person would be.
+ */
+export async function signedInModerator(
+  server: { url: string },
+  admin: TestClient,
+  name: string,
+  { password = "moderator's secret", userAgent = `${name}'s browser` } = {},
+): Promise<TestClient> {
+  const added = await admin.mutate("access.addModerator", { name, password });
+  if (added.status !== 200) throw new Error(`adding moderator ${name} answered ${added.status}`);
+  const moderator = new TestClient(server.url, { userAgent });
+  await moderator.page("/admin/login");
+  const login = await moderator.postForm("/admin/login", { name, password });
+  if (login.status !== 302) throw new Error(`moderator ${name}'s login answered ${login.status}`);
+  return moderator;
+}
+
 /** A server of its own with its admin signed in, closed and removed as `cleanup` runs. */
 export async function serverWithAdmin(cleanup: RegisterCleanup, env: Record<string, string> = {}): Promise<{ server: TestServer; admin: TestClient }> {
   const server = await startTestServer(env);

@@ -12,7 +12,7 @@ import { StartupError } from "../../server/startup-error";
 import { recordAudit } from "../../server/domain/audit";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, signedInModerator, startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 let admin: TestClient;
@@ -27,15 +27,7 @@ afterAll(async () => {
   removeDataDir(server.dataDir);
 });
 
-async function moderator(name: string, password = "moderator's secret"): Promise<TestClient> {
-  const added = await admin.mutate("access.addModerator", { name, password });
-  expect(added.status).toBe(200);
-  const client = new TestClient(server.url, { userAgent: `${name}'s browser` });
-  await client.page("/admin/login");
-  const login = await client.postForm("/admin/login", { name, password });
-  expect(login.status).toBe(302);
-  return client;
-}
+const moderator = (name: string) => signedInModerator(server, admin, name);
 
 async function pendingPrompt(text: string): Promise<number> {
   const visitor = new TestClient(server.url, { userAgent: `visitor ${text}` });

@@ -13,7 +13,7 @@ import { hashSecretToken } from "../../server/domain/secret-tokens";
 import { createLoginThrottle, type ThrottleOptions } from "../../server/domain/login-throttle";
 import { TestClient } from "../helpers/client";
 import { runEntry } from "../helpers/processes";
-import { ADMIN_PASSWORD, makeDataDir, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, makeDataDir, removeDataDir, signedInModerator, startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 const clock = { now: 1_000_000 };
@@ -248,10 +248,7 @@ describe("one's own sessions on /admin/account", () => {
 
   test("a session id of another account cannot be ended: 404, and it stays", async () => {
     const admin = await adminClient("admin's laptop");
-    expect((await admin.mutate("access.addModerator", { name: "session-mod", password: "moderator's secret" })).status).toBe(200);
-    const moderator = new TestClient(server.url, { userAgent: "moderator's phone" });
-    await moderator.page("/admin/login");
-    expect((await moderator.postForm("/admin/login", { name: "session-mod", password: "moderator's secret" })).status).toBe(302);
+    const moderator = await signedInModerator(server, admin, "session-mod", { userAgent: "moderator's phone" });
     const [theirs] = (await moderator.query("admin.sessions")).body.result.data.sessions;
     const before = { sessions: sessionCount(), ends: sessionEnds() };
 

@@ -122,6 +122,14 @@ test("a revoked token is refused at once with 401", async () => {
   expect((await admin.mutate("access.revokeToken", { name: "doomed" })).status).toBe(404);
 });
 
+/** A stream a revoked token held: ended with UNAUTHORIZED, and `unseen` never reached it. */
+async function expectEndedUnauthorized(stream: SseStream, unseen: number) {
+  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
+  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
+  expect(stream.data.some((data) => data.type === "prompt" && data.id === unseen)).toBe(false);
+  stream.close();
+}
+
 test("a live stream opened with a token ends at its next event once the token is revoked", async () => {
   const watcher = await createToken("watcher", ["read"]);
   const stream = await SseStream.open(watcher, "admin.onChange", { input: { lastEventId: (await watcher.query("prompt.liveCursor")).body.result.data } });
@@ -131,10 +139,7 @@ test("a live stream opened with a token ends at its next event once the token is
   await stream.waitForData("the first prompt", (data) => data.type === "prompt" && data.id === before);
   expect((await admin.mutate("access.revokeToken", { name: "watcher" })).status).toBe(200);
   const after = (await guest.mutate("prompt.submit", { prompt: "never seen by the watcher" })).body.result.data.id;
-  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
-  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
-  expect(stream.data.some((data) => data.type === "prompt" && data.id === after)).toBe(false);
-  stream.close();
+  await expectEndedUnauthorized(stream, after);
 });
 
 test("a submit token's own stream ends at its next event once the token is revoked, and tells nothing more", async () => {
@@ -146,10 +151,7 @@ test("a submit token's own stream ends at its next event once the token is revok
   await stream.waitForData("the first denial", (data) => data.type === "prompt" && data.id === first && data.prompt?.status === "denied");
   expect((await admin.mutate("access.revokeToken", { name: "stream-bot" })).status).toBe(200);
   expect((await admin.mutate("admin.deny", { id: second, reason: "after the revoke" })).status).toBe(200);
-  await waitFor("the stream to end", () => stream.messages.some((message) => message.event === "serialized-error"));
-  expect(stream.messages.at(-1)!.data.data.code).toBe("UNAUTHORIZED");
-  expect(stream.data.some((data) => data.type === "prompt" && data.id === second)).toBe(false);
-  stream.close();
+  await expectEndedUnauthorized(stream, second);
 });
 
 test("a token's colour has no recovery code or link, and one held from before opens nothing once the token is revoked", async () => {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { appRouter } from "../../server/trpc/root";
 import { TestClient, TokenClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, signedInModerator, startTestServer, waitFor, type TestServer } from "../helpers/server";
 import { SseStream } from "../helpers/sse";
 
 type Procedure = { path: string; type: "query" | "mutation" | "subscription" };
@@ -102,10 +102,7 @@ beforeAll(async () => {
   server = await startTestServer({ LOCAL_GENERATOR: "false" });
   admin = new TestClient(server.url, { userAgent: "authorization admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-  expect((await admin.mutate("access.addModerator", { name: "matrix-mod", password: "moderator's secret" })).status).toBe(200);
-  moderator = new TestClient(server.url, { userAgent: "authorization moderator" });
-  await moderator.page("/admin/login");
-  expect((await moderator.postForm("/admin/login", { name: "matrix-mod", password: "moderator's secret" })).status).toBe(302);
+  moderator = await signedInModerator(server, admin, "matrix-mod", { userAgent: "authorization moderator" });
   for (const scope of ["submit", "read", "moderate"] as const) {
     tokens[scope] = new TokenClient(server.url, (await admin.mutate("access.createToken", { name: `matrix-${scope}`, scopes: [scope] })).body.result.data.token);
   }

@@ -4,7 +4,7 @@
  * finished image, and the warning when no generator is online. Every action is audited.
  */
 import { TestClient } from "../helpers/client";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, waitFor, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, signedInModerator, startTestServer, waitFor, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 let admin: TestClient;
@@ -15,10 +15,7 @@ beforeAll(async () => {
   server = await startTestServer({ LOCAL_GENERATOR: "false", LIMIT_SUBMITS_PER_MINUTE: "0", LIMIT_PENDING_PROMPTS: "0" });
   admin = new TestClient(server.url, { userAgent: "moderation admin" });
   await admin.loginAsAdmin(ADMIN_PASSWORD);
-  expect((await admin.mutate("access.addModerator", { name: "mod", password: "moderator's secret" })).status).toBe(200);
-  moderator = new TestClient(server.url, { userAgent: "moderation moderator" });
-  await moderator.page("/admin/login");
-  expect((await moderator.postForm("/admin/login", { name: "mod", password: "moderator's secret" })).status).toBe(302);
+  moderator = await signedInModerator(server, admin, "mod", { userAgent: "moderation moderator" });
 });
 afterAll(async () => {
   await server?.close();

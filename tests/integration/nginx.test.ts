@@ -6,7 +6,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import argon2 from "argon2";
 import { TestClient, TokenClient } from "../helpers/client";
 import { startNginx, type RunningNginx } from "../helpers/nginx";
-import { ADMIN_PASSWORD, removeDataDir, startTestServer, type TestServer } from "../helpers/server";
+import { ADMIN_PASSWORD, removeDataDir, signedInModerator, startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 let upstream: Server;
@@ -90,10 +90,7 @@ describe("GET /auth/verify", () => {
     expect(withSession.headers.get("x-promptgate-role")).toBe("admin");
     expect(await withSession.text()).toBe("");
 
-    await admin.mutate("access.addModerator", { name: "verify-mod", password: "moderator's secret" });
-    const mod = new TestClient(server.url, { userAgent: "verify mod" });
-    await mod.page("/admin/login");
-    await mod.postForm("/admin/login", { name: "verify-mod", password: "moderator's secret" });
+    const mod = await signedInModerator(server, admin, "verify-mod", { userAgent: "verify mod" });
     const moderated = await mod.fetch("/auth/verify");
     expect([moderated.status, moderated.headers.get("x-promptgate-user"), moderated.headers.get("x-promptgate-role")]).toEqual([204, "verify-mod", "moderator"]);
 
