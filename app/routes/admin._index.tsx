@@ -7,7 +7,7 @@ import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs } from "@rem
 import { data, redirect } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from "@remix-run/react";
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { alikeKey, DENY_REASON_MAX, DENY_TEMPLATES, PROMPT_STATUSES, UNDO_SECONDS, type PromptStatus } from "../../server/domain/moderation";
 import type { JobProgress } from "../../server/domain/progress";
 import type { AdminChange } from "../../server/trpc/routers/admin";
@@ -462,6 +462,20 @@ function backToCard(event: FormEvent<HTMLFormElement>) {
   if (details) details.open = false;
 }
 
+/** A card's fold-out form (Deny with a reason, Edit): a button that opens it, and sent, it folds back (backToCard). */
+function FoldOutForm({ className, label, formClassName, children }: { className: string; label: string; formClassName: string; children: ReactNode }) {
+  return (
+    <details className={className}>
+      <summary role="button" className="button secondary">
+        {label}
+      </summary>
+      <Form method="post" className={formClassName} onSubmit={backToCard}>
+        {children}
+      </Form>
+    </details>
+  );
+}
+
 /** What the host may still call off: anything before its image exists. */
 const CANCELLABLE: PromptStatus[] = ["pending", "approved", "generating"];
 
@@ -601,48 +615,38 @@ function PromptCard({ prompt, line, progress, csrfToken, alike, selected, onSele
           </Form>
         )}
         {prompt.status === "pending" && (
-          <details className="deny">
-            <summary role="button" className="button secondary">
-              Deny
-            </summary>
-            <Form method="post" className="reasons" onSubmit={backToCard}>
-              {csrf}
-              {idField}
-              <input type="hidden" name="intent" value="deny" />
-              <label>
-                Reason the guest will read
-                <input name="reason" maxLength={DENY_REASON_MAX} placeholder="Your own words (optional)" />
-              </label>
-              <button type="submit">Deny with this reason</button>
-              {DENY_TEMPLATES.map((template) => (
-                <button key={template} type="submit" name="template" value={template} className="secondary">
-                  {template}
-                </button>
-              ))}
-            </Form>
-          </details>
+          <FoldOutForm className="deny" label="Deny" formClassName="reasons">
+            {csrf}
+            {idField}
+            <input type="hidden" name="intent" value="deny" />
+            <label>
+              Reason the guest will read
+              <input name="reason" maxLength={DENY_REASON_MAX} placeholder="Your own words (optional)" />
+            </label>
+            <button type="submit">Deny with this reason</button>
+            {DENY_TEMPLATES.map((template) => (
+              <button key={template} type="submit" name="template" value={template} className="secondary">
+                {template}
+              </button>
+            ))}
+          </FoldOutForm>
         )}
         {prompt.status === "pending" && (
-          <details className="edit">
-            <summary role="button" className="button secondary">
-              Edit
-            </summary>
-            <Form method="post" className="editor" onSubmit={backToCard}>
-              {csrf}
-              {idField}
-              <label>
-                Prompt
-                <textarea name="prompt" defaultValue={prompt.prompt} rows={3} required />
-              </label>
-              <label>
-                Negative prompt
-                <textarea name="negativePrompt" defaultValue={prompt.negativePrompt} rows={2} />
-              </label>
-              <button type="submit" name="intent" value="edit">
-                Save the edit
-              </button>
-            </Form>
-          </details>
+          <FoldOutForm className="edit" label="Edit" formClassName="editor">
+            {csrf}
+            {idField}
+            <label>
+              Prompt
+              <textarea name="prompt" defaultValue={prompt.prompt} rows={3} required />
+            </label>
+            <label>
+              Negative prompt
+              <textarea name="negativePrompt" defaultValue={prompt.negativePrompt} rows={2} />
+            </label>
+            <button type="submit" name="intent" value="edit">
+              Save the edit
+            </button>
+          </FoldOutForm>
         )}
         {(prompt.status === "failed" || line[prompt.id] !== undefined || prompt.status === "done" || CANCELLABLE.includes(prompt.status)) && (
           <Form method="post" className="more">
