@@ -166,7 +166,9 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
   const refuseForToken = () => {
     if (apiToken) throw new DomainError("NOT_ALLOWED", "An API token cannot log in, log out or recover a colour: it is not a browser session.");
   };
-  const refuseForProxy = () => {
+  /** Recovery is a browser's: a token's colour is its own, and a proxy's person's follows their sign-in. */
+  const refuseUnlessRecoverable = () => {
+    refuseForToken();
     if (proxyIdentity) throw new DomainError("NOT_ALLOWED", "You are signed in through your organisation: your colour follows you to every device, nothing to recover.");
   };
 
@@ -201,18 +203,15 @@ export function createRequestContext(services: Services, { csrf, devices, adminS
     },
     // Recovering means becoming a browser's visitor, with a cookie: a token's colour is its own.
     recoverWithCode(attempt) {
-      refuseForToken();
-      refuseForProxy();
+      refuseUnlessRecoverable();
       return adopt(services.visitors.recoverWithCode(visitorToken, attempt, { ip: clientIp }));
     },
     recoverWithLink(linkSecret) {
-      refuseForToken();
-      refuseForProxy();
+      refuseUnlessRecoverable();
       return adopt(services.visitors.recoverWithLink(visitorToken, linkSecret));
     },
     replaceRecovery(visitorId) {
-      refuseForToken();
-      refuseForProxy();
+      refuseUnlessRecoverable();
       services.visitors.replaceRecovery(visitorId, visitorToken);
     },
     // Asked afresh each time: a live stream re-checks through here, and an admin may have removed the identity meanwhile.
